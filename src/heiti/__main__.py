@@ -1,0 +1,3 @@
+from heiti.cli import main
+
+raise SystemExit(main())

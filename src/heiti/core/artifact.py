@@ -1,0 +1,81 @@
+"""Artifacts: every model on the way through the chain is a file plus a sidecar JSON.
+
+The sidecar ``<file>.json`` holds the format, the IO specification and the
+provenance (the input it was made from, the parameters, the tool versions), so an
+artifact can be understood, reused and checked without the run that made it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from heiti.core.files import sha256_file, write_json
+from heiti.core.iospec import IOSpec
+from heiti.errors import InputError
+
+
+class Provenance(BaseModel):
+    producer: str = Field(description="component that wrote the artifact")
+    parameters: dict[str, Any] = {}
+    input_sha256: str | None = None
+    tool_versions: dict[str, str] = {}
+    duration_s: float | None = None
+    details: dict[str, Any] = Field(default={}, description="producer-specific facts")
+
+
+class Artifact(BaseModel):
+    path: Path
+    format: str
+    io: IOSpec
+    provenance: Provenance
+    sha256: str = ""
+    size_bytes: int = 0
+
+    @property
+    def sidecar(self) -> Path:
+        return sidecar_path(self.path)
+
+    def save(self) -> Artifact:
+        """Hash the file and write the sidecar (atomically) beside it."""
+        self.sha256 = sha256_file(self.path)
+        self.size_bytes = artifact_size(self.path)
+        data = self.model_dump(mode="json")
+        data["path"] = self.path.name  # sidecars stay valid when a build dir moves
+        write_json(self.sidecar, data)
+        return self
+
+    @classmethod
+    def load(cls, path: Path) -> Artifact:
+        path = Path(path)
+        sidecar = sidecar_path(path)
+        if not path.exists() or not sidecar.is_file():
+            raise InputError(f"artifact '{path}' or its sidecar '{sidecar.name}' is missing")
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+            data["path"] = path
+            return cls.model_validate(data)
+        except (ValueError, ValidationError) as exc:
+            raise InputError(f"sidecar '{sidecar}' is not valid: {exc}") from exc
+
+    @staticmethod
+    def sidecar_exists(path: Path) -> bool:
+        return sidecar_path(path).is_file()
+
+    def is_current(self) -> bool:
+        """True when the file on disk is the one the sidecar describes."""
+        return self.path.exists() and sha256_file(self.path) == self.sha256
+
+
+def sidecar_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".json")
+
+
+def artifact_size(path: Path) -> int:
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size

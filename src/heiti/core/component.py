@@ -1,0 +1,76 @@
+"""The base of every pluggable part: datasets, models, optimizers, runtimes, targets.
+
+A component declares its parameters as a pydantic model (``Params``), the Python
+modules it needs (``requires``) and the extra that installs them (``extra``).
+Parameters typed ``Path`` are resolved relative to the scenario file's folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import types
+import typing
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from heiti.errors import MissingExtraError
+
+
+class Params(BaseModel):
+    """Base of component parameter models: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Component:
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[BaseModel]] = Params
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+
+    def __init__(self, params: BaseModel | dict | None = None, base_dir: Path | None = None):
+        if isinstance(params, BaseModel):
+            params = params.model_dump()
+        self.params = self.Params.model_validate(params or {})
+        self.given_paths: dict[str, str] = {}
+        if base_dir is not None:
+            self._resolve_paths(Path(base_dir))
+
+    @classmethod
+    def description(cls) -> str:
+        """The first sentence of the class docstring."""
+        text = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+        head, dot, _ = text.partition(". ")
+        return head + (dot.strip() if dot else "")
+
+    @classmethod
+    def missing_modules(cls) -> list[str]:
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def check_available(cls) -> None:
+        missing = cls.missing_modules()
+        if missing:
+            raise MissingExtraError(cls.name, cls.extra or cls.name, missing[0])
+
+    def _resolve_paths(self, base_dir: Path) -> None:
+        for field, value in self.params:
+            if isinstance(value, Path) and _is_path_field(type(self.params), field):
+                self.given_paths[field] = str(value)
+                setattr(self.params, field, (base_dir / value.expanduser()).resolve())
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": self.name, "parameters": self.params.model_dump(mode="json")}
+
+
+def _is_path_field(model: type[BaseModel], field: str) -> bool:
+    annotation = model.model_fields[field].annotation
+    if annotation is Path:
+        return True
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return Path in typing.get_args(annotation)
+    return False

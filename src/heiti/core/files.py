@@ -1,0 +1,85 @@
+"""File helpers: atomic writes, hashing and path checks with helpful messages."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from heiti.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only on success.
+
+    Readers never see a half-written file and a failure leaves the old file intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def sha256_file(path: Path) -> str:
+    """Content hash of a file, or of a directory's files and their relative names."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def require_file(path: Path, given: str | Path | None = None, what: str = "file") -> Path:
+    """Return ``path`` if it is an existing file, else raise naming it as given and as resolved."""
+    path = Path(path)
+    if not path.is_file():
+        shown = f"'{given}' (resolved to '{path.resolve()}')" if given is not None else f"'{path}'"
+        state = "is not a file" if path.exists() else "does not exist"
+        raise InputError(f"{what} {shown} {state}")
+    return path
+
+
+def require_dir(path: Path, given: str | Path | None = None, what: str = "directory") -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        shown = f"'{given}' (resolved to '{path.resolve()}')" if given is not None else f"'{path}'"
+        state = "is not a directory" if path.exists() else "does not exist"
+        raise InputError(f"{what} {shown} {state}")
+    return path

@@ -1,0 +1,37 @@
+"""The IO specification of a model: what goes in and what comes out.
+
+A dimension of ``-1`` is dynamic (usually the batch). Quantized tensors carry
+their scale and zero point so that a runtime on a target can (de)quantize.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class TensorSpec(BaseModel):
+    name: str
+    shape: list[int]
+    dtype: str = "float32"
+    scale: float | list[float] | None = None
+    zero_point: int | list[int] | None = None
+
+    def with_batch(self, batch: int) -> list[int]:
+        return [batch if (i == 0 and d < 0) else d for i, d in enumerate(self.shape)]
+
+    def matches(self, shape: tuple[int, ...], dtype: str) -> bool:
+        if dtype != self.dtype or len(shape) != len(self.shape):
+            return False
+        return all(want < 0 or want == got for want, got in zip(self.shape, shape, strict=True))
+
+    def describe(self) -> str:
+        dims = "x".join("?" if d < 0 else str(d) for d in self.shape)
+        return f"{self.name}: {self.dtype}[{dims}]"
+
+
+class IOSpec(BaseModel):
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    class_names: list[str] | None = Field(
+        default=None, description="labels of the classifier outputs, in output order"
+    )

@@ -1,0 +1,82 @@
+"""Images in one sub-folder per class (PNG, JPEG, BMP), read with Pillow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from heiti.core.dataset import Dataset, Samples
+from heiti.core.files import require_dir
+from heiti.datasets.splitting import SplitParams, stratified_splits
+from heiti.errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+class ImageFolderParams(SplitParams):
+    path: Path = Field(description="folder with one sub-folder of images per class")
+    size: tuple[int, int] = Field((32, 32), description="height and width after resizing")
+    grayscale: bool = False
+    mean: list[float] = Field([0.0], description="per-channel mean subtracted after scaling to [0, 1]")
+    std: list[float] = Field([1.0], description="per-channel divisor after mean subtraction")
+
+    @model_validator(mode="after")
+    def _check_normalization(self) -> ImageFolderParams:
+        channels = 1 if self.grayscale else 3
+        for field in ("mean", "std"):
+            if len(getattr(self, field)) not in (1, channels):
+                raise ValueError(f"{field} needs 1 or {channels} values")
+        if any(s == 0 for s in self.std):
+            raise ValueError("std values must not be zero")
+        return self
+
+
+class ImageFolder(Dataset):
+    """A classification dataset from a folder tree: ``path/CLASS/IMAGE``.
+
+    Images are resized (bilinear), scaled to [0, 1], normalized with ``mean`` and
+    ``std`` and laid out channels-first (NCHW float32). Classes are the sorted
+    sub-folder names.
+    """
+
+    name = "image-folder"
+    Params = ImageFolderParams
+
+    @property
+    def class_names(self) -> list[str]:
+        root = require_dir(self.params.path, self.given_paths.get("path"), what="image folder")
+        names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if len(names) < 2:
+            raise InputError(f"image folder '{root}' needs at least two class sub-folders")
+        return names
+
+    def _load_splits(self) -> dict[str, Samples]:
+        images, labels = [], []
+        for label, name in enumerate(self.class_names):
+            files = sorted(
+                f for f in (self.params.path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not files:
+                raise InputError(f"class folder '{self.params.path / name}' holds no images")
+            images += [self._read(f) for f in files]
+            labels += [label] * len(files)
+        x = np.stack(images)
+        return stratified_splits(x, np.asarray(labels, dtype=np.int64), self.params)
+
+    def _read(self, file: Path) -> np.ndarray:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(file) as image:
+                image = image.convert("L" if self.params.grayscale else "RGB")
+                height, width = self.params.size
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image, dtype=np.float32) / 255.0
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"cannot read image '{file}': {exc}") from None
+        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        mean = np.asarray(self.params.mean, dtype=np.float32)
+        std = np.asarray(self.params.std, dtype=np.float32)
+        return ((pixels - mean) / std).transpose(2, 0, 1).astype(np.float32)

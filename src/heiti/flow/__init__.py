@@ -1,0 +1,1 @@
+"""The flow: train, optimize, test (the inference loop), report."""

@@ -1,0 +1,64 @@
+"""The inference loop: feeds samples to a runtime and times only the runtime call."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from heiti.core.steps import Runtime
+from heiti.flow.progress import Progress
+
+
+@dataclass
+class LoopResult:
+    outputs: np.ndarray         # first model output, concatenated over all batches
+    latencies_ns: np.ndarray    # one per batch: time spent inside Runtime.infer
+    offsets_s: np.ndarray       # start of each timed call, relative to the loop's start
+    wall_s: float
+    batch_size: int
+    samples: int
+    target_latencies_ns: np.ndarray | None = None  # measured by a remote target itself
+
+
+def run_inference(runtime: Runtime, x: np.ndarray, batch_size: int = 1, warmup: int = 10,
+                  show_progress: bool = True) -> LoopResult:
+    batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
+    for i in range(warmup):
+        runtime.infer(runtime.prepare(batches[i % len(batches)]))
+
+    count = len(batches)
+    latencies = np.empty(count, dtype=np.int64)
+    offsets = np.empty(count, dtype=np.int64)
+    raw: list[Any] = [None] * count
+    progress = Progress(count, "inference") if show_progress else None
+    clock = time.perf_counter_ns
+    infer = runtime.infer
+    loop_start = clock()
+    for i, batch in enumerate(batches):
+        prepared = runtime.prepare(batch)
+        start = clock()
+        raw[i] = infer(prepared)
+        latencies[i] = clock() - start
+        offsets[i] = start - loop_start
+        if progress is not None and (i & 63) == 0:
+            progress.update(min(64, count - i))
+    wall_s = (clock() - loop_start) / 1e9
+    if progress is not None:
+        progress.close()
+
+    outputs = np.concatenate([runtime.outputs(r)[0] for r in raw])
+    target = getattr(runtime, "target_latencies_ns", None)
+    return LoopResult(outputs, latencies, offsets / 1e9, wall_s, batch_size, len(x),
+                      None if target is None else np.asarray(target[-count:], dtype=np.int64))
+
+
+def latency_statistics(latencies_ns: np.ndarray) -> dict[str, float]:
+    ms = latencies_ns / 1e6
+    return {
+        "mean": float(ms.mean()), "std": float(ms.std()), "min": float(ms.min()),
+        "max": float(ms.max()), "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)), "p99": float(np.percentile(ms, 99)),
+    }

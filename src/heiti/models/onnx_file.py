@@ -1,0 +1,53 @@
+"""A user's existing ONNX model, taken into the build directory after the ONNX checker."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from heiti.core.artifact import Artifact, Provenance
+from heiti.core.files import atomic_path, require_file, sha256_file
+from heiti.core.steps import Model, StepContext
+from heiti.errors import InputError
+
+
+class OnnxFile(Model):
+    """An existing ``.onnx`` file (``model.path`` in the scenario). It is checked with the
+    ONNX checker and copied into the build directory; the original is never modified."""
+
+    name = "onnx-file"
+    output_format = "onnx"
+    file_suffix = ".onnx"
+    requires = ("onnx",)
+    extra = "onnx"
+
+    def prepare(self, path: Path, train: Any, ctx: StepContext, force: bool = False) -> Artifact:
+        import onnx
+
+        from heiti.frameworks import onnx_tools
+
+        if train is not None:
+            raise InputError("model.train: an 'onnx-file' model cannot be trained")
+        require_file(path, given=path, what="model file")
+        source_hash = sha256_file(path)
+        model = onnx_tools.load_checked(path)
+        target = ctx.build_dir / "model.onnx"
+        if Artifact.sidecar_exists(target) and not force:
+            existing = Artifact.load(target)
+            if existing.provenance.input_sha256 == source_hash and existing.is_current():
+                return existing
+        with atomic_path(target) as tmp:
+            shutil.copyfile(path, tmp)
+        io = onnx_tools.iospec(model, ctx.dataset.class_names)
+        return Artifact(
+            path=target,
+            format=self.output_format,
+            io=io,
+            provenance=Provenance(
+                producer=f"model:{self.name}",
+                input_sha256=source_hash,
+                tool_versions={"onnx": onnx.__version__},
+                details={"source": str(path), "producer_name": model.producer_name},
+            ),
+        ).save()

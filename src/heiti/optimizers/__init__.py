@@ -1,0 +1,1 @@
+"""Built-in optimizers: one file per model-to-model step; the registry finds them."""

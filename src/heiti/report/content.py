@@ -1,0 +1,107 @@
+"""What a report says: sections of tables and figures built from measurements.
+
+Kept separate from the output formats so Markdown and HTML show the same content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from heiti.report import plots
+
+
+@dataclass
+class Figure:
+    name: str
+    caption: str
+    draw: Callable[[], bytes]
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Section:
+    title: str
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _kib(size: int | None) -> str:
+    return "–" if size is None else f"{size / 1024:.1f} KiB"
+
+
+def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
+    model, perf, quality = doc["model"], doc["performance"], doc["quality"]
+    host = doc["environment"]["host"]
+    chain = " → ".join(step["producer"].split(":", 1)[1] for step in model["chain"])
+    summary = Table(["item", "value"], [
+        ["scenario", doc["name"]],
+        ["chain", chain],
+        ["runtime", f"{doc['runtime']['type']} {doc['runtime']['parameters']}"],
+        ["target", doc["scenario"]["target"]["kind"]],
+        ["model file", f"{model['path'].rsplit('/', 1)[-1]} ({model['format']}, {_kib(model['size_bytes'])})"],
+        ["parameters / MACs", f"{_num(model.get('parameters'))} / {_num(model.get('macs'))}"],
+        ["host", f"{host['cpu']} ({host['cpu_count']} cores), Python {host['python']}"],
+        ["frameworks", ", ".join(f"{k} {v}" for k, v in host["frameworks"].items())],
+        ["created", doc["created"]],
+    ])
+    lat = perf["latency_ms"]
+    performance = Table(
+        ["samples", "batch", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "throughput/s"],
+        [[_num(perf["samples"]), _num(perf["batch_size"]), _num(lat["mean"]), _num(lat["std"]),
+          _num(lat["p50"]), _num(lat["p90"]), _num(lat["p99"]), _num(perf["throughput_sps"], 1)]],
+    )
+    resources = doc["resources"]
+    sections = [
+        Section("Summary", [summary]),
+        Section("Performance", [performance], [
+            Figure(f"{prefix}latency", "Latency over time", lambda: plots.latency_over_time(doc)),
+            Figure(f"{prefix}histogram", "Latency distribution", lambda: plots.latency_histogram(doc)),
+            Figure(f"{prefix}resources", "CPU and memory over time",
+                   lambda: plots.resources_over_time(doc)),
+        ], notes=[f"CPU mean {resources['cpu_percent']['mean']:.0f} % of one core, "
+                  f"RSS max {resources['rss_mb']['max']:.0f} MiB; {perf['warmup']} warm-up runs "
+                  "excluded; latency is timed around the runtime call only."]),
+    ]
+    if quality.get("task") == "classification":
+        overall = Table(["accuracy", "top-5", "macro precision", "macro recall", "macro F1", "G-mean"],
+                        [[_num(quality[k]) for k in ("accuracy", "top5_accuracy", "macro_precision",
+                                                      "macro_recall", "macro_f1", "g_mean")]])
+        per_class = Table(["class", "precision", "recall", "F1", "support"],
+                          [[name, _num(m["precision"]), _num(m["recall"]), _num(m["f1"]),
+                            _num(m["support"])] for name, m in quality["per_class"].items()])
+        sections.append(Section("Quality", [overall, per_class], [
+            Figure(f"{prefix}confusion", "Confusion matrix", lambda: plots.confusion_matrix(doc))]))
+    return sections
+
+
+def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:
+    rows = []
+    for doc in docs:
+        model, lat, quality = doc["model"], doc["performance"]["latency_ms"], doc["quality"]
+        rows.append([doc["name"], model["format"], doc["runtime"]["type"],
+                     doc["scenario"]["target"]["kind"], _kib(model["size_bytes"]),
+                     _num(quality.get("accuracy")), _num(lat["p50"]), _num(lat["p99"]),
+                     _num(doc["performance"]["throughput_sps"], 1)])
+    table = Table(["run", "format", "runtime", "target", "size", "accuracy", "p50 ms", "p99 ms",
+                   "throughput/s"], rows)
+    return [Section("Runs compared", [table], [
+        Figure("compare-latency-accuracy", "Latency versus accuracy",
+               lambda: plots.latency_vs_accuracy(docs)),
+        Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
+    ])]

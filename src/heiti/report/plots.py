@@ -1,0 +1,110 @@
+"""Plots of measurements, rendered with matplotlib's Agg backend to PNG bytes."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+
+def _figure(width: float = 7.0, height: float = 3.2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def _png(fig) -> bytes:
+    from matplotlib import pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def latency_over_time(doc: dict[str, Any]) -> bytes:
+    series = doc["performance"]["series"]
+    fig, ax = _figure()
+    ax.plot(series["offset_s"], series["latency_ms"], lw=0.8, label="inference call")
+    if "target_latency_ms" in series:
+        ax.plot(series["offset_s"], series["target_latency_ms"], lw=0.8, label="on target")
+        ax.legend()
+    ax.set(xlabel="time since start [s]", ylabel="latency [ms]", title="Latency over time")
+    return _png(fig)
+
+
+def latency_histogram(doc: dict[str, Any]) -> bytes:
+    values = np.asarray(doc["performance"]["series"]["latency_ms"])
+    stats = doc["performance"]["latency_ms"]
+    fig, ax = _figure()
+    high = np.percentile(values, 99.5) if len(values) > 20 else values.max()
+    ax.hist(np.clip(values, None, high), bins=50, color="#4c72b0")
+    for key, style in (("p50", "-"), ("p99", "--")):
+        ax.axvline(stats[key], color="#c44e52", ls=style, label=f"{key} {stats[key]:.3f} ms")
+    ax.legend()
+    ax.set(xlabel="latency [ms] (clipped at p99.5)", ylabel="batches", title="Latency distribution")
+    return _png(fig)
+
+
+def resources_over_time(doc: dict[str, Any]) -> bytes:
+    series = doc["resources"]["series"]
+    fig, ax = _figure()
+    ax.plot(series["t_s"], series["cpu_percent"], color="#4c72b0", lw=0.9)
+    ax.set(xlabel="time since start [s]", ylabel="CPU [% of one core]", title="CPU and memory")
+    ram = ax.twinx()
+    ram.plot(series["t_s"], series["rss_mb"], color="#dd8452", lw=0.9)
+    ram.set_ylabel("RSS [MiB]", color="#dd8452")
+    return _png(fig)
+
+
+def confusion_matrix(doc: dict[str, Any]) -> bytes:
+    quality = doc["quality"]
+    matrix = np.asarray(quality["confusion_matrix"], dtype=float)
+    names = quality["class_names"]
+    size = min(2.5 + 0.45 * len(names), 9)
+    fig, ax = _figure(size + 1, size)
+    ax.grid(False)
+    normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    if len(names) <= 20:
+        for (t, p), count in np.ndenumerate(matrix):
+            if count:
+                ax.text(p, t, int(count), ha="center", va="center", fontsize=7,
+                        color="white" if normalized[t, p] > 0.5 else "black")
+    ticks = range(len(names))
+    ax.set_xticks(ticks, names, rotation=90 if len(names) > 10 else 0)
+    ax.set_yticks(ticks, names)
+    ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix (row-normalized)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    return _png(fig)
+
+
+def latency_vs_accuracy(docs: list[dict[str, Any]]) -> bytes:
+    fig, ax = _figure(7, 4.2)
+    sizes = np.array([d["model"]["size_bytes"] for d in docs], dtype=float)
+    marker = 60 + 900 * sizes / max(sizes.max(), 1)
+    for doc, area in zip(docs, marker, strict=True):
+        x = doc["performance"]["latency_ms"]["p50"]
+        y = doc["quality"]["accuracy"]
+        ax.scatter([x], [y], s=area, alpha=0.55)
+        ax.annotate(f"{doc['name']}\n{doc['model']['size_bytes'] / 1024:.1f} KiB", (x, y),
+                    textcoords="offset points", xytext=(8, 6), fontsize=8)
+    ax.set(xlabel="median latency [ms]", ylabel="accuracy",
+           title="Latency vs accuracy (marker area: model size)")
+    ax.margins(0.25)
+    return _png(fig)
+
+
+def latency_boxplot(docs: list[dict[str, Any]]) -> bytes:
+    fig, ax = _figure(7, 0.6 + 0.5 * len(docs) + 1.5)
+    ax.boxplot([d["performance"]["series"]["latency_ms"] for d in docs], vert=False,
+               tick_labels=[d["name"] for d in docs], showfliers=False)
+    ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
+    return _png(fig)

@@ -1,0 +1,78 @@
+"""Writing a report: Markdown with PNG files beside it, and one self-contained HTML file."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from heiti.core.files import write_atomic
+from heiti.flow.measurements import load_measurements
+from heiti.report.content import Section, comparison_sections, run_sections
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;
+padding:0 1em;color:#222}
+h1{border-bottom:2px solid #4c72b0;padding-bottom:.2em}h2{margin-top:1.6em;color:#2d4a7a}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+td,th{border:1px solid #ccd;padding:.25em .6em;text-align:left}th{background:#eef2f8}
+tr:nth-child(even) td{background:#fafbfd}figure{margin:1em 0}img{max-width:100%}
+figcaption{color:#555;font-size:.85em}.note{color:#555;font-size:.9em}
+"""
+
+
+def render_report(paths: list[Path], out_dir: Path, title: str | None = None) -> list[Path]:
+    """Render one run's report, or a comparison when given several measurement files."""
+    docs = [load_measurements(Path(p)) for p in paths]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(docs) == 1:
+        sections = run_sections(docs[0], prefix="")
+        title = title or f"heiti report: {docs[0]['name']}"
+    else:
+        sections = comparison_sections(docs)
+        for doc in docs:
+            sections += [Section(f"{doc['name']}: {s.title}", s.tables, s.figures, s.notes)
+                         for s in run_sections(doc, prefix=f"{doc['name']}-")]
+        title = title or "heiti comparison"
+    images = {fig.name: fig.draw() for section in sections for fig in section.figures}
+    for name, png in images.items():
+        write_atomic(out_dir / f"{name}.png", png)
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    write_atomic(md_path, _markdown(title, sections))
+    write_atomic(html_path, _html(title, sections, images))
+    return [md_path, html_path]
+
+
+def _markdown(title: str, sections: list[Section]) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        lines += [f"## {section.title}", ""]
+        for table in section.tables:
+            lines.append("| " + " | ".join(table.header) + " |")
+            lines.append("|" + "---|" * len(table.header))
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table.rows]
+            lines.append("")
+        lines += [f"{note}\n" for note in section.notes]
+        lines += [f"![{fig.caption}]({fig.name}.png)\n" for fig in section.figures]
+    return "\n".join(lines)
+
+
+def _html(title: str, sections: list[Section], images: dict[str, bytes]) -> str:
+    esc = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+             f"<style>{STYLE}</style></head><body><h1>{esc(title)}</h1>"]
+    for section in sections:
+        parts.append(f"<h2>{esc(section.title)}</h2>")
+        for table in section.tables:
+            head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
+            body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+                           for row in table.rows)
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        parts += [f"<p class='note'>{esc(note)}</p>" for note in section.notes]
+        for fig in section.figures:
+            data = base64.b64encode(images[fig.name]).decode("ascii")
+            parts.append(f"<figure><img alt='{esc(fig.caption)}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{esc(fig.caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,1 @@
+"""Built-in runtimes: one file per inference engine; the registry finds them."""

@@ -1,0 +1,59 @@
+"""ONNX Runtime on the CPU."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from heiti.core.artifact import Artifact
+from heiti.core.component import Params
+from heiti.core.steps import Runtime
+
+_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+           "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+class OnnxRuntimeParams(Params):
+    threads: int = Field(1, ge=0, description="intra-op threads (0: ONNX Runtime decides)")
+    graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
+
+
+class OnnxRuntime(Runtime):
+    """ONNX Runtime with the CPU execution provider, for fp32, fp16 and int8 (QDQ) models."""
+
+    name = "onnxruntime"
+    Params = OnnxRuntimeParams
+    formats = ("onnx", "onnx-int8", "onnx-fp16")
+    requires = ("onnxruntime",)
+    extra = "onnx"
+
+    def load(self, model: Artifact) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.params.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, _LEVELS[self.params.graph_optimization])
+        self._session = ort.InferenceSession(str(model.path), options,
+                                             providers=["CPUExecutionProvider"])
+        first = self._session.get_inputs()[0]
+        self._input_name = first.name
+        self._input_dtype = np.float16 if first.type == "tensor(float16)" else np.float32
+        self._output_names = [o.name for o in self._session.get_outputs()]
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return {self._input_name: np.ascontiguousarray(batch, dtype=self._input_dtype)}
+
+    def infer(self, prepared: Any) -> Any:
+        return self._session.run(self._output_names, prepared)
+
+    def versions(self) -> dict[str, str]:
+        import onnxruntime as ort
+
+        return {"onnxruntime": ort.__version__}
+
+    def close(self) -> None:
+        self._session = None

@@ -1,0 +1,51 @@
+"""PyTorch eager execution on the CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from heiti.core.artifact import Artifact
+from heiti.core.component import Params
+from heiti.core.steps import Runtime
+
+
+class TorchRuntimeParams(Params):
+    threads: int = Field(1, ge=0, description="intra-op threads (0: PyTorch decides)")
+
+
+class TorchRuntime(Runtime):
+    """PyTorch eager mode on the CPU, in inference mode, for models of the zoo."""
+
+    name = "torch"
+    Params = TorchRuntimeParams
+    formats = ("torch",)
+    requires = ("torch",)
+    extra = "torch"
+
+    def load(self, model: Artifact) -> None:
+        import torch
+
+        from heiti.frameworks.torch_tools import load_module
+
+        if self.params.threads:
+            torch.set_num_threads(self.params.threads)
+        self._module = load_module(model)
+        self._torch = torch
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self._torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def infer(self, prepared: Any) -> Any:
+        with self._torch.inference_mode():
+            return self._module(prepared)
+
+    def outputs(self, raw: Any) -> list[np.ndarray]:
+        return [raw.numpy()]
+
+    def versions(self) -> dict[str, str]:
+        import torch
+
+        return {"torch": torch.__version__}

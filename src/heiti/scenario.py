@@ -1,0 +1,187 @@
+"""Scenario files: schema, loading (YAML or JSON), validation and path resolution.
+
+A scenario names a dataset, a model, an ordered chain of optimizers, a runtime and
+a target. Every component's ``parameters`` are validated against that component's
+own typed model; errors are reported with their path in the file
+(``optimizers[1].parameters.mode: ...``). Relative paths resolve against the
+folder of the scenario file, never against the working directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from heiti import registry
+from heiti.core.component import Component
+from heiti.core.dataset import Dataset
+from heiti.core.files import require_file
+from heiti.core.steps import Model, Optimizer, Runtime, Target
+from heiti.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class ComponentSpec(_Strict):
+    type: str = Field(description="registered component name, see 'heiti list'")
+    parameters: dict[str, Any] = {}
+
+
+class TrainSettings(_Strict):
+    epochs: int = Field(20, ge=1)
+    lr: float = Field(3e-3, gt=0, description="learning rate (Adam)")
+    batch_size: int = Field(64, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int | None = Field(5, ge=1, description="early stopping: epochs without improvement")
+
+
+class ModelSpec(ComponentSpec):
+    path: Path | None = Field(
+        None,
+        description="model file: loaded when it exists, written by training "
+        "(default: BUILD_DIR/model.pt for trainable models)",
+    )
+    train: TrainSettings | None = None
+
+
+class TargetSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kind: str = "local"
+
+
+class TestSettings(_Strict):
+    warmup: int = Field(10, ge=0, description="untimed runs before measuring")
+    samples: int | None = Field(None, ge=1, description="limit the number of test samples")
+    batch_size: int = Field(1, ge=1)
+    split: Literal["test", "val", "train"] = "test"
+    resource_interval_s: float = Field(0.05, gt=0, description="CPU/RAM sampling period")
+    min_accuracy: float | None = Field(
+        None, ge=0, le=1, description="quality gate: the run fails (exit 1) below this accuracy"
+    )
+
+
+class ReportSettings(_Strict):
+    enabled: bool = True
+    directory: Path | None = Field(None, description="default: BUILD_DIR/report")
+    title: str | None = None
+
+
+class Scenario(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    build_dir: Path | None = Field(None, description="default: build/NAME beside the scenario")
+    seed: int = 0
+    dataset: ComponentSpec
+    model: ModelSpec
+    optimizers: list[ComponentSpec] = []
+    runtime: ComponentSpec
+    target: TargetSpec = TargetSpec()
+    test: TestSettings = TestSettings()
+    report: ReportSettings = ReportSettings()
+
+
+@dataclass
+class LoadedScenario:
+    """A validated scenario with its components instantiated and its paths resolved."""
+
+    spec: Scenario
+    source: Path
+    build_dir: Path
+    dataset: Dataset
+    model: Model
+    model_path: Path
+    optimizers: list[Optimizer]
+    runtime: Runtime
+    target: Target
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def report_dir(self) -> Path:
+        return self.spec.report.directory or self.build_dir / "report"
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario as run: defaults filled in, paths absolute."""
+        data = self.spec.model_dump(mode="json")
+        data["build_dir"] = str(self.build_dir)
+        data["dataset"] = self.dataset.describe()
+        data["model"].update(self.model.describe(), path=str(self.model_path))
+        data["optimizers"] = [o.describe() for o in self.optimizers]
+        data["runtime"] = self.runtime.describe()
+        data["target"] = {"kind": self.target.name, **self.target.params.model_dump(mode="json")}
+        data["report"]["directory"] = str(self.report_dir)
+        return data
+
+
+def read_scenario_file(path: Path) -> dict[str, Any]:
+    require_file(path, given=path, what="scenario file")
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise InputError(f"scenario file '{path}' is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"scenario file '{path}' must contain a mapping at the top level")
+    return data
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    source = Path(path).resolve()
+    data = read_scenario_file(Path(path))
+    spec = _validate(Scenario, data, prefix="")
+    base = source.parent
+    build_dir = (base / spec.build_dir) if spec.build_dir else base / "build" / spec.name
+    if spec.report.directory is not None:
+        spec.report.directory = (base / spec.report.directory).resolve()
+
+    dataset = _instantiate("dataset", spec.dataset, "dataset", base)
+    model = _instantiate("model", spec.model, "model", base)
+    optimizers = [
+        _instantiate("optimizer", o, f"optimizers[{i}]", base) for i, o in enumerate(spec.optimizers)
+    ]
+    runtime = _instantiate("runtime", spec.runtime, "runtime", base)
+    target_params = spec.target.model_dump(exclude={"kind"})
+    target = _instantiate("target", ComponentSpec(type=spec.target.kind, parameters=target_params),
+                          "target", base)
+    if spec.model.path is not None:
+        model_path = (base / spec.model.path).resolve()
+    else:
+        model_path = (build_dir / f"model{model.file_suffix}").resolve()
+    return LoadedScenario(spec, source, build_dir.resolve(), dataset, model, model_path,
+                          optimizers, runtime, target)
+
+
+def _instantiate(kind: str, spec: ComponentSpec, where: str, base: Path) -> Any:
+    try:
+        cls = registry.get(kind, spec.type)
+    except InputError as exc:
+        raise InputError(f"{where}.type: {exc.message}", hint=exc.hint) from None
+    params = _validate(cls.Params, spec.parameters, prefix=f"{where}.parameters")
+    component: Component = cls(params, base_dir=base)
+    return component
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{_location(prefix, err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise InputError("invalid scenario:\n  " + "\n  ".join(lines)) from None
+
+
+def _location(prefix: str, loc: tuple) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"

@@ -1,0 +1,1 @@
+"""Built-in targets: where inference runs and how heiti reaches it."""
