@@ -27,6 +27,16 @@ def load_checked(path: Path, given: str | None = None) -> onnx.ModelProto:
         raise InputError(f"'{shown}' is not a valid ONNX model: {exc}") from None
 
 
+def strip_debug_info(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Remove doc strings and per-node metadata (exporter stack traces, source paths): they
+    are debugging aids that inflate small models and leak local file names."""
+    model.doc_string = ""
+    for node in model.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    return model
+
+
 def numpy_dtype(elem_type: int) -> str:
     return str(helper.tensor_dtype_to_np_dtype(elem_type))
 

@@ -23,6 +23,7 @@ class OnnxExportParams(Params):
     opset: int = Field(18, ge=13, le=23, description="ONNX opset version")
     dynamic_batch: bool = Field(True, description="make the batch dimension dynamic")
     check_samples: int = Field(16, ge=0, description="samples compared between PyTorch and ONNX Runtime")
+    keep_debug_info: bool = Field(False, description="keep the exporter's per-node stack traces")
 
 
 class OnnxExport(Optimizer):
@@ -40,6 +41,7 @@ class OnnxExport(Optimizer):
         import onnx
         import torch
 
+        from heiti.frameworks import onnx_tools
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
@@ -61,7 +63,10 @@ class OnnxExport(Optimizer):
                 )
             except Exception as exc:  # the exporter raises many types; all mean "cannot export"
                 raise RunFailed(f"onnx-export failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
-        program.save(str(output))
+        exported = program.model_proto
+        if not self.params.keep_debug_info:
+            onnx_tools.strip_debug_info(exported)
+        onnx.save(exported, str(output))
         duration = time.perf_counter() - started
         max_diff = self._compare(module, output, ctx)
         if not self.params.dynamic_batch:

@@ -1,0 +1,6 @@
+"""CLI commands, one module each; ``heiti.cli`` registers every module found here.
+
+ORDER only sorts the help listing; modules not named in it come last.
+"""
+
+ORDER = {"run": 0, "steps": 1, "report": 2, "catalog": 3}

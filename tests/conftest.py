@@ -1,0 +1,58 @@
+"""Shared fixtures: scenario files in temporary folders and one trained digits model
+per test session (training takes seconds; every end-to-end test reuses it)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from heiti.cli import main as heiti_main
+
+DIGITS_MODEL = {"type": "tiny-cnn", "parameters": {"channels": [8, 16], "hidden": 32},
+                "train": {"epochs": 15, "lr": 0.003, "batch_size": 32, "patience": None}}
+
+
+def scenario_dict(name: str = "t", **overrides: Any) -> dict[str, Any]:
+    """A small digits scenario; keyword arguments replace top-level sections."""
+    data: dict[str, Any] = {
+        "name": name,
+        "build_dir": "build",
+        "dataset": {"type": "digits"},
+        "model": dict(DIGITS_MODEL, path="model/model.pt"),
+        "optimizers": [{"type": "onnx-export"}],
+        "runtime": {"type": "onnxruntime"},
+        "test": {"warmup": 2, "samples": 60},
+    }
+    data.update(overrides)
+    return data
+
+
+def write_scenario(folder: Path, data: dict[str, Any], filename: str = "scenario.yml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory) -> Path:
+    """A folder holding model/model.pt (+ sidecar), trained once per session."""
+    folder = tmp_path_factory.mktemp("trained")
+    scenario = write_scenario(folder, scenario_dict())
+    assert heiti_main(["train", str(scenario)]) == 0
+    return folder
+
+
+@pytest.fixture
+def workdir(tmp_path, trained_model_dir) -> Path:
+    """A fresh folder with a copy of the session's trained model in model/."""
+    shutil.copytree(trained_model_dir / "model", tmp_path / "model")
+    return tmp_path
+
+
+def run_cli(*args: str) -> int:
+    return heiti_main([str(a) for a in args])
