@@ -61,4 +61,5 @@ def classification_metrics(
             for i, name in enumerate(class_names)
         },
         "confusion_matrix": matrix.tolist(),
+        "predictions": predicted.tolist(),
     }
