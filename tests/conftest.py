@@ -12,6 +12,7 @@ import yaml
 
 from heiti.cli import main as heiti_main
 
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DIGITS_MODEL = {"type": "tiny-cnn", "parameters": {"channels": [8, 16], "hidden": 32},
                 "train": {"epochs": 15, "lr": 0.003, "batch_size": 32, "patience": None}}
 

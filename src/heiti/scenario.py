@@ -40,6 +40,8 @@ class TrainSettings(_Strict):
     batch_size: int = Field(64, ge=1)
     weight_decay: float = Field(0.0, ge=0)
     patience: int | None = Field(5, ge=1, description="early stopping: epochs without improvement")
+    threads: int = Field(1, ge=0, description="CPU threads for training (0: PyTorch's default); "
+                         "small edge models train fastest on one")
 
 
 class ModelSpec(ComponentSpec):

@@ -37,6 +37,16 @@ def evaluate_split(module: torch.nn.Module, data: Samples, batch_size: int = 256
 
 def fit(module: torch.nn.Module, train: Samples, val: Samples, settings: Any, seed: int) -> TrainingResult:
     """Train ``module`` in place; on return it holds the best epoch's weights."""
+    threads = torch.get_num_threads()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    try:
+        return _fit(module, train, val, settings, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(module: torch.nn.Module, train: Samples, val: Samples, settings: Any, seed: int) -> TrainingResult:
     generator = seed_everything(seed)
     optimizer = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)

@@ -104,7 +104,7 @@ def latency_vs_accuracy(docs: list[dict[str, Any]]) -> bytes:
 
 def latency_boxplot(docs: list[dict[str, Any]]) -> bytes:
     fig, ax = _figure(7, 0.6 + 0.5 * len(docs) + 1.5)
-    ax.boxplot([d["performance"]["series"]["latency_ms"] for d in docs], vert=False,
+    ax.boxplot([d["performance"]["series"]["latency_ms"] for d in docs], orientation="horizontal",
                tick_labels=[d["name"] for d in docs], showfliers=False)
     ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
     return _png(fig)

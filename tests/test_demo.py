@@ -1,0 +1,23 @@
+"""The demo scenarios from examples/digits, run as README's first command runs them,
+checked against the figures the project promises (accuracy, int8 loss, int8 size)."""
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import run_cli
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "digits"
+
+
+def test_demo_meets_its_promises(tmp_path):
+    folder = tmp_path / "examples" / "digits"
+    shutil.copytree(EXAMPLES, folder)  # the scenarios write to ../../build, i.e. inside tmp_path
+    assert run_cli("run", folder / "digits-fp32.yml", folder / "digits-int8.yml",
+                   "--compare", tmp_path / "build" / "comparison") == 0
+    fp32 = json.loads((tmp_path / "build" / "digits-fp32" / "measurements.json").read_text())
+    int8 = json.loads((tmp_path / "build" / "digits-int8" / "measurements.json").read_text())
+    assert fp32["quality"]["accuracy"] >= 0.97
+    assert int8["quality"]["accuracy"] >= fp32["quality"]["accuracy"] - 0.01
+    assert int8["model"]["size_bytes"] <= 0.35 * fp32["model"]["size_bytes"]
+    assert (tmp_path / "build" / "comparison" / "report.html").stat().st_size > 10_000
