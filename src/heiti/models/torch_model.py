@@ -50,7 +50,7 @@ class TorchModel(Model):
         import torch
 
         from heiti.frameworks.torch_tools import seed_everything
-        from heiti.models.trainer import evaluate_split, fit
+        from heiti.frameworks.torch_training import evaluate_split, fit
 
         dataset = ctx.dataset
         input_shape = dataset.input_shape

@@ -32,9 +32,10 @@ def _png(fig) -> bytes:
 def latency_over_time(doc: dict[str, Any]) -> bytes:
     series = doc["performance"]["series"]
     fig, ax = _figure()
-    ax.plot(series["offset_s"], series["latency_ms"], lw=0.8, label="inference call")
+    # dots, not lines: a line between two far-apart samples suggests values never measured
+    ax.plot(series["offset_s"], series["latency_ms"], ".", ms=2.5, label="inference call")
     if "target_latency_ms" in series:
-        ax.plot(series["offset_s"], series["target_latency_ms"], lw=0.8, label="on target")
+        ax.plot(series["offset_s"], series["target_latency_ms"], ".", ms=2.5, label="on target")
         ax.legend()
     ax.set(xlabel="time since start [s]", ylabel="latency [ms]", title="Latency over time")
     return _png(fig)
@@ -44,23 +45,30 @@ def latency_histogram(doc: dict[str, Any]) -> bytes:
     values = np.asarray(doc["performance"]["series"]["latency_ms"])
     stats = doc["performance"]["latency_ms"]
     fig, ax = _figure()
-    high = np.percentile(values, 99.5) if len(values) > 20 else values.max()
-    ax.hist(np.clip(values, None, high), bins=50, color="#4c72b0")
+    high = stats["p99"] * 1.25
+    shown = values[values <= high]
+    ax.hist(shown, bins=50, color="#4c72b0")
     for key, style in (("p50", "-"), ("p99", "--")):
         ax.axvline(stats[key], color="#c44e52", ls=style, label=f"{key} {stats[key]:.3f} ms")
     ax.legend()
-    ax.set(xlabel="latency [ms] (clipped at p99.5)", ylabel="batches", title="Latency distribution")
+    hidden = len(values) - len(shown)
+    ax.set(xlabel=f"latency [ms] ({hidden} above 1.25 x p99 not shown)", ylabel="batches",
+           title="Latency distribution")
     return _png(fig)
 
 
 def resources_over_time(doc: dict[str, Any]) -> bytes:
     series = doc["resources"]["series"]
     fig, ax = _figure()
-    ax.plot(series["t_s"], series["cpu_percent"], color="#4c72b0", lw=0.9)
+    ax.plot(series["t_s"], series["cpu_percent"], "o-", color="#4c72b0", lw=0.9, ms=2.5)
     ax.set(xlabel="time since start [s]", ylabel="CPU [% of one core]", title="CPU and memory")
     ram = ax.twinx()
-    ram.plot(series["t_s"], series["rss_mb"], color="#dd8452", lw=0.9)
+    ram.plot(series["t_s"], series["rss_mb"], "o-", color="#dd8452", lw=0.9, ms=2.5)
     ram.set_ylabel("RSS [MiB]", color="#dd8452")
+    if len(series["t_s"]) < 5:
+        ax.text(0.5, 0.5, f"only {len(series['t_s'])} sample(s): the run was shorter than a few "
+                f"sampling periods ({doc['resources']['interval_s'] * 1e3:.0f} ms)",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555")
     return _png(fig)
 
 
