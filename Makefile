@@ -18,6 +18,7 @@ demo: $(BIN)/python
 
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[all,dev]"
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/python

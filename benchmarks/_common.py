@@ -14,14 +14,14 @@ def median(values) -> float:
 
 def export_tiny_cnn(path: Path, channels=(32, 64), hidden=128) -> Path:
     """The demo's network (untrained: timing does not depend on the weights) as ONNX."""
+    import torch
+
     from heiti.core.artifact import Artifact, Provenance
     from heiti.core.steps import StepContext
     from heiti.datasets.digits import Digits
     from heiti.frameworks.torch_tools import seed_everything
     from heiti.models.tiny_cnn import TinyCNN
     from heiti.optimizers.onnx_export import OnnxExport
-
-    import torch
 
     seed_everything(0)
     model = TinyCNN({"channels": list(channels), "hidden": hidden})

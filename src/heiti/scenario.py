@@ -63,6 +63,10 @@ class TestSettings(_Strict):
     samples: int | None = Field(None, ge=1, description="limit the number of test samples")
     batch_size: int = Field(1, ge=1)
     split: Literal["test", "val", "train"] = "test"
+    min_duration_s: float = Field(
+        0.0, ge=0, description="repeat timed passes over the samples until this much time has "
+        "passed (quality still comes from the first pass)"
+    )
     resource_interval_s: float = Field(0.05, gt=0, description="CPU/RAM sampling period")
     min_accuracy: float | None = Field(
         None, ge=0, le=1, description="quality gate: the run fails (exit 1) below this accuracy"

@@ -19,16 +19,43 @@ class LoopResult:
     offsets_s: np.ndarray       # start of each timed call, relative to the loop's start
     wall_s: float
     batch_size: int
-    samples: int
+    samples: int                # distinct samples; quality is computed on these
+    passes: int = 1             # timed passes over the samples (see min_duration_s)
     target_latencies_ns: np.ndarray | None = None  # measured by a remote target itself
 
 
 def run_inference(runtime: Runtime, x: np.ndarray, batch_size: int = 1, warmup: int = 10,
-                  show_progress: bool = True) -> LoopResult:
+                  show_progress: bool = True, min_duration_s: float = 0.0) -> LoopResult:
+    """Time every batch of ``x``; repeat whole passes until ``min_duration_s`` has passed.
+
+    Repeating lets short runs yield stable statistics and enough resource samples;
+    outputs (hence quality) come from the first pass.
+    """
     batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
     for i in range(warmup):
         runtime.infer(runtime.prepare(batches[i % len(batches)]))
 
+    count = len(batches)
+    clock = time.perf_counter_ns
+    loop_start = clock()
+    raw, latencies, offsets = _timed_pass(runtime, batches, loop_start, show_progress)
+    passes = [(latencies, offsets)]
+    while (clock() - loop_start) / 1e9 < min_duration_s:
+        passes.append(_timed_pass(runtime, batches, loop_start, False)[1:])
+    wall_s = (clock() - loop_start) / 1e9
+
+    outputs = np.concatenate([runtime.outputs(r)[0] for r in raw])
+    all_latencies = np.concatenate([p[0] for p in passes])
+    all_offsets = np.concatenate([p[1] for p in passes])
+    target = getattr(runtime, "target_latencies_ns", None)
+    timed = count * len(passes)
+    return LoopResult(outputs, all_latencies, all_offsets / 1e9, wall_s, batch_size, len(x),
+                      len(passes),
+                      None if target is None else np.asarray(target[-timed:], dtype=np.int64))
+
+
+def _timed_pass(runtime: Runtime, batches: list[np.ndarray], loop_start: int,
+                show_progress: bool) -> tuple[list[Any], np.ndarray, np.ndarray]:
     count = len(batches)
     latencies = np.empty(count, dtype=np.int64)
     offsets = np.empty(count, dtype=np.int64)
@@ -36,7 +63,6 @@ def run_inference(runtime: Runtime, x: np.ndarray, batch_size: int = 1, warmup: 
     progress = Progress(count, "inference") if show_progress else None
     clock = time.perf_counter_ns
     infer = runtime.infer
-    loop_start = clock()
     for i, batch in enumerate(batches):
         prepared = runtime.prepare(batch)
         start = clock()
@@ -45,14 +71,9 @@ def run_inference(runtime: Runtime, x: np.ndarray, batch_size: int = 1, warmup: 
         offsets[i] = start - loop_start
         if progress is not None and (i & 63) == 0:
             progress.update(min(64, count - i))
-    wall_s = (clock() - loop_start) / 1e9
     if progress is not None:
         progress.close()
-
-    outputs = np.concatenate([runtime.outputs(r)[0] for r in raw])
-    target = getattr(runtime, "target_latencies_ns", None)
-    return LoopResult(outputs, latencies, offsets / 1e9, wall_s, batch_size, len(x),
-                      None if target is None else np.asarray(target[-count:], dtype=np.int64))
+    return raw, latencies, offsets
 
 
 def latency_statistics(latencies_ns: np.ndarray) -> dict[str, float]:

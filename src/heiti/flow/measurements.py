@@ -29,14 +29,16 @@ def now_iso() -> str:
 
 def performance_section(loop: LoopResult, warmup: int) -> dict[str, Any]:
     total_s = loop.latencies_ns.sum() / 1e9
+    timed_samples = loop.samples * loop.passes
     section: dict[str, Any] = {
         "batch_size": loop.batch_size,
         "samples": loop.samples,
+        "passes": loop.passes,
         "batches": len(loop.latencies_ns),
         "warmup": warmup,
         "latency_ms": latency_statistics(loop.latencies_ns),
-        "throughput_sps": loop.samples / total_s if total_s > 0 else None,
-        "wall_throughput_sps": loop.samples / loop.wall_s if loop.wall_s > 0 else None,
+        "throughput_sps": timed_samples / total_s if total_s > 0 else None,
+        "wall_throughput_sps": timed_samples / loop.wall_s if loop.wall_s > 0 else None,
         "series": {
             "offset_s": np.round(loop.offsets_s, 6).tolist(),
             "latency_ms": np.round(loop.latencies_ns / 1e6, 6).tolist(),

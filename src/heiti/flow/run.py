@@ -56,7 +56,8 @@ def test(scenario: LoadedScenario) -> tuple[Path, dict[str, Any]]:
     executor = scenario.target.open(scenario.runtime, final)
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler:
-            loop = run_inference(executor, data.x, settings.batch_size, settings.warmup)
+            loop = run_inference(executor, data.x, settings.batch_size, settings.warmup,
+                                 min_duration_s=settings.min_duration_s)
         runtime_versions = executor.versions()
     finally:
         executor.close()

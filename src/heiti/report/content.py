@@ -54,7 +54,8 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
         ["chain", chain],
         ["runtime", f"{doc['runtime']['type']} {doc['runtime']['parameters']}"],
         ["target", doc["scenario"]["target"]["kind"]],
-        ["model file", f"{model['path'].rsplit('/', 1)[-1]} ({model['format']}, {_kib(model['size_bytes'])})"],
+        ["model file",
+         f"{model['path'].rsplit('/', 1)[-1]} ({model['format']}, {_kib(model['size_bytes'])})"],
         ["parameters / MACs", f"{_num(model.get('parameters'))} / {_num(model.get('macs'))}"],
         ["host", f"{host['cpu']} ({host['cpu_count']} cores), Python {host['python']}"],
         ["frameworks", ", ".join(f"{k} {v}" for k, v in host["frameworks"].items())],
@@ -62,9 +63,10 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
     ])
     lat = perf["latency_ms"]
     performance = Table(
-        ["samples", "batch", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "throughput/s"],
-        [[_num(perf["samples"]), _num(perf["batch_size"]), _num(lat["mean"]), _num(lat["std"]),
-          _num(lat["p50"]), _num(lat["p90"]), _num(lat["p99"]), _num(perf["throughput_sps"], 1)]],
+        ["samples", "passes", "batch", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "throughput/s"],
+        [[_num(perf["samples"]), _num(perf.get("passes", 1)), _num(perf["batch_size"]),
+          _num(lat["mean"]), _num(lat["std"]), _num(lat["p50"]), _num(lat["p90"]),
+          _num(lat["p99"]), _num(perf["throughput_sps"], 1)]],
     )
     resources = doc["resources"]
     sections = [

@@ -1,0 +1,46 @@
+"""The inference loop: batching, warm-up exclusion, repeated timed passes."""
+
+import numpy as np
+
+from heiti.core.steps import Runtime
+from heiti.flow.inference import run_inference
+from heiti.flow.measurements import performance_section
+
+
+class CountingRuntime(Runtime):
+    """A pure-Python runtime (doubles its input) that counts its calls: the loop is under test here."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def infer(self, prepared):
+        self.calls += 1
+        return [prepared * 2]
+
+
+def test_single_pass_times_each_batch_once_and_excludes_warmup():
+    runtime = CountingRuntime()
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    loop = run_inference(runtime, x, batch_size=3, warmup=5, show_progress=False)
+    assert runtime.calls == 5 + 4                       # warm-up + ceil(10 / 3) batches
+    assert loop.passes == 1 and len(loop.latencies_ns) == 4
+    np.testing.assert_array_equal(loop.outputs, x * 2)
+    assert np.all(np.diff(loop.offsets_s) >= 0)
+
+
+def test_min_duration_repeats_whole_passes_and_keeps_first_pass_outputs():
+    runtime = CountingRuntime()
+    x = np.arange(4, dtype=np.float32).reshape(4, 1)
+    loop = run_inference(runtime, x, batch_size=1, warmup=0, show_progress=False,
+                         min_duration_s=0.05)
+    assert loop.passes > 1
+    assert len(loop.latencies_ns) == 4 * loop.passes == runtime.calls
+    assert loop.wall_s >= 0.05
+    np.testing.assert_array_equal(loop.outputs, x * 2)  # quality sees each sample once
+    section = performance_section(loop, warmup=0)
+    assert section["samples"] == 4 and section["passes"] == loop.passes
+    assert section["batches"] == 4 * loop.passes
+    expected = 4 * loop.passes / (loop.latencies_ns.sum() / 1e9)
+    assert abs(section["throughput_sps"] - expected) < 1e-6 * expected
