@@ -60,12 +60,13 @@ def run_cli(*args: str) -> int:
 
 
 def measure(folder: Path, name: str, optimizers: list[dict[str, Any]], runtime: dict[str, Any],
-            batch_size: int = 1) -> dict[str, Any]:
+            batch_size: int = 1, **overrides: Any) -> dict[str, Any]:
     """Run a scenario on the whole digits test split and return its measurements document."""
     import json
 
     data = scenario_dict(name, build_dir=f"b/{name}", optimizers=optimizers, runtime=runtime,
-                         test={"warmup": 2, "batch_size": batch_size}, report={"enabled": False})
+                         test={"warmup": 2, "batch_size": batch_size}, report={"enabled": False},
+                         **overrides)
     assert heiti_main(["run", str(write_scenario(folder, data, f"{name}.yml"))]) == 0
     return json.loads((folder / "b" / name / "measurements.json").read_text(encoding="utf-8"))
 

@@ -24,6 +24,21 @@ def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference,
     first_input = int8["model"]["io"]["inputs"][0]
     assert first_input["dtype"] == "int8" and first_input["scale"] > 0
     assert int8["model"]["size_bytes"] < fp32["model"]["size_bytes"]
+    # the converted file as a user's own .tflite model: same predictions
+    existing = {"type": "tflite-file", "path": int8["model"]["path"]}
+    again = measure(workdir, "lt-file", [], {"type": "litert"}, model=existing)
+    assert again["quality"]["predictions"] == int8["quality"]["predictions"]
+    assert again["model"]["format"] == "tflite-int8"
+
+
+def test_a_file_that_is_not_tflite_is_bad_input(workdir, capsys):
+    from conftest import run_cli, scenario_dict, write_scenario
+
+    (workdir / "bad.tflite").write_bytes(b"not a flatbuffer")
+    data = scenario_dict(model={"type": "tflite-file", "path": "bad.tflite"}, optimizers=[],
+                         runtime={"type": "litert"})
+    assert run_cli("test", write_scenario(workdir, data)) == 2
+    assert "is not a loadable .tflite model" in capsys.readouterr().err
 
 
 def test_quantized_io_round_trips_with_scale_and_zero_point():
