@@ -52,6 +52,7 @@ def test_a_gap_without_converter_lists_the_available_ones(tmp_path):
            "produces 'onnx-int8'" in message
     assert "no converter from 'onnx-int8' to 'tflite' or 'tflite-int8'" in message
     assert "torch -> tflite (litert-convert)" in message
+    assert "optimizers that make 'tflite' or 'tflite-int8': litert-convert (takes torch)" in message
 
 
 def test_the_inserted_step_runs_and_is_recorded(workdir, capsys):

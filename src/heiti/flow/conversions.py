@@ -65,4 +65,16 @@ def available() -> list[str]:
 def gap(source: str, targets: tuple[str, ...]) -> str:
     wanted = " or ".join(f"'{t}'" for t in targets)
     known = ", ".join(available()) or "none"
-    return f"no converter from '{source}' to {wanted} (available conversions: {known})"
+    makers = producers(targets)
+    return (f"no converter from '{source}' to {wanted} (available conversions: {known})"
+            + (f"; optimizers that make {wanted}: {', '.join(makers)}" if makers else ""))
+
+
+def producers(targets: tuple[str, ...]) -> list[str]:
+    """Optimizers that can output one of ``targets``, as 'name (takes formats)'."""
+    found = []
+    for name, cls in sorted(registry.components()["optimizer"].items()):
+        outputs = {out for fmt in cls.input_formats for _, out in cls.outputs_for(fmt)}
+        if outputs & set(targets) and not set(cls.input_formats) & set(targets):
+            found.append(f"{name} (takes {'|'.join(cls.input_formats)})")
+    return found

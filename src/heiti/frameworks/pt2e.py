@@ -15,6 +15,7 @@ def quantize(module: torch.nn.Module, example: torch.Tensor, quantizer: Any,
 
     ``fold_weights`` stores int8 weights (ExecuTorch needs that); litert-torch wants the
     float weights followed by quantize ops instead."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     graph = torch.export.export(module, (example,)).module()
@@ -25,7 +26,7 @@ def quantize(module: torch.nn.Module, example: torch.Tensor, quantizer: Any,
             chunk = calibration[start : start + batch_size]
             if len(chunk) == batch_size:
                 prepared(canonical(chunk))
-    return convert_pt2e(prepared, fold_quantize=fold_weights)
+    return move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=fold_weights))
 
 
 def example_batch(x: np.ndarray, batch_size: int) -> torch.Tensor:
