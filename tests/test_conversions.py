@@ -62,3 +62,28 @@ def test_the_inserted_step_runs_and_is_recorded(workdir, capsys):
         in capsys.readouterr().err
     doc = json.loads((workdir / "build" / "measurements.json").read_text())
     assert [step["producer"] for step in doc["model"]["chain"]] == ["model:tiny-cnn", "optimizer:onnx-export"]
+
+
+def test_optimizers_with_required_parameters_are_never_inserted(monkeypatch):
+    from pydantic import Field
+
+    from heiti import registry
+    from heiti.core.component import Params
+    from heiti.core.steps import Optimizer
+
+    class NeedsTarget(Params):
+        target: str = Field(description="required")
+
+    class Compiler(Optimizer):
+        name = "needs-target"
+        Params = NeedsTarget
+        input_formats = ("torch",)
+        output_format = "blob"
+        converts = True
+
+    table = {kind: dict(found) for kind, found in registry.components().items()}
+    table["optimizer"]["needs-target"] = Compiler
+    monkeypatch.setattr(registry, "components", lambda: table)
+    assert Compiler.outputs_for("torch") == []
+    assert conversions.find_path("torch", ("blob",)) is None
+    assert "needs-target" not in " ".join(conversions.available())

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from heiti.core.artifact import Artifact
 from heiti.core.component import Component
@@ -54,11 +55,17 @@ class Optimizer(Component):
 
     @classmethod
     def outputs_for(cls, input_format: str) -> list[tuple[dict[str, Any], str]]:
-        """(parameters, output format) for the defaults and each variant, given an input."""
+        """(parameters, output format) for the defaults and each variant, given an input;
+        parameter sets that do not validate on their own (a required parameter) are left out."""
         if input_format not in cls.input_formats:
             return []
-        return [(params, cls(params).output_format_for(input_format))
-                for params in ({}, *cls.variants.values())]
+        found = []
+        for params in ({}, *cls.variants.values()):
+            try:
+                found.append((params, cls(params).output_format_for(input_format)))
+            except ValidationError:
+                continue
+        return found
 
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         """Write the optimized model to ``output`` and return it (the flow saves the sidecar)."""

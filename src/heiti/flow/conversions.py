@@ -44,7 +44,7 @@ def _search(source: str, targets: tuple[str, ...], pool: list[type[Optimizer]]) 
         if len(path) >= MAX_STEPS:
             continue
         for cls in pool:
-            if fmt not in cls.input_formats:
+            if not cls.outputs_for(fmt):  # takes another format, or cannot run on defaults
                 continue
             step = cls()
             out = step.output_format_for(fmt)
@@ -58,8 +58,13 @@ def _search(source: str, targets: tuple[str, ...], pool: list[type[Optimizer]]) 
 
 def available() -> list[str]:
     """Every conversion known, as 'input -> output (name)'."""
-    return [f"{fmt} -> {cls().output_format_for(fmt)} ({cls.name})"
-            for cls in converters() for fmt in cls.input_formats]
+    found = []
+    for cls in converters():
+        for fmt in cls.input_formats:
+            outputs = cls.outputs_for(fmt)
+            if outputs:
+                found.append(f"{fmt} -> {outputs[0][1]} ({cls.name})")
+    return found
 
 
 def gap(source: str, targets: tuple[str, ...]) -> str:

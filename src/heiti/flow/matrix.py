@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from heiti import registry
 from heiti.core.files import write_json
 from heiti.core.steps import Optimizer
@@ -126,7 +128,10 @@ def shortest_chains(source: str, targets: tuple[str, ...], pool: list[type[Optim
                 continue
             for params, _ in cls.outputs_for(fmt):
                 merged = _with_batch(cls, {**overrides.get(cls.name, {}), **params}, batch)
-                out = cls(merged).output_format_for(fmt)
+                try:
+                    out = cls(merged).output_format_for(fmt)
+                except ValidationError:  # the scenario's parameters do not fit this variant
+                    continue
                 state = (out, quantized or "int8" in out)
                 if out != fmt and state not in seen:
                     seen.add(state)
