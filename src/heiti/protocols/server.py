@@ -76,15 +76,7 @@ class Session:
                     self.channel.send(MsgType.OK)
                     return
                 try:
-                    self._check_state(frame.type)
-                    handler = handlers.get(frame.type)
-                    if handler is None:
-                        raise Refused(ErrorCode.UNKNOWN_TYPE, f"unknown message type 0x{frame.type:02x}",
-                                      fatal=True)
-                    handler(frame)
-                except PayloadError as exc:
-                    raise Refused(ErrorCode.BAD_FRAME, f"malformed {_name(frame.type)}: {exc}",
-                                  fatal=True) from None
+                    self._dispatch(handlers, frame)
                 except Refused as exc:
                     self._error(exc.code, exc.text)
                     if exc.fatal:
@@ -97,6 +89,16 @@ class Session:
             self.config.log(f"connection error: {exc}")
         finally:
             self.close()
+
+    def _dispatch(self, handlers: dict[int, Callable[[Frame], None]], frame: Frame) -> None:
+        self._check_state(frame.type)
+        handler = handlers.get(frame.type)
+        if handler is None:
+            raise Refused(ErrorCode.UNKNOWN_TYPE, f"unknown message type 0x{frame.type:02x}", fatal=True)
+        try:
+            handler(frame)
+        except PayloadError as exc:
+            raise Refused(ErrorCode.BAD_FRAME, f"malformed {_name(frame.type)}: {exc}", fatal=True) from None
 
     def close(self) -> None:
         if self.upload is not None:  # the client left in the middle of an upload

@@ -1,0 +1,319 @@
+"""Remote targets: a real `heiti server` on loopback, a pseudo-terminal serial link, a pipe.
+
+The server must survive every kind of bad input and keep serving; remote evaluation
+must give exactly the predictions and metrics of a local run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import run_cli, scenario_dict, write_scenario
+from heiti.core.artifact import Artifact
+from heiti.protocols import messages as m
+from heiti.protocols.client import RemoteError
+from heiti.protocols.framing import HEADER_SIZE, MAGIC, encode
+from heiti.protocols.messages import ErrorCode, MsgType
+from remote_helpers import (
+    PtyCable,
+    error_of,
+    healthy,
+    hello,
+    send_and_collect,
+    serial_channel,
+    server_process,
+    tcp_channel,
+)
+
+E = ErrorCode
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, trained_model_dir) -> Artifact:
+    """The session's trained digits model exported to ONNX."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("remote-model")
+    shutil.copytree(trained_model_dir / "model", folder / "model")
+    assert run_cli("optimize", write_scenario(folder, scenario_dict())) == 0
+    return Artifact.load(folder / "build" / "01-onnx-export.onnx")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with server_process(log, "--port", "0", "--max-upload-mb", "1") as (proc, port):
+        yield int(port)
+        assert proc.poll() is None, log.read_text()
+
+
+def upload(client, path: Path, sidecar: dict, runtime: dict | None = None) -> dict:
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return client.upload(path, sidecar, digest, runtime)
+
+
+def sidecar(model: Artifact, **details) -> dict:
+    data = model.model_dump(mode="json", exclude={"path"})
+    data["provenance"]["details"].update(details)
+    return data
+
+
+# --- framing --------------------------------------------------------------------------
+
+def test_frame_layout_is_little_endian_with_crc_over_header_and_payload():
+    frame = encode(MsgType.PING, b"abc", flags=0x02)
+    assert len(frame) == HEADER_SIZE + 3 == 17
+    assert frame[:10] == b"HT\x01\x40\x02\x00" + struct.pack("<I", 3)
+    assert struct.unpack_from("<I", frame, 10)[0] == zlib.crc32(frame[:10] + b"abc")
+
+
+def test_tensors_round_trip_and_reject_malformed_payloads():
+    import numpy as np
+
+    arrays = [np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1, -2], dtype=np.int8)]
+    back = m.unpack_tensors(m.pack_tensors(arrays))
+    assert all((a == b).all() and a.dtype == b.dtype for a, b in zip(arrays, back, strict=True))
+    good = m.pack_tensors(arrays)
+    for bad in (good[:-1], good + b"x", b"\x01\x00\x00\x00\x63\x01\x00\x00"):
+        with pytest.raises(m.PayloadError):
+            m.unpack_tensors(bad)
+
+
+# --- done when: remote equals local ---------------------------------------------------
+
+def _run(folder: Path, name: str, target: dict, samples: int) -> dict:
+    data = scenario_dict(name, build_dir=f"b/{name}", target=target,
+                         test={"warmup": 2, "samples": samples}, report={"enabled": False})
+    assert run_cli("test", write_scenario(folder, data, f"{name}.yml")) == 0
+    return json.loads((folder / "b" / name / "measurements.json").read_text())
+
+
+def _assert_same_results(local: dict, remote: dict) -> None:
+    assert remote["quality"] == local["quality"]  # predictions included
+    perf = remote["performance"]
+    assert perf["target_latency_ms"]["p50"] < perf["latency_ms"]["p50"]  # transport excluded
+    assert len(perf["series"]["target_latency_ms"]) == perf["batches"]
+    assert remote["environment"]["target"]["frameworks"]["onnxruntime"]
+    assert remote["resources"]["target"]["inferences"] >= perf["batches"]
+    assert remote["resources"]["target"]["rss_mb"] > 10
+
+
+def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(workdir, server):
+    local = _run(workdir, "local", {"kind": "local"}, samples=120)
+    remote = _run(workdir, "tcp", {"kind": "remote", "protocol": "tcp", "port": server}, samples=120)
+    _assert_same_results(local, remote)
+
+
+def test_serial_target_over_a_pty_pair_at_115200_baud(workdir, tmp_path):
+    cable = PtyCable()
+    try:
+        with server_process(tmp_path / "serial.log", "--protocol", "serial", "--port", cable.ports[0],
+                            "--baud", "115200", wait_for=r"listening on (serial://\S+)"):
+            target = {"kind": "remote", "protocol": "serial", "port": cable.ports[1], "baud": 115200}
+            remote = _run(workdir, "serial", target, samples=40)
+            local = _run(workdir, "local40", {"kind": "local"}, samples=40)
+            _assert_same_results(local, remote)
+            # one serial server serves one client after another
+            channel = serial_channel(cable.ports[1])
+            assert hello(channel).request(MsgType.PING, b"again").payload == b"again"
+            channel.close()
+    finally:
+        cable.close()
+
+
+def test_serial_crc_error_is_retransmitted_or_fails_clearly(tmp_path):
+    hits = {"left": 1}
+
+    def flip_first_ping(data: bytes) -> bytes:  # damage the payload of one PING, once
+        i = data.find(b"noise-check")
+        if i >= 0 and hits["left"]:
+            hits["left"] -= 1
+            return data[:i] + b"N" + data[i + 1 :]
+        return data
+
+    cable = PtyCable(flip_first_ping)
+    try:
+        with server_process(tmp_path / "serial.log", "--protocol", "serial", "--port", cable.ports[0],
+                            wait_for=r"listening on (serial://\S+)"):
+            channel = serial_channel(cable.ports[1])
+            client = hello(channel)
+            assert client.request(MsgType.PING, b"noise-check").payload == b"noise-check"
+            assert hits["left"] == 0
+            hits["left"] = 100  # a line that damages every attempt: a clear error, no hang
+            with pytest.raises(RemoteError, match="CRC"):
+                client.request(MsgType.PING, b"noise-check")
+            channel.close()
+    finally:
+        cable.close()
+
+
+def test_pipe_target_runs_the_server_as_a_child_process(workdir):
+    local = _run(workdir, "local30", {"kind": "local"}, samples=30)
+    remote = _run(workdir, "pipe", {"kind": "remote", "protocol": "pipe"}, samples=30)
+    _assert_same_results(local, remote)
+
+
+# --- robustness: every bad input gets an ERROR (or a closed connection), then service -----
+
+def _frame_with(**fields) -> bytes:
+    head = dict(magic=MAGIC, version=1, type=MsgType.PING, flags=0, reserved=0, payload=b"x")
+    head.update(fields)
+    header = struct.pack("<2sBBBBI", head["magic"], head["version"], head["type"], head["flags"],
+                         head["reserved"], fields.get("length", len(head["payload"])))
+    crc = fields.get("crc", zlib.crc32(head["payload"], zlib.crc32(header)))
+    return header + struct.pack("<I", crc) + head["payload"]
+
+
+HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [1]}))
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"\x00garbage\xff" * 20, E.BAD_FRAME),
+    (_frame_with(magic=b"XX"), E.BAD_FRAME),
+    (_frame_with(version=9), E.VERSION),
+    (_frame_with(crc=1234), E.CRC),
+    (_frame_with(length=2**31), E.TOO_LARGE),
+    (HELLO + _frame_with(type=0x7E), E.UNKNOWN_TYPE),
+    (HELLO + encode(MsgType.PROCESS), E.OUT_OF_ORDER),
+    (encode(MsgType.HELLO, m.pack_json({"versions": [7]})), E.VERSION),
+    (encode(MsgType.HELLO, b"{not json"), E.BAD_FRAME),
+], ids=["random-bytes", "magic", "version", "crc", "length", "unknown-type", "process-first",
+        "no-common-version", "bad-json"])
+def test_server_reports_bad_input_and_keeps_serving(server, data, code):
+    assert error_of(send_and_collect(server, data))[0] == code
+    assert healthy(server)
+
+
+def test_truncated_frame_and_disconnect_mid_upload_are_survived(server, model):
+    send_and_collect(server, HELLO + encode(MsgType.PING, b"x" * 100)[:40])
+    channel = tcp_channel(server)
+    client = hello(channel)
+    client.request(MsgType.MODEL_BEGIN, m.pack_json({"name": "m.onnx", "size": 5000, "sha256": "0" * 64}))
+    channel.send(MsgType.MODEL_CHUNK, b"x" * 1000)
+    channel.close()
+    assert healthy(server)
+
+
+def test_model_that_fails_to_load_and_wrong_inputs_get_errors_in_a_live_session(server, model, tmp_path):
+    import numpy as np
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not an onnx model" * 10)
+    channel = tcp_channel(server)
+    client = hello(channel)
+    with pytest.raises(RemoteError) as failed:
+        upload(client, junk, sidecar(model))
+    assert failed.value.code == E.MODEL_LOAD and "could not load" in failed.value.text
+    loaded = upload(client, model.path, sidecar(model), {"type": "onnxruntime",
+                                                          "parameters": {"threads": 2}})
+    assert loaded["runtime"]["parameters"]["threads"] == 2  # the scenario's runtime settings apply
+    client.request(MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
+    wrong = np.zeros((1, 1, 8, 9), dtype=np.float64)
+    with pytest.raises(RemoteError) as failed:
+        client.request(MsgType.DATA, m.pack_tensors([wrong]))
+    assert failed.value.code == E.BAD_INPUT
+    text = failed.value.text
+    assert "expected input: float32[?x1x8x8]" in text and "received float64[1, 1, 8, 9]" in text
+    client.request(MsgType.DATA, m.pack_tensors([np.zeros((1, 1, 8, 8), np.float32)]))
+    channel.send(MsgType.PROCESS)
+    client.expect(MsgType.PROCESS_STARTED)
+    assert m.unpack_ns(client.expect(MsgType.PROCESS_DONE).payload) > 0
+    assert m.unpack_tensors(client.request(MsgType.OUTPUT, expect=MsgType.OUTPUT).payload)[0].shape == (1, 10)
+    client.bye()
+    channel.close()
+
+
+def test_refuses_native_code_unknown_runtimes_and_oversized_uploads(server, model, tmp_path):
+    elf = tmp_path / "lib.so"
+    elf.write_bytes(b"\x7fELF" + b"\0" * 100)
+    cases = [(elf, sidecar(model), None, E.REFUSED, "native code"),
+             (model.path, sidecar(model, native_code=True), None, E.REFUSED, "--allow-native-code"),
+             (model.path, sidecar(model), {"type": "torch", "parameters": {}}, E.REFUSED, "not offered")]
+    big = tmp_path / "big.onnx"
+    big.write_bytes(b"\0" * (2 * 2**20))
+    cases.append((big, sidecar(model), None, E.TOO_LARGE, "upload limit"))
+    for path, meta, runtime, code, text in cases:
+        channel = tcp_channel(server)
+        with pytest.raises(RemoteError) as refused:
+            upload(hello(channel), path, meta, runtime)
+        assert refused.value.code == code and text in refused.value.text
+        channel.close()
+    assert healthy(server)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(
+    st.binary(max_size=64),
+    st.builds(lambda t, f, p: encode(t, p, f), st.integers(0, 255), st.integers(0, 255),
+              st.binary(max_size=48)),
+    st.builds(lambda frame, i, b: frame[:i] + bytes([b]) + frame[i + 1 :],
+              st.sampled_from([HELLO, encode(MsgType.PING, b"abc")]), st.integers(0, 16),
+              st.integers(0, 255)),
+), min_size=1, max_size=4))
+def test_property_malformed_frames_never_break_the_server(server, chunks):
+    send_and_collect(server, b"".join(chunks))
+    assert healthy(server)
+
+
+# --- security and failures ------------------------------------------------------------
+
+def test_non_loopback_bind_requires_a_token(capsys, monkeypatch):
+    monkeypatch.delenv("HEITI_TOKEN", raising=False)
+    assert run_cli("server", "--host", "0.0.0.0", "--port", "0") == 2
+    assert "token is required" in capsys.readouterr().err
+
+
+def test_token_challenge_response(tmp_path):
+    with server_process(tmp_path / "s.log", "--port", "0", "--token", "s3cret") as (_, port):
+        for token, code in ((None, E.AUTH), ("wrong", E.AUTH)):
+            channel = tcp_channel(int(port))
+            with pytest.raises(RemoteError) as denied:
+                hello(channel, token)
+            assert denied.value.code == code
+            channel.close()
+        channel = tcp_channel(int(port))
+        client = hello(channel, "s3cret")
+        assert client.server["auth"] and client.request(MsgType.PING).type == MsgType.OK
+        channel.close()
+        # before AUTH nothing else is accepted
+        frames = send_and_collect(int(port), HELLO + encode(MsgType.PING))
+        assert error_of(frames)[0] == E.AUTH
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dead_target_fails_the_run_without_measurements(workdir, capsys):
+    target = {"kind": "remote", "protocol": "tcp", "port": _free_port(), "connect_timeout_s": 2}
+    data = scenario_dict("dead", target=target, test={"samples": 5})
+    assert run_cli("test", write_scenario(workdir, data)) == 1
+    assert "connecting" in capsys.readouterr().err
+    assert not (workdir / "build" / "measurements.json").exists()
+
+
+def test_silent_target_times_out_without_measurements(workdir, capsys):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        target = {"kind": "remote", "protocol": "tcp", "port": silent.getsockname()[1],
+                  "timeout_s": 0.5}
+        data = scenario_dict("silent", target=target, test={"samples": 5})
+        assert run_cli("test", write_scenario(workdir, data)) == 1
+    assert "no answer within the timeout" in capsys.readouterr().err
+    assert not (workdir / "build" / "measurements.json").exists()
+
+
+def test_bad_target_parameters_are_input_errors(workdir, capsys):
+    data = scenario_dict("bad", target={"kind": "remote", "protocol": "serial"})
+    assert run_cli("test", write_scenario(workdir, data)) == 2
+    assert "serial target needs 'port'" in capsys.readouterr().err
