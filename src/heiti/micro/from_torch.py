@@ -21,8 +21,8 @@ SUPPORTED = ("Sequential, Conv2d (dilation 1, groups 1 or depthwise, symmetric z
              "'body' and 'residual' attributes (residual add)")
 
 
-def from_torch(module: Any, input_shape: tuple[int, ...], input_scale: float) -> Graph:
-    builder = FloatBuilder(input_shape, input_scale)
+def from_torch(module: Any, input_shape: tuple[int, ...], input_scale: float, mean: Any = None) -> Graph:
+    builder = FloatBuilder(input_shape, input_scale, mean)
     _walk(module.eval(), builder, "model")
     return builder.finish()
 

@@ -96,7 +96,7 @@ class Graph:
                    structure["input_scale"], structure["info"])
 
 
-def raw_input(graph: Graph, x: np.ndarray) -> np.ndarray:
+def raw_input(x: np.ndarray, input_scale: float) -> np.ndarray:
     """Dataset values (``raw * input_scale``) back to the raw uint8 the device reads."""
-    raw = np.rint(np.asarray(x, dtype=np.float64) / graph.input_scale)
+    raw = np.rint(np.asarray(x, dtype=np.float64) / input_scale)
     return np.clip(raw, 0, 255).astype(np.uint8)

@@ -1,0 +1,36 @@
+"""What the micro components share: reading a trained model as a float graph and
+writing an integer graph as an artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from heiti.core.artifact import Artifact, Provenance
+from heiti.core.steps import StepContext
+from heiti.micro.graph import Graph
+from heiti.micro.quantize import detect_input_scale
+
+
+def input_scale(given: float | None, ctx: StepContext) -> float:
+    return given if given is not None else detect_input_scale(ctx.dataset.split("train").x)
+
+
+def torch_float_graph(model: Artifact, scale: float, mean: Any = None) -> tuple[Any, Graph]:
+    """The PyTorch module of a zoo artifact and its float graph."""
+    from heiti.frameworks.torch_tools import load_module
+    from heiti.micro.from_torch import from_torch
+
+    module = load_module(model)
+    shape = tuple(model.provenance.details["input_shape"])
+    return module, from_torch(module, shape, scale, mean)
+
+
+def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
+                   details: dict[str, Any], versions: dict[str, str] | None = None) -> Artifact:
+    graph.save(output)
+    facts = {"scheme": graph.scheme, "input_scale": graph.input_scale, "output_scale": graph.output_scale,
+             "weight_bytes": graph.weight_bytes(), "operators": [op.kind for op in graph.ops]}
+    return Artifact(path=output, format="micro-int8", io=model.io,
+                    provenance=Provenance(producer=f"optimizer:{producer}", tool_versions=versions or {},
+                                          details=facts | details))
