@@ -34,3 +34,27 @@ def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
     return Artifact(path=output, format="micro-int8", io=model.io,
                     provenance=Provenance(producer=f"optimizer:{producer}", tool_versions=versions or {},
                                           details=facts | details))
+
+
+def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]:
+    """Quantization-aware fine-tuning of a zoo model; returns the network and the training result."""
+    import numpy as np
+
+    from heiti.frameworks.torch_training import fit
+    from heiti.micro.qat import QatNet, compensate_mean
+    from heiti.micro.quantize import calibrate
+    from heiti.scenario import TrainSettings
+
+    scale = input_scale(params.input_scale, ctx)
+    train = ctx.dataset.split("train")
+    mean = None
+    if params.subtract_mean:
+        raw = train.x / scale
+        mean = np.rint(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))).astype(np.int32)
+    _, floats = torch_float_graph(model, scale, mean)
+    compensate_mean(floats)
+    ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])
+    net = QatNet(floats, ranges, params.momentum)
+    settings = TrainSettings(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size,
+                             patience=params.patience, threads=params.threads)
+    return net, fit(net, train, ctx.dataset.split("val"), settings, ctx.seed)
