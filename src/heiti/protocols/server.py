@@ -101,8 +101,12 @@ class Session:
             raise Refused(ErrorCode.UNKNOWN_TYPE, f"unknown message type 0x{frame.type:02x}", fatal=True)
         try:
             handler(frame)
+        except (Refused, OSError):  # OSError: the link itself failed; the session ends
+            raise
         except PayloadError as exc:
             raise Refused(ErrorCode.BAD_FRAME, f"malformed {_name(frame.type)}: {exc}", fatal=True) from None
+        except Exception as exc:  # a bug or a framework surprise must not take the server down
+            raise Refused(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
         if self.upload is not None:  # the client left in the middle of an upload
