@@ -53,6 +53,7 @@ class Refused(Exception):
 class Session:
     def __init__(self, channel: Channel, config: ServerConfig):
         self.channel, self.config = channel, config
+        self.said_bye = False
         self.state = "hello"            # hello -> auth -> ready; uploading while a MODEL streams
         self.nonce = b""
         self.runtime: Any = None
@@ -77,6 +78,7 @@ class Session:
             while True:
                 frame = self.channel.recv()
                 if frame.type == MsgType.BYE:
+                    self.said_bye = True
                     self.channel.send(MsgType.OK)
                     return
                 try:
