@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import struct
+import sys
 from enum import IntEnum
 from typing import Any
 
@@ -64,6 +66,8 @@ _TENSOR = struct.Struct("<BBxx")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _ERROR = struct.Struct("<H")
+_SHAPES = [f"<{n}I" for n in range(MAX_DIMS + 1)]
+_BIG_ENDIAN_HOST = sys.byteorder == "big"
 
 
 class PayloadError(ValueError):
@@ -116,24 +120,39 @@ def unpack_ns(payload: bytes) -> int:
 
 
 # --- tensors (DATA and OUTPUT) ---------------------------------------------------
+# Hot path (once per sample on both sides): headers are cached per (dtype, shape) and
+# numpy dtype objects are looked up, never built or named, per call.
 
-def tensor_header(dtype: str, shape: tuple[int, ...]) -> bytes:
-    """The per-tensor header; cached by callers that send the same shape repeatedly."""
-    if dtype not in DTYPE_CODES:
-        raise PayloadError(f"dtype {dtype} cannot be sent (supported: {', '.join(DTYPE_CODES)})")
-    return _TENSOR.pack(DTYPE_CODES[dtype], len(shape)) + b"".join(_U32.pack(d) for d in shape)
+_NP = {code: np.dtype(name).newbyteorder("<") for code, name in DTYPES.items()}
+_CODE_OF = {np.dtype(name): code for code, name in DTYPES.items()}
+_HEADERS: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}
 
 
 def tensor_count(count: int) -> bytes:
     return _COUNT.pack(count)
 
 
+def tensor_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    header = _HEADERS.get((dtype, shape))
+    if header is None:
+        code = _CODE_OF.get(dtype.newbyteorder("="))
+        if code is None or len(shape) > MAX_DIMS:
+            raise PayloadError(f"a {dtype.name} tensor of {len(shape)} dimensions cannot be sent "
+                               f"(dtypes: {', '.join(DTYPE_CODES)}; up to {MAX_DIMS} dimensions)")
+        header = _TENSOR.pack(code, len(shape)) + b"".join(_U32.pack(d) for d in shape)
+        if len(_HEADERS) < 256:
+            _HEADERS[(dtype, shape)] = header
+    return header
+
+
 def pack_tensors(arrays: list[np.ndarray]) -> bytes:
     parts = [tensor_count(len(arrays))]
     for a in arrays:
         a = np.ascontiguousarray(a)
-        parts.append(tensor_header(a.dtype.name, a.shape))
-        parts.append(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes())
+        if a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and _BIG_ENDIAN_HOST):
+            a = a.astype(a.dtype.newbyteorder("<"))
+        parts.append(tensor_header(a.dtype, a.shape))
+        parts.append(a.tobytes())
     return b"".join(parts)
 
 
@@ -147,20 +166,19 @@ def unpack_tensors(payload: bytes) -> list[np.ndarray]:
             raise PayloadError(f"tensor {i}: header truncated")
         code, ndim = _TENSOR.unpack_from(payload, offset)
         offset += _TENSOR.size
-        if code not in DTYPES or ndim > MAX_DIMS:
+        dtype = _NP.get(code)
+        if dtype is None or ndim > MAX_DIMS:
             raise PayloadError(f"tensor {i}: unknown dtype code {code} or {ndim} dimensions")
         if offset + 4 * ndim > len(payload):
             raise PayloadError(f"tensor {i}: shape truncated")
-        shape = struct.unpack_from(f"<{ndim}I", payload, offset)
+        shape = struct.unpack_from(_SHAPES[ndim], payload, offset)
         offset += 4 * ndim
-        dtype = np.dtype(DTYPES[code]).newbyteorder("<")
-        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if offset + size > len(payload):
-            raise PayloadError(f"tensor {i}: {size} data bytes announced, "
+        items = math.prod(shape)
+        if offset + items * dtype.itemsize > len(payload):
+            raise PayloadError(f"tensor {i}: {items * dtype.itemsize} data bytes announced, "
                                f"{len(payload) - offset} present")
-        arrays.append(np.frombuffer(payload, dtype, count=size // dtype.itemsize,
-                                    offset=offset).reshape(shape))
-        offset += size
+        arrays.append(np.frombuffer(payload, dtype, count=items, offset=offset).reshape(shape))
+        offset += items * dtype.itemsize
     if offset != len(payload):
         raise PayloadError(f"{len(payload) - offset} bytes after the last tensor")
     return arrays

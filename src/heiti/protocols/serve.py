@@ -30,8 +30,10 @@ def serve_serial(config: ServerConfig, port: str, baud: int, idle_timeout: float
     channel = Channel(SerialTransport(port, baud, idle_timeout))
     announce(f"listening on {channel.name}")
     while True:
-        Session(channel, config).run()
-        channel.transport.discard_input()
+        session = Session(channel, config)
+        session.run()
+        if not session.said_bye:  # what follows an error may be the rest of a bad frame
+            channel.transport.discard_input()
 
 
 def serve_pipe(config: ServerConfig, idle_timeout: float) -> None:

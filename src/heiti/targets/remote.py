@@ -148,7 +148,7 @@ class RemoteExecutor(Runtime):
         self._m = m
         self._encode = encode
         self._process = encode(m.MsgType.PROCESS, flags=m.FLAG_WITH_OUTPUT)
-        self._dtype = np.dtype(model.io.inputs[0].dtype)
+        self._dtype = np.dtype(model.io.inputs[0].dtype).newbyteorder("<")  # the wire order
         self._headers: dict[tuple[int, ...], bytes] = {}
         self._versions = loaded.get("versions", {})
         self.target_latencies_ns: list[int] = []
@@ -161,7 +161,7 @@ class RemoteExecutor(Runtime):
         header = self._headers.get(batch.shape)
         if header is None:
             header = self._headers[batch.shape] = (
-                m.tensor_count(1) + m.tensor_header(self._dtype.name, batch.shape))
+                m.tensor_count(1) + m.tensor_header(self._dtype, batch.shape))
         return self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK) + self._process
 
     def infer(self, prepared: bytes) -> bytes:
