@@ -135,6 +135,8 @@ def _integer_op(op: Op, graph: Graph, scales: dict[str, float], out_scale: float
         arrays = {"weight": w_q,
                   "bias": quantize_bias(op.arrays["bias"], in_scale * w_scales)}
         arrays |= _requant_arrays(in_scale * w_scales / out_scale)
+        if not np.any(arrays["mult"] != 1):
+            del arrays["mult"]  # power-of-two: requantization is a shift, no multipliers stored
         return Op(op.kind, op.inputs, op.output, attrs | _clamps(act, out_scale), arrays)
     if op.kind == "add":
         ma, mb = (scales[name] / out_scale for name in op.inputs)
