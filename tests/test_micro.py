@@ -179,3 +179,39 @@ def test_input_scale_detection():
     assert detect_input_scale(np.array([0.3, 0.7])) == 1 / 255
     with pytest.raises(InputError, match="input_scale"):
         detect_input_scale(np.array([-1.0, 1.0]))
+
+
+def test_qat_network_trains_every_operator_and_evaluates_exactly():
+    from heiti.micro.qat import QatNet
+
+    raw = np.random.default_rng(3).integers(0, 256, (32, 3, 12, 12)).astype(np.uint8)
+    floats = _every_op_graph()
+    x = torch.from_numpy(raw * floats.input_scale).float()
+    net = QatNet(floats, calibrate(floats, x.numpy()))
+    loss = net.train()(x).square().mean()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with torch.no_grad():
+        evaluated = net.eval()(x).double().numpy()
+    exported = net.to_integer()
+    assert np.array_equal(evaluated / exported.output_scale, golden.predict(exported, raw))
+
+
+def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op, tmp_path):
+    from heiti.core.artifact import Artifact, Provenance
+    from heiti.core.iospec import IOSpec, TensorSpec
+    from heiti.runtimes.micro_golden import MicroGolden
+    from heiti.runtimes.micro_host import MicroHost
+
+    graph, raw = every_op
+    graph.save(tmp_path / "g.npz")
+    io = IOSpec(inputs=[TensorSpec(name="input", shape=[-1, 3, 12, 12])],
+                outputs=[TensorSpec(name="logits", shape=[-1, 5])])
+    artifact = Artifact(path=tmp_path / "g.npz", format="micro-int8", io=io,
+                        provenance=Provenance(producer="test"))
+    runtime = MicroGolden()
+    runtime.load(artifact)
+    got = runtime.outputs(runtime.infer(runtime.prepare(raw[:4] * graph.input_scale)))[0]
+    assert np.array_equal(got, (golden.predict(graph, raw[:4]) * graph.output_scale).astype(np.float32))
+    with pytest.raises(InputError, match="lacks"):
+        MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))
