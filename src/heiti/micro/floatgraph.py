@@ -38,8 +38,11 @@ class FloatBuilder:
         self.current = name
         return name
 
+    def producer(self, name: str) -> Op:
+        return next(op for op in self.ops if op.output == name)
+
     def _producer(self) -> Op:
-        return next(op for op in self.ops if op.output == self.current)
+        return self.producer(self.current)
 
     def conv(self, weight: np.ndarray, bias: np.ndarray, stride: int, pad: int, groups: int) -> str:
         _, h, w = self.shape
@@ -62,9 +65,12 @@ class FloatBuilder:
         op.arrays["bias"] = op.arrays["bias"] * scale + shift
         return True
 
-    def activation(self, kind: str) -> str:
+    def activation(self, kind: str, fuse: bool = True) -> str:
+        """Fuse into the producing op (unless its output has other readers: ``fuse``)."""
         op = self._producer()
-        if op.kind in FUSABLE and op.attrs["act"] is None:
+        if kind == "relu" and op.attrs.get("act") in ("relu", "relu6"):
+            return self.current  # already non-negative
+        if fuse and op.kind in FUSABLE and op.attrs["act"] is None:
             op.attrs["act"] = kind
             return self.current
         return self._emit("clamp", [self.current], self.shape, {"act": kind})

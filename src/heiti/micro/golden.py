@@ -78,13 +78,14 @@ def run_op(op: Op, inputs: list[Any], backend: Any) -> Any:
     if op.kind == "conv2d":
         acc = backend.conv_sums(x, arr["weight"], a["stride"], a["pad"], a["groups"])
         acc = acc + _channel(arr["bias"], x)
-        mult, shift = _channel(arr["mult"], x), _channel(arr["shift"], x)
+        mult = _channel(arr["mult"], x) if "mult" in arr else None  # pow2: shifts only
+        shift = _channel(arr["shift"], x)
         return requantize(acc, mult, shift, a["act_min"], a["act_max"])
     if op.kind == "dense":
         flat = x.reshape(x.shape[0], -1)
         acc = backend.conv_sums(flat.reshape(*flat.shape, 1, 1), arr["weight"][:, :, None, None], 1, 0, 1)
         acc = acc.reshape(flat.shape[0], -1) + arr["bias"]
-        return requantize(acc, arr["mult"], arr["shift"], a["act_min"], a["act_max"])
+        return requantize(acc, arr.get("mult"), arr["shift"], a["act_min"], a["act_max"])
     if op.kind == "maxpool":
         return backend.max_pool(x, a["kernel"], a["stride"])
     if op.kind == "avgpool":

@@ -90,8 +90,10 @@ def calibrate(graph: Graph, x: np.ndarray, batch: int = 256) -> dict[str, float]
     return ranges
 
 
-def to_integer(graph: Graph, ranges: dict[str, float], scheme: str) -> Graph:
-    """The integer graph of a float graph, with activation scales from ``ranges``."""
+def to_integer(graph: Graph, ranges: dict[str, float], scheme: str,
+               given: dict[str, float] | None = None) -> Graph:
+    """The integer graph of a float graph, with activation scales from ``ranges`` or,
+    for imported QDQ models, ``given`` scales (and int8 weights in the float ops)."""
     if scheme not in SCHEMES:
         raise InputError(f"micro: unknown scale scheme '{scheme}' (supported: {', '.join(SCHEMES)})")
     scales: dict[str, float] = {}
@@ -101,6 +103,8 @@ def to_integer(graph: Graph, ranges: dict[str, float], scheme: str) -> Graph:
         source = op.inputs[0]
         if op.kind in PASS_THROUGH:
             scales[op.output] = scales[source]
+        elif given and op.output in given:
+            scales[op.output] = given[op.output]
         else:
             scales[op.output] = activation_scale(ranges[op.output], scheme)
         out_scale = scales[op.output]
@@ -123,10 +127,16 @@ def _integer_op(op: Op, graph: Graph, scales: dict[str, float], out_scale: float
             raise InputError(f"micro: {op.kind} with fan-in {fan_in} is not supported "
                              f"(at most {MAX_FAN_IN} inputs per output)")
         in_scale = scales[op.inputs[0]]
-        w_scales = weight_scales(weight, scheme)
-        arrays = {"weight": quantize_weight(weight, w_scales),
+        if "weight_q" in op.arrays:  # imported int8 weights: kept exactly
+            w_scales, w_q = op.arrays["weight_scale"], op.arrays["weight_q"]
+        else:
+            w_scales = weight_scales(weight, scheme)
+            w_q = quantize_weight(weight, w_scales)
+        arrays = {"weight": w_q,
                   "bias": quantize_bias(op.arrays["bias"], in_scale * w_scales)}
         arrays |= _requant_arrays(in_scale * w_scales / out_scale)
+        if not np.any(arrays["mult"] != 1):
+            del arrays["mult"]  # power-of-two: requantization is a shift, no multipliers stored
         return Op(op.kind, op.inputs, op.output, attrs | _clamps(act, out_scale), arrays)
     if op.kind == "add":
         ma, mb = (scales[name] / out_scale for name in op.inputs)

@@ -7,9 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from heiti.core.artifact import Artifact, Provenance
-from heiti.core.steps import StepContext
+from heiti.core.steps import Optimizer, StepContext
 from heiti.micro.graph import Graph
 from heiti.micro.quantize import detect_input_scale
+
+
+class TorchToMicro(Optimizer):
+    """Base of the optimizers that turn a zoo PyTorch model into an integer graph."""
+
+    input_formats = ("torch",)
+    output_format = "micro-int8"
+    file_suffix = ".npz"
+    requires = ("torch",)
+    extra = "torch"
 
 
 def input_scale(given: float | None, ctx: StepContext) -> float:

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
-from heiti.core.steps import Optimizer, StepContext
+from heiti.core.steps import StepContext
+from heiti.micro.steps import TorchToMicro
 
 
 class MicroPtqParams(Params):
@@ -21,17 +22,12 @@ class MicroPtqParams(Params):
         None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
 
 
-class MicroPtq(Optimizer):
+class MicroPtq(TorchToMicro):
     """Quantizes a PyTorch model (tiny-cnn, mobilenet-v2, ...) to the int8 integer graph of
     heiti micro, with activation ranges calibrated on samples; see docs/micro.md."""
 
     name = "micro-ptq"
     Params = MicroPtqParams
-    input_formats = ("torch",)
-    output_format = "micro-int8"
-    file_suffix = ".npz"
-    requires = ("torch",)
-    extra = "torch"
 
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         import torch

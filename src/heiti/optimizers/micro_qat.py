@@ -8,7 +8,8 @@ from pydantic import Field
 
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
-from heiti.core.steps import Optimizer, StepContext
+from heiti.core.steps import StepContext
+from heiti.micro.steps import TorchToMicro
 
 
 class MicroQatParams(Params):
@@ -25,18 +26,13 @@ class MicroQatParams(Params):
     threads: int = Field(1, ge=0, description="CPU threads for training (0: PyTorch's default)")
 
 
-class MicroQat(Optimizer):
+class MicroQat(TorchToMicro):
     """Fine-tunes a PyTorch model with int8 power-of-two quantization in the loop (KANJI):
     in evaluation mode the network computes exactly the integers of the exported graph and
     the generated C, so validation accuracy is deployed accuracy."""
 
     name = "micro-qat"
     Params = MicroQatParams
-    input_formats = ("torch",)
-    output_format = "micro-int8"
-    file_suffix = ".npz"
-    requires = ("torch",)
-    extra = "torch"
 
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         import torch

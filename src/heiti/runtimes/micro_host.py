@@ -25,9 +25,14 @@ class MicroHost(Runtime):
     formats = ("c-int8",)
 
     def load(self, model: Artifact) -> None:
+        from heiti.errors import InputError
         from heiti.micro.build import HostModel, host_library
 
         details = model.provenance.details
+        missing = {"input_scale", "output_scale", "input_size", "output_size"} - set(details)
+        if missing:
+            raise InputError(f"micro-host: the sidecar of '{model.path}' lacks {sorted(missing)}",
+                             hint="regenerate the artifact with the micro-c optimizer")
         self._input_scale, self._output_scale = details["input_scale"], details["output_scale"]
         self._model = HostModel(host_library(model.path, self.params.compiler),
                                 details["input_size"], details["output_size"])

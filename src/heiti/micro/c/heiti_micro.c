@@ -1,6 +1,9 @@
 /* heiti micro int8 kernels: see heiti_micro.h and docs/micro.md for the semantics. */
 #include "heiti_micro.h"
 
+/* power-of-two models store no multipliers (NULL): requantization is a shift */
+#define MULT(p, i) ((p)->mult ? (p)->mult[i] : 1)
+
 /* Rounding half away from zero, on the magnitude: right shifts of negative numbers
  * are implementation-defined in C, and the golden model rounds the same way. */
 static int32_t round_shift(int64_t p, int32_t shift, int32_t lo, int32_t hi)
@@ -41,21 +44,20 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
         const int32_t first = (co / og) * cg;
         for (oy = 0; oy < p->oh; ++oy) {
             for (ox = 0; ox < p->ow; ++ox) {
+                /* the part of the window inside the input: padding contributes zeros */
+                const int32_t y0 = oy * p->stride - p->pad, x0 = ox * p->stride - p->pad;
+                const int32_t ky_lo = y0 < 0 ? -y0 : 0, kx_lo = x0 < 0 ? -x0 : 0;
+                const int32_t ky_hi = y0 + p->kh > p->h ? p->h - y0 : p->kh;
+                const int32_t kx_hi = x0 + p->kw > p->w ? p->w - x0 : p->kw;
                 int32_t acc = p->bias[co];
                 for (ci = 0; ci < cg; ++ci) {
-                    const int8_t *plane = in + (first + ci) * p->h * p->w;
+                    const int8_t *plane = in + (first + ci) * p->h * p->w + y0 * p->w + x0;
                     const int8_t *wk = wc + ci * p->kh * p->kw;
-                    for (ky = 0; ky < p->kh; ++ky) {
-                        const int32_t iy = oy * p->stride - p->pad + ky;
-                        if (iy < 0 || iy >= p->h) continue;
-                        for (kx = 0; kx < p->kw; ++kx) {
-                            const int32_t ix = ox * p->stride - p->pad + kx;
-                            if (ix < 0 || ix >= p->w) continue;
-                            acc += (int32_t)plane[iy * p->w + ix] * wk[ky * p->kw + kx];
-                        }
-                    }
+                    for (ky = ky_lo; ky < ky_hi; ++ky)
+                        for (kx = kx_lo; kx < kx_hi; ++kx)
+                            acc += (int32_t)plane[ky * p->w + kx] * wk[ky * p->kw + kx];
                 }
-                *out++ = (int8_t)hm_requant(acc, p->mult[co], p->shift[co], p->act_min, p->act_max);
+                *out++ = (int8_t)hm_requant(acc, MULT(p, co), p->shift[co], p->act_min, p->act_max);
             }
         }
     }
@@ -69,7 +71,7 @@ void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p)
         int32_t acc = p->bias[o];
         for (i = 0; i < p->in; ++i)
             acc += (int32_t)in[i] * row[i];
-        out[o] = (int8_t)hm_requant(acc, p->mult[o], p->shift[o], p->act_min, p->act_max);
+        out[o] = (int8_t)hm_requant(acc, MULT(p, o), p->shift[o], p->act_min, p->act_max);
     }
 }
 

@@ -8,7 +8,7 @@
 typedef struct {
     int32_t cin, h, w, cout, kh, kw, stride, pad, groups, oh, ow, act_min, act_max;
     const int8_t *weight;  /* [cout][cin/groups][kh][kw] */
-    const int32_t *bias, *mult, *shift;  /* one per output channel */
+    const int32_t *bias, *mult, *shift;  /* one per output channel; mult NULL: all 1 */
 } hm_conv_params;
 
 typedef struct {
