@@ -215,3 +215,14 @@ def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op
     assert np.array_equal(got, (golden.predict(graph, raw[:4]) * graph.output_scale).astype(np.float32))
     with pytest.raises(InputError, match="lacks"):
         MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))
+
+
+def test_an_input_scale_that_does_not_give_raw_bytes_is_rejected():
+    from heiti.core.steps import StepContext
+    from heiti.datasets.digits import Digits
+    from heiti.micro.steps import input_scale
+
+    ctx = StepContext(dataset=Digits(), build_dir=None)
+    assert input_scale(None, ctx) == 1 / 16
+    with pytest.raises(InputError, match="outside uint8"):
+        input_scale(1 / 1024, ctx)
