@@ -94,8 +94,12 @@ def test_c_engine_and_torch_backend_equal_the_golden_model(every_op, tmp_path):
     graph, raw = every_op
     generate(graph, tmp_path)
     want = golden.predict(graph, raw)
-    host = HostModel(host_library(tmp_path), raw[0].size, want.shape[1])
+    library = host_library(tmp_path)
+    host = HostModel(library, raw[0].size, want.shape[1])
     assert np.array_equal(host.predict(raw), want)
+    classify, out = ctypes.CDLL(str(library)).heiti_model_classify, np.empty(want.shape[1], np.int8)
+    classify.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    assert [classify(r.ctypes.data, out.ctypes.data) for r in raw] == want.argmax(1).tolist()
     assert np.array_equal(golden.run(graph, torch.from_numpy(raw), TorchBackend).numpy(), want)
     assert len(set(want.reshape(-1).tolist())) > 10  # not saturated to a constant
 

@@ -110,6 +110,9 @@ def generate(graph: Graph, folder: Path) -> MemoryPlan:
 /* Runs the model on one sample; returns 0. Not reentrant: one static arena. */
 int heiti_model_run(const uint8_t *input, int8_t *output);
 
+/* Runs the model and returns the index of the largest output (ties: the lowest). */
+int32_t heiti_model_classify(const uint8_t *input, int8_t *output);
+
 #endif
 """
     decls, calls = [], []
@@ -134,6 +137,12 @@ int heiti_model_run(const uint8_t *input, int8_t *output)
 {chr(10).join(calls)}
     hm_copy(A + {plan.offsets[graph.output]}, output, {out.size});
     return 0;
+}}
+
+int32_t heiti_model_classify(const uint8_t *input, int8_t *output)
+{{
+    heiti_model_run(input, output);
+    return hm_argmax(output, {out.size});
 }}
 """
     (folder / "model.h").write_text(header, encoding="utf-8")
