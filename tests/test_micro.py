@@ -3,6 +3,7 @@ the memory planner's bounds, C that compiles with -Werror, and rejected operator
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import shutil
 
@@ -112,6 +113,13 @@ def test_graph_file_round_trip_and_bad_files(every_op, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a graph")
     with pytest.raises(InputError, match="not a micro-int8 graph"):
         Graph.load(tmp_path / "bad.npz")
+    graph = copy.deepcopy(graph)  # the fixture is shared
+    graph.ops[1].kind = "sigmoid"
+    graph.save(tmp_path / "odd.npz")
+    with pytest.raises(InputError, match="'sigmoid' is unknown"):
+        Graph.load(tmp_path / "odd.npz")
+    with pytest.raises(InputError, match="micro-c: operator 1 'sigmoid'"):
+        generate(graph, tmp_path / "c")
 
 
 def _zoo_graph(name: str, params: dict, shape: tuple[int, ...]):
