@@ -168,6 +168,8 @@ def test_unsupported_torch_modules_are_rejected_with_their_name():
     assert "supported:" in str(info.value)
     with pytest.raises(InputError, match="Sigmoid"):
         from_torch(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid()), (1, 8, 8), 1 / 16)
+    with pytest.raises(InputError, match=r"maxpool would turn a \[1, 2, 2\] tensor into an empty"):
+        from_torch(nn.Sequential(nn.MaxPool2d(4)), (1, 2, 2), 1 / 16)
 
 
 def test_unsupported_onnx_nodes_are_rejected_with_their_name(tmp_path):
