@@ -75,7 +75,7 @@ def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]
     _, floats = torch_float_graph(model, scale, mean)
     compensate_mean(floats)
     ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])
-    net = QatNet(floats, ranges, params.momentum)
+    net = QatNet(floats, ranges, params.momentum, params.scheme)
     settings = TrainSettings(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size,
                              patience=params.patience, threads=params.threads)
     return net, fit(net, train, ctx.dataset.split("val"), settings, ctx.seed)
