@@ -1,9 +1,9 @@
 """fp32 versus heiti micro's int8 variants of the demo model (docs/micro.md's table).
 
 The demo network (tiny-cnn [32, 64]/128, trained by examples/digits/digits-micro.yml
-when build/digits-model/model.pt is missing) is quantized three ways: power-of-two PTQ,
-power-of-two QAT and per-channel PTQ. Each integer graph is run by the generated C on
-this host over the whole test set (and checked bit-exact against the golden model);
+when build/digits-model/model.pt is missing) is quantized four ways: power-of-two PTQ
+and QAT, per-channel PTQ and QAT. Each integer graph is run by the generated C on this
+host over the whole test set (and checked bit-exact against the golden model);
 accuracy, constant bytes, arena bytes and the Cortex-M4 flash/RAM are printed.
 
     python benchmarks/micro_accuracy.py
@@ -45,7 +45,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = StepContext(dataset=dataset, build_dir=Path(tmp), seed=0, log=lambda m: None)
         variants = [("int8 pow2 PTQ", MicroPtq({"scheme": "pow2"})), ("int8 pow2 QAT", MicroQat()),
-                    ("int8 per-channel PTQ", MicroPtq({"scheme": "per-channel"}))]
+                    ("int8 per-channel PTQ", MicroPtq({"scheme": "per-channel"})),
+                    ("int8 per-channel QAT", MicroQat({"scheme": "per-channel"}))]
         for label, step in variants:
             started = time.perf_counter()
             graph = Graph.load(step.optimize(model, Path(tmp) / f"{step.name}.npz", ctx).path)

@@ -3,6 +3,7 @@ the memory planner's bounds, C that compiles with -Werror, and rejected operator
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import shutil
 
@@ -94,8 +95,12 @@ def test_c_engine_and_torch_backend_equal_the_golden_model(every_op, tmp_path):
     graph, raw = every_op
     generate(graph, tmp_path)
     want = golden.predict(graph, raw)
-    host = HostModel(host_library(tmp_path), raw[0].size, want.shape[1])
+    library = host_library(tmp_path)
+    host = HostModel(library, raw[0].size, want.shape[1])
     assert np.array_equal(host.predict(raw), want)
+    classify, out = ctypes.CDLL(str(library)).heiti_model_classify, np.empty(want.shape[1], np.int8)
+    classify.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    assert [classify(r.ctypes.data, out.ctypes.data) for r in raw] == want.argmax(1).tolist()
     assert np.array_equal(golden.run(graph, torch.from_numpy(raw), TorchBackend).numpy(), want)
     assert len(set(want.reshape(-1).tolist())) > 10  # not saturated to a constant
 
@@ -108,6 +113,13 @@ def test_graph_file_round_trip_and_bad_files(every_op, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a graph")
     with pytest.raises(InputError, match="not a micro-int8 graph"):
         Graph.load(tmp_path / "bad.npz")
+    graph = copy.deepcopy(graph)  # the fixture is shared
+    graph.ops[1].kind = "sigmoid"
+    graph.save(tmp_path / "odd.npz")
+    with pytest.raises(InputError, match="'sigmoid' is unknown"):
+        Graph.load(tmp_path / "odd.npz")
+    with pytest.raises(InputError, match="micro-c: operator 1 'sigmoid'"):
+        generate(graph, tmp_path / "c")
 
 
 def _zoo_graph(name: str, params: dict, shape: tuple[int, ...]):
@@ -156,6 +168,8 @@ def test_unsupported_torch_modules_are_rejected_with_their_name():
     assert "supported:" in str(info.value)
     with pytest.raises(InputError, match="Sigmoid"):
         from_torch(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Sigmoid()), (1, 8, 8), 1 / 16)
+    with pytest.raises(InputError, match=r"maxpool would turn a \[1, 2, 2\] tensor into an empty"):
+        from_torch(nn.Sequential(nn.MaxPool2d(4)), (1, 2, 2), 1 / 16)
 
 
 def test_unsupported_onnx_nodes_are_rejected_with_their_name(tmp_path):
@@ -181,20 +195,22 @@ def test_input_scale_detection():
         detect_input_scale(np.array([-1.0, 1.0]))
 
 
-def test_qat_network_trains_every_operator_and_evaluates_exactly():
+@pytest.mark.parametrize("scheme", ["pow2", "per-channel"])
+def test_qat_network_trains_every_operator_and_evaluates_exactly(scheme):
     from heiti.micro.qat import QatNet
 
     raw = np.random.default_rng(3).integers(0, 256, (32, 3, 12, 12)).astype(np.uint8)
     floats = _every_op_graph()
     x = torch.from_numpy(raw * floats.input_scale).float()
-    net = QatNet(floats, calibrate(floats, x.numpy()))
+    net = QatNet(floats, calibrate(floats, x.numpy()), scheme=scheme)
     loss = net.train()(x).square().mean()
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     with torch.no_grad():
         evaluated = net.eval()(x).double().numpy()
     exported = net.to_integer()
-    assert np.array_equal(evaluated / exported.output_scale, golden.predict(exported, raw))
+    # float32 logits q * scale: exact for power-of-two scales, to the nearest q otherwise
+    assert np.array_equal(np.rint(evaluated / exported.output_scale), golden.predict(exported, raw))
 
 
 def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op, tmp_path):
@@ -215,3 +231,14 @@ def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op
     assert np.array_equal(got, (golden.predict(graph, raw[:4]) * graph.output_scale).astype(np.float32))
     with pytest.raises(InputError, match="lacks"):
         MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))
+
+
+def test_an_input_scale_that_does_not_give_raw_bytes_is_rejected():
+    from heiti.core.steps import StepContext
+    from heiti.datasets.digits import Digits
+    from heiti.micro.steps import input_scale
+
+    ctx = StepContext(dataset=Digits(), build_dir=None)
+    assert input_scale(None, ctx) == 1 / 16
+    with pytest.raises(InputError, match="outside uint8"):
+        input_scale(1 / 1024, ctx)

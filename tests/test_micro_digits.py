@@ -76,7 +76,11 @@ def test_ptq_c_engine_equals_golden(env, scheme):
     assert _accuracy(gold, test.y) > 0.9
 
 
-def test_ort_qdq_import_agrees_with_onnx_runtime(env):
+# Symmetric activations (zero point 0) as heiti micro's kernels. ort-quantize's default
+# asymmetric activations also pass on this model (99.0 % within +-1, top-1 100 %), but
+# too close to the bar to hold on every CPU, so docs/micro.md reports them instead.
+@pytest.mark.parametrize("symmetric", [True], ids=["symmetric"])
+def test_ort_qdq_import_agrees_with_onnx_runtime(env, symmetric):
     ort = pytest.importorskip("onnxruntime")
     from heiti.optimizers.micro_import_onnx import MicroImportOnnx
     from heiti.optimizers.onnx_export import OnnxExport
@@ -84,17 +88,23 @@ def test_ort_qdq_import_agrees_with_onnx_runtime(env):
 
     model, ctx = env
     test = ctx.dataset.split("test")
-    exported = OnnxExport({"check_samples": 0}).optimize(model, ctx.build_dir / "m.onnx", ctx).save()
-    qdq = OrtQuantize({"per_channel": True, "reduce_range": True, "symmetric_activations": True}).optimize(
-        exported, ctx.build_dir / "q.onnx", ctx).save()
-    graph = Graph.load(MicroImportOnnx().optimize(qdq, ctx.build_dir / "q.npz", ctx).path)
+    exported = ctx.build_dir / "m.onnx"
+    if not exported.exists():
+        OnnxExport({"check_samples": 0}).optimize(model, exported, ctx).save()
+    settings = {"per_channel": True, "reduce_range": True, "symmetric_activations": symmetric}
+    qdq = OrtQuantize(settings).optimize(Artifact.load(exported), ctx.build_dir / f"q{symmetric}.onnx", ctx)
+    qdq.save()
+    graph = Graph.load(MicroImportOnnx().optimize(qdq, ctx.build_dir / f"q{symmetric}.npz", ctx).path)
     raw = raw_input(test.x, graph.input_scale)
-    c = _c_outputs(graph, ctx.build_dir / "qdq-c", raw).astype(np.int64)
+    c = _c_outputs(graph, ctx.build_dir / f"qdq-c-{symmetric}", raw).astype(np.int64)
     session = ort.InferenceSession(str(qdq.path), providers=["CPUExecutionProvider"])
     reference = session.run(None, {session.get_inputs()[0].name: test.x})[0]
-    ort_int8 = np.rint(reference / graph.output_scale).astype(np.int64)  # symmetric: zero point 0
-    assert np.mean(np.abs(c - ort_int8) <= 1) >= 0.99
-    assert np.mean(c.argmax(1) == reference.argmax(1)) >= 0.995
+    # ONNX Runtime's int8 outputs, without their zero point, on the imported model's grid
+    ort_units = np.rint(reference / graph.output_scale).astype(np.int64)
+    within_one = np.mean(np.abs(c - ort_units) <= 1)
+    top1 = np.mean(c.argmax(1) == reference.argmax(1))
+    print(f"QDQ symmetric={symmetric}: within +-1 {within_one:.4f}, top-1 agreement {top1:.4f}")
+    assert within_one >= 0.99 and top1 >= 0.995
 
 
 def test_micro_chain_runs_through_the_cli(workdir):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from heiti.errors import InputError
-from heiti.micro.graph import OPS, Graph, Op
+from heiti.micro.graph import Graph, Op
 from heiti.micro.planner import MemoryPlan, plan_memory
 
 KERNEL_FILES = ("heiti_micro.c", "heiti_micro.h")
@@ -25,10 +25,10 @@ _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
 
 def check_supported(graph: Graph) -> None:
     """Reject what the kernel library cannot run before any C is written."""
+    problem = graph.problem()
+    if problem:
+        raise InputError(f"micro-c: {problem}")
     for i, op in enumerate(graph.ops):
-        if op.kind not in OPS:
-            raise InputError(f"micro-c: operator {i} '{op.kind}' has no C kernel "
-                             f"(supported: {', '.join(OPS)})")
         for key, array in op.arrays.items():
             if array.dtype not in _CTYPES:
                 raise InputError(f"micro-c: operator {i} '{op.kind}' array '{key}' is {array.dtype}, "
@@ -110,6 +110,9 @@ def generate(graph: Graph, folder: Path) -> MemoryPlan:
 /* Runs the model on one sample; returns 0. Not reentrant: one static arena. */
 int heiti_model_run(const uint8_t *input, int8_t *output);
 
+/* Runs the model and returns the index of the largest output (ties: the lowest). */
+int32_t heiti_model_classify(const uint8_t *input, int8_t *output);
+
 #endif
 """
     decls, calls = [], []
@@ -134,6 +137,12 @@ int heiti_model_run(const uint8_t *input, int8_t *output)
 {chr(10).join(calls)}
     hm_copy(A + {plan.offsets[graph.output]}, output, {out.size});
     return 0;
+}}
+
+int32_t heiti_model_classify(const uint8_t *input, int8_t *output)
+{{
+    heiti_model_run(input, output);
+    return hm_argmax(output, {out.size});
 }}
 """
     (folder / "model.h").write_text(header, encoding="utf-8")

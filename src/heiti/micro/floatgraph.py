@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from heiti.errors import InputError
 from heiti.micro.golden import NumpyBackend
 from heiti.micro.graph import Graph, Op, Tensor
 
@@ -32,6 +33,9 @@ class FloatBuilder:
 
     def _emit(self, kind: str, inputs: list[str], shape: tuple[int, ...], attrs: dict[str, Any],
               arrays: dict[str, np.ndarray] | None = None) -> str:
+        if any(d < 1 for d in shape):
+            raise InputError(f"micro: {kind} would turn a {list(self.shape)} tensor into an empty "
+                             f"{list(shape)} one", hint="windows must fit inside their input")
         name = f"t{len(self.ops)}"
         self.tensors[name] = Tensor(name, tuple(int(d) for d in shape), 0.0)
         self.ops.append(Op(kind, inputs, name, attrs, arrays or {}))

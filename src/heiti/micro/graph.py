@@ -21,6 +21,18 @@ from heiti.errors import InputError
 FORMAT = "micro-int8"
 VERSION = 1
 OPS = ("preprocess", "conv2d", "dense", "maxpool", "avgpool", "add", "clamp", "reshape")
+_CLAMP = ("act_min", "act_max")
+# what each operator needs: (arrays, attributes); "mult" is optional for conv2d and dense
+REQUIRED = {
+    "preprocess": (("mean", "mult", "shift"), ()),
+    "conv2d": (("weight", "bias", "shift"), ("stride", "pad", "groups", *_CLAMP)),
+    "dense": (("weight", "bias", "shift"), _CLAMP),
+    "maxpool": ((), ("kernel", "stride")),
+    "avgpool": ((), ("kh", "kw", "stride")),
+    "add": (("mult_a", "mult_b", "shift"), _CLAMP),
+    "clamp": ((), _CLAMP),
+    "reshape": ((), ("shape",)),
+}
 
 
 @dataclass
@@ -83,17 +95,35 @@ class Graph:
             with np.load(path, allow_pickle=False) as data:
                 structure = json.loads(bytes(data["graph"]).decode())
                 arrays = {k: data[k] for k in data.files if k != "graph"}
-        except (OSError, ValueError, KeyError) as exc:
+            if structure.get("format") != FORMAT or structure.get("version") != VERSION:
+                raise ValueError(f"format {FORMAT} version {VERSION} expected")
+            tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), t["scale"], t["dtype"])
+                       for t in structure["tensors"]}
+            ops = [Op(o["kind"], o["inputs"], o["output"], o["attrs"],
+                      {k: arrays[f"op{i}.{k}"] for k in o["arrays"]})
+                   for i, o in enumerate(structure["ops"])]
+            graph = cls(tensors, ops, structure["input"], structure["output"], structure["scheme"],
+                        structure["input_scale"], structure["info"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as exc:
             raise InputError(f"'{path}' is not a {FORMAT} graph: {exc}") from None
-        if structure.get("format") != FORMAT or structure.get("version") != VERSION:
-            raise InputError(f"'{path}' is not a {FORMAT} graph of version {VERSION}")
-        tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), t["scale"], t["dtype"])
-                   for t in structure["tensors"]}
-        ops = [Op(o["kind"], o["inputs"], o["output"], o["attrs"],
-                  {k: arrays[f"op{i}.{k}"] for k in o["arrays"]})
-               for i, o in enumerate(structure["ops"])]
-        return cls(tensors, ops, structure["input"], structure["output"], structure["scheme"],
-                   structure["input_scale"], structure["info"])
+        problem = graph.problem()
+        if problem:
+            raise InputError(f"'{path}' is not a valid {FORMAT} graph: {problem}")
+        return graph
+
+    def problem(self) -> str | None:
+        """What is wrong with the structure (a file from elsewhere), or None."""
+        known = {self.input}
+        for i, op in enumerate(self.ops):
+            if op.kind not in REQUIRED:
+                return f"operator {i} '{op.kind}' is unknown (supported: {', '.join(OPS)})"
+            arrays, attrs = REQUIRED[op.kind]
+            missing = [k for k in arrays if k not in op.arrays] + [k for k in attrs if k not in op.attrs]
+            unknown_inputs = [name for name in op.inputs if name not in known]
+            if missing or unknown_inputs or op.output not in self.tensors:
+                return f"operator {i} '{op.kind}' lacks {missing or unknown_inputs or op.output}"
+            known.add(op.output)
+        return None if self.output in known else f"output '{self.output}' is never computed"
 
 
 def raw_input(x: np.ndarray, input_scale: float) -> np.ndarray:

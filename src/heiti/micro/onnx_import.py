@@ -158,8 +158,7 @@ class _Importer:
         zero = self.consts[node.input[2]].astype(np.int64) if len(node.input) > 2 else np.zeros(1, np.int64)
         if node.op_type == "DequantizeLinear" and source in self.consts:  # a quantized constant
             q = self.consts[source]
-            shaped = lambda v: v.reshape((-1,) + (1,) * (q.ndim - 1)) if v.ndim else v  # noqa: E731
-            self.consts[node.output[0]] = (q.astype(np.float64) - shaped(zero)) * shaped(scale)
+            self.consts[node.output[0]] = (q - _along_axis0(zero, q)) * _along_axis0(scale, q)
             if q.dtype == np.int8:
                 if np.any(zero):
                     raise _reject(node, "int8 weights need zero point 0 (symmetric)")
@@ -187,6 +186,11 @@ class _Importer:
             op = self.builder.ops[-1]
             op.arrays["weight_q"] = q.T.copy() if transpose else q
             op.arrays["weight_scale"] = scales if not transpose else np.full(q.shape[1], scales[0])
+
+
+def _along_axis0(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Per-channel (axis 0) quantization parameters shaped to broadcast over ``like``."""
+    return values.reshape((-1,) + (1,) * (like.ndim - 1)) if values.ndim else values
 
 
 def import_onnx(path: Path, input_scale: float) -> tuple[Graph, dict[str, float]]:

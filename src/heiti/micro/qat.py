@@ -1,8 +1,9 @@
-"""Quantization-aware training (power-of-two scheme, as KANJI).
+"""Quantization-aware training, in either scale scheme (power-of-two as KANJI, or
+per-channel).
 
 ``QatNet`` holds trainable float weights for the operators of a float graph and,
 per tensor, a moving average of its largest magnitude (like batch norm's running
-statistics), from which the power-of-two scale is snapped. In training mode the
+statistics), from which the scale is snapped to the scheme. In training mode the
 forward pass fake-quantizes weights, biases and activations with straight-through
 gradients. In evaluation mode it exports the integer graph and runs it with the
 golden semantics on PyTorch tensors, so what validation measures is exactly what
@@ -20,18 +21,14 @@ from torch import nn
 
 from heiti.micro import golden
 from heiti.micro.graph import Graph
-from heiti.micro.quantize import PASS_THROUGH, pow2_frac, to_integer
+from heiti.micro.quantize import PASS_THROUGH, activation_scale, to_integer, weight_scales
 from heiti.micro.torch_backend import TorchBackend
 
 
-def fake_quant(v: torch.Tensor, scale: float, lo: int = -128, hi: int = 127) -> torch.Tensor:
+def fake_quant(v: torch.Tensor, scale: float | torch.Tensor, lo: int = -128, hi: int = 127) -> torch.Tensor:
     """Round to the grid with a straight-through gradient (zero outside the range)."""
     q = torch.clamp(v / scale, lo, hi)
     return (q + (torch.round(q) - q).detach()) * scale
-
-
-def _pow2_scale(max_abs: float) -> float:
-    return 2.0 ** -pow2_frac(max_abs)
 
 
 def _act(v: torch.Tensor, act: str | None) -> torch.Tensor:
@@ -43,10 +40,12 @@ def _act(v: torch.Tensor, act: str | None) -> torch.Tensor:
 
 
 class QatNet(nn.Module):
-    def __init__(self, floats: Graph, ranges: dict[str, float], momentum: float = 0.9):
+    def __init__(self, floats: Graph, ranges: dict[str, float], momentum: float = 0.9,
+                 scheme: str = "pow2"):
         super().__init__()
         self.floats = floats
         self.momentum = momentum
+        self.scheme = scheme
         self.params = nn.ParameterDict()
         for i, op in enumerate(floats.ops):
             for key in ("weight", "bias"):
@@ -64,7 +63,7 @@ class QatNet(nn.Module):
             op.arrays = {k: (self.params[f"op{i}_{k}"].detach().double().numpy() if k in ("weight", "bias")
                              else v) for k, v in op.arrays.items()}
         ranges = {op.output: float(r) for op, r in zip(graph.ops, self.ranges.tolist(), strict=True)}
-        return to_integer(graph, ranges, "pow2")
+        return to_integer(graph, ranges, self.scheme)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -79,7 +78,7 @@ class QatNet(nn.Module):
             seen = float(v.detach().abs().max())
             old = float(self.ranges[i])
             self.ranges[i] = seen if old == 0 else self.momentum * old + (1 - self.momentum) * seen
-        return _pow2_scale(float(self.ranges[i]))
+        return activation_scale(float(self.ranges[i]), self.scheme)
 
     def _train_forward(self, x: torch.Tensor) -> torch.Tensor:
         values: dict[str, torch.Tensor] = {self.floats.input: x}
@@ -93,8 +92,8 @@ class QatNet(nn.Module):
             elif op.kind in ("conv2d", "dense"):
                 s_in = scales[op.inputs[0]]
                 w = self.params[f"op{i}_weight"]
-                s_w = _pow2_scale(float(w.detach().abs().max()))
-                w = fake_quant(w, s_w, -127, 127)
+                s_w = torch.from_numpy(weight_scales(w.detach().double().numpy(), self.scheme)).float()
+                w = fake_quant(w, s_w.reshape((-1,) + (1,) * (w.ndim - 1)), -127, 127)
                 b = fake_quant(self.params[f"op{i}_bias"], s_in * s_w, -(2**30), 2**30)
                 if op.kind == "conv2d":
                     out = F.conv2d(v, w, b, stride=a["stride"], padding=a["pad"], groups=a["groups"])

@@ -17,7 +17,7 @@ from heiti.micro.graph import Graph, Op, Tensor
 
 SCHEMES = ("pow2", "per-channel")
 PASS_THROUGH = ("maxpool", "avgpool", "reshape", "clamp")  # output keeps the input's scale
-MAX_FAN_IN = 65536
+MAX_FAN_IN = 65535  # 65535 * 128 * 128 + 2^30 (bias) < 2^31
 BIAS_LIMIT = 2**30
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.steps import Optimizer, StepContext
+from heiti.errors import InputError
 from heiti.micro.graph import Graph
 from heiti.micro.quantize import detect_input_scale
 
@@ -23,7 +24,17 @@ class TorchToMicro(Optimizer):
 
 
 def input_scale(given: float | None, ctx: StepContext) -> float:
-    return given if given is not None else detect_input_scale(ctx.dataset.split("train").x)
+    """The dataset's ``raw uint8 -> value`` factor, checked: the device reads raw bytes."""
+    x = ctx.dataset.split("train").x
+    if given is None:
+        return detect_input_scale(x)
+    raw = x / given
+    if raw.min() < -0.5 or raw.max() > 255.5:
+        raise InputError(f"micro: with input_scale {given:g} the inputs span raw values "
+                         f"{raw.min():.1f}..{raw.max():.1f}, outside uint8 0..255",
+                         hint="heiti micro models read raw uint8 inputs; use a dataset without "
+                         "mean/std normalization (the model subtracts the mean itself)")
+    return given
 
 
 def torch_float_graph(model: Artifact, scale: float, mean: Any = None) -> tuple[Any, Graph]:
@@ -64,7 +75,7 @@ def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]
     _, floats = torch_float_graph(model, scale, mean)
     compensate_mean(floats)
     ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])
-    net = QatNet(floats, ranges, params.momentum)
+    net = QatNet(floats, ranges, params.momentum, params.scheme)
     settings = TrainSettings(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size,
                              patience=params.patience, threads=params.threads)
     return net, fit(net, train, ctx.dataset.split("val"), settings, ctx.seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -13,6 +14,9 @@ from heiti.micro.steps import TorchToMicro
 
 
 class MicroQatParams(Params):
+    scheme: Literal["pow2", "per-channel"] = Field(
+        "pow2", description="pow2: power-of-two scales, shift-only requantization (KANJI); "
+        "per-channel: per-channel weight scales, fixed-point multipliers")
     epochs: int = Field(10, ge=1)
     lr: float = Field(5e-4, gt=0, description="learning rate (Adam)")
     batch_size: int = Field(32, ge=1)
@@ -27,7 +31,7 @@ class MicroQatParams(Params):
 
 
 class MicroQat(TorchToMicro):
-    """Fine-tunes a PyTorch model with int8 power-of-two quantization in the loop (KANJI):
+    """Fine-tunes a PyTorch model with int8 quantization in the loop (KANJI):
     in evaluation mode the network computes exactly the integers of the exported graph and
     the generated C, so validation accuracy is deployed accuracy."""
 
