@@ -322,6 +322,17 @@ def test_silent_target_times_out_without_measurements(workdir, capsys):
     assert not (workdir / "build" / "measurements.json").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--protocol", "serial"], "needs a device"),
+    (["--port", "99999"], "not a TCP port"),
+    (["--runtime", "onnxruntim"], "unknown runtime"),
+    (["--protocol", "serial", "--port", "/nonexistent/tty"], "cannot"),
+])
+def test_server_arguments_are_checked(capsys, args, message):
+    assert run_cli("server", *args) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_bad_target_parameters_are_input_errors(workdir, capsys):
     data = scenario_dict("bad", target={"kind": "remote", "protocol": "serial"})
     assert run_cli("test", write_scenario(workdir, data)) == 2

@@ -151,6 +151,7 @@ class RemoteExecutor(Runtime):
         self._dtype = np.dtype(model.io.inputs[0].dtype).newbyteorder("<")  # the wire order
         self._headers: dict[tuple[int, ...], bytes] = {}
         self._versions = loaded.get("versions", {})
+        self._max_message = int(client.server.get("max_message", 2**32 - 1))
         self.target_latencies_ns: list[int] = []
         self.target_statistics: dict[str, Any] | None = None
         self._broken = False
@@ -162,7 +163,12 @@ class RemoteExecutor(Runtime):
         if header is None:
             header = self._headers[batch.shape] = (
                 m.tensor_count(1) + m.tensor_header(self._dtype, batch.shape))
-        return self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK) + self._process
+        frames = self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK)
+        if len(frames) > self._max_message:
+            raise RunFailed(f"remote target {self.target.address}: a batch of {len(frames)} bytes "
+                            f"exceeds the target's message limit of {self._max_message} bytes",
+                            hint="use a smaller test.batch_size")
+        return frames + self._process
 
     def infer(self, prepared: bytes) -> bytes:
         m = self._m
