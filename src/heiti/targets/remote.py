@@ -112,11 +112,14 @@ class Remote(Target):
         except (RemoteError, FrameError, TimeoutError, OSError) as exc:
             if client is not None:
                 client.channel.close()
-            what = "no answer within the timeout" if isinstance(exc, TimeoutError) else str(exc)
-            hint = ("is 'heiti server' running there and reachable?"
-                    if isinstance(exc, ConnectionError | TimeoutError) else None)
-            raise RunFailed(f"remote target {self.address}: {doing}: {what or type(exc).__name__}",
-                            hint=hint) from None
+            raise self.failure(doing, exc) from None
+
+    def failure(self, doing: str, exc: Exception) -> RunFailed:
+        what = "no answer within the timeout" if isinstance(exc, TimeoutError) else str(exc)
+        hint = ("is 'heiti server' running there and reachable?"
+                if isinstance(exc, ConnectionError | TimeoutError) else None)
+        return RunFailed(f"remote target {self.address}: {doing}: {what or type(exc).__name__}",
+                         hint=hint)
 
 
 @contextlib.contextmanager
@@ -155,6 +158,10 @@ class RemoteExecutor(Runtime):
         self.target_latencies_ns: list[int] = []
         self.target_statistics: dict[str, Any] | None = None
         self._broken = False
+        from heiti.protocols.client import RemoteError
+        from heiti.protocols.framing import FrameError
+
+        self._link_errors = (RemoteError, FrameError, m.PayloadError, TimeoutError, OSError)
 
     def prepare(self, batch: np.ndarray) -> bytes:
         m = self._m
@@ -172,7 +179,7 @@ class RemoteExecutor(Runtime):
 
     def infer(self, prepared: bytes) -> bytes:
         m = self._m
-        with self._failures("inference"):
+        try:  # (not a context manager: this runs once per sample)
             self.channel.send_raw(prepared)
             # (a serial retransmission may have replaced the start ack by the end ack)
             done = self.client.expect(m.MsgType.PROCESS_STARTED, m.MsgType.PROCESS_DONE)
@@ -180,27 +187,25 @@ class RemoteExecutor(Runtime):
                 done = self.client.expect(m.MsgType.PROCESS_DONE)
             self.target_latencies_ns.append(m.unpack_ns(done.payload))
             return self.client.expect(m.MsgType.OUTPUT).payload
+        except self._link_errors as exc:
+            self._broken = True
+            raise self.target.failure("inference", exc) from None
 
     def outputs(self, raw: bytes) -> list[np.ndarray]:
-        return self._m.unpack_tensors(raw)
+        try:
+            return self._m.unpack_tensors(raw)
+        except self._m.PayloadError as exc:
+            raise self.target.failure("decoding outputs", exc) from None
 
     def versions(self) -> dict[str, str]:
         return self._versions
 
     def close(self) -> None:
         if not self._broken:
-            with contextlib.suppress(Exception), self._failures("closing"):
+            with contextlib.suppress(Exception):
                 stats = self.client.stats()
                 self.target._environment = stats.pop("environment", {})
                 self.target_statistics = stats
                 self.client.bye()
         self.channel.close()
 
-    @contextlib.contextmanager
-    def _failures(self, doing: str) -> Iterator[None]:
-        try:
-            with self.target._failures(doing):
-                yield
-        except RunFailed:
-            self._broken = True
-            raise
