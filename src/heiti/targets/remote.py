@@ -65,6 +65,7 @@ class Remote(Target):
         return f"serial://{p.port}@{p.baud}" if p.protocol == "serial" else "pipe"
 
     def open(self, runtime: Runtime, model: Artifact) -> Runtime:
+        from heiti.protocols import messages as m
         from heiti.protocols.client import Client
 
         if model.path.is_dir():
@@ -77,8 +78,6 @@ class Remote(Target):
             client.hello(token or os.environ.get("HEITI_TOKEN"))
             sidecar = model.model_dump(mode="json", exclude={"path"})
             loaded = client.upload(model.path, sidecar, model.sha256, runtime.describe())
-            from heiti.protocols import messages as m
-
             client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
         return RemoteExecutor(self, client, runtime, model, loaded)
 
