@@ -125,6 +125,10 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
     folder, local = local_run
     remote = _run(folder, "tcp", {"kind": "remote", "protocol": "tcp", "port": server}, samples=120)
     _assert_same_results(local, remote)
+    from heiti.report.content import run_sections
+
+    performance = next(s for s in run_sections(remote, "") if s.title == "Performance")
+    assert any(row[0].startswith("on the target") for t in performance.tables for row in t.rows)
 
 
 def test_serial_over_a_pty_pair_at_115200_baud_with_line_noise(local_run, tmp_path):
