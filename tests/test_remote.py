@@ -277,8 +277,11 @@ def test_non_loopback_bind_requires_a_token(capsys, monkeypatch):
     assert "token is required" in capsys.readouterr().err
 
 
-def test_token_challenge_response(tmp_path):
+def test_token_challenge_response(tmp_path, local_run):
     with server_process(tmp_path / "s.log", "--port", "0", "--token", "s3cret") as (_, port):
+        target = {"kind": "remote", "protocol": "tcp", "port": int(port), "token": "s3cret"}
+        document = _run(local_run[0], "auth", target, samples=10)
+        assert "s3cret" not in json.dumps(document)  # the secret never reaches the measurements
         for token, code in ((None, E.AUTH), ("wrong", E.AUTH)):
             channel = tcp_channel(int(port))
             with pytest.raises(RemoteError) as denied:
