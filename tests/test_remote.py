@@ -55,10 +55,7 @@ def server(tmp_path_factory):
 
 
 def upload(client, path: Path, sidecar: dict, runtime: dict | None = None) -> dict:
-    import hashlib
-
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return client.upload(path, sidecar, digest, runtime)
+    return client.upload(path, sidecar, runtime)
 
 
 def sidecar(model: Artifact, **details) -> dict:
@@ -252,6 +249,38 @@ def test_refuses_native_code_unknown_runtimes_and_oversized_uploads(server, mode
             upload(hello(channel), path, meta, runtime)
         assert refused.value.code == code and text in refused.value.text
         channel.close()
+    assert healthy(server)
+
+
+def test_directory_models_travel_as_tar_and_are_unpacked_safely(server, model, tmp_path):
+    import hashlib
+    import io
+    import tarfile
+
+    folder = tmp_path / "ir.openvino"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "model.xml").write_text("<net/>")
+    (folder / "lib" / "plugin.so").write_bytes(b"\x7fELF" + b"\0" * 60)
+    channel = tcp_channel(server)
+    with pytest.raises(RemoteError, match="native code"):  # found inside the unpacked folder
+        upload(hello(channel), folder, sidecar(model))
+    channel.close()
+
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tar:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    data = evil.getvalue()
+    channel = tcp_channel(server)
+    client = hello(channel)
+    client.request(MsgType.MODEL_BEGIN, m.pack_json({
+        "name": "x.openvino", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        "packing": "tar", "sidecar": sidecar(model)}))
+    client.request(MsgType.MODEL_CHUNK, data)
+    with pytest.raises(RemoteError, match="cannot unpack"):
+        client.request(MsgType.MODEL_END)
+    channel.close()
     assert healthy(server)
 
 

@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, model_validator
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
 from heiti.core.steps import Runtime, Target
-from heiti.errors import InputError, RunFailed
+from heiti.errors import RunFailed
 
 
 class RemoteParams(Params):
@@ -68,8 +68,6 @@ class Remote(Target):
         from heiti.protocols import messages as m
         from heiti.protocols.client import Client
 
-        if model.path.is_dir():
-            raise InputError(f"remote targets take single-file models; '{model.path}' is a directory")
         with self._failures("connecting"):
             channel = self._connect(runtime)
         client = Client(channel)
@@ -77,7 +75,7 @@ class Remote(Target):
             token = self.params.token.get_secret_value() if self.params.token else None
             client.hello(token or os.environ.get("HEITI_TOKEN"))
             sidecar = model.model_dump(mode="json", exclude={"path"})
-            loaded = client.upload(model.path, sidecar, model.sha256, runtime.describe())
+            loaded = client.upload(model.path, sidecar, runtime.describe())
             client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
         return RemoteExecutor(self, client, runtime, model, loaded)
 
