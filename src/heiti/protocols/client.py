@@ -51,7 +51,8 @@ class Client:
             self.request(MsgType.AUTH, m.auth_response(token, bytes.fromhex(self.server["nonce"])))
         return self.server
 
-    def upload(self, path: Path, sidecar: dict[str, Any], runtime: dict[str, Any] | None) -> dict[str, Any]:
+    def upload(self, path: Path, sidecar: dict[str, Any], runtime: dict[str, Any] | None,
+               chunk: int = CHUNK) -> dict[str, Any]:
         """Send a model file (a directory travels as a tar); return the target's MODEL_END answer."""
         from heiti.core.files import sha256_file
         from heiti.protocols.packing import pack_dir
@@ -59,7 +60,7 @@ class Client:
         path = Path(path)
         sent = pack_dir(path) if path.is_dir() else path
         try:
-            chunk = min(CHUNK, int(self.server.get("max_message", CHUNK)) - 64)
+            chunk = min(chunk, int(self.server.get("max_message", CHUNK)) - 64)
             self.request(MsgType.MODEL_BEGIN, m.pack_json({
                 "name": path.name, "size": sent.stat().st_size, "sha256": sha256_file(sent),
                 "packing": "tar" if sent != path else None, "sidecar": sidecar, "runtime": runtime}))

@@ -66,7 +66,7 @@ class Remote(Target):
 
     def open(self, runtime: Runtime, model: Artifact) -> Runtime:
         from heiti.protocols import messages as m
-        from heiti.protocols.client import Client
+        from heiti.protocols.client import CHUNK, Client
 
         with self._failures("connecting"):
             channel = self._connect(runtime)
@@ -75,7 +75,9 @@ class Remote(Target):
             token = self.params.token.get_secret_value() if self.params.token else None
             client.hello(token or os.environ.get("HEITI_TOKEN"))
             sidecar = model.model_dump(mode="json", exclude={"path"})
-            loaded = client.upload(model.path, sidecar, runtime.describe())
+            # on a serial line, chunks of about a second of line time keep every wait short
+            chunk = max(1024, self.params.baud // 10) if self.params.protocol == "serial" else CHUNK
+            loaded = client.upload(model.path, sidecar, runtime.describe(), chunk)
             client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
         return RemoteExecutor(self, client, runtime, model, loaded)
 
