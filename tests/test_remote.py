@@ -87,11 +87,11 @@ def test_tensors_round_trip_and_reject_malformed_payloads():
 
 # --- done when: remote equals local ---------------------------------------------------
 
-def _run(folder: Path, name: str, target: dict, samples: int) -> dict:
+def _run(folder: Path, name: str, target: dict, samples: int, batch_size: int = 1) -> dict:
     """Evaluate in the module's build folder (its exported model is reused) and return
     the measurements, taken out of the way of the next run."""
-    data = scenario_dict(name, target=target, test={"warmup": 2, "samples": samples},
-                         report={"enabled": False})
+    data = scenario_dict(name, target=target, report={"enabled": False},
+                         test={"warmup": 2, "samples": samples, "batch_size": batch_size})
     assert run_cli("test", write_scenario(folder, data, f"{name}.yml")) == 0
     written = folder / "build" / "measurements.json"
     return json.loads(written.rename(folder / f"{name}.json").read_text())
@@ -126,6 +126,10 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
 
     performance = next(s for s in run_sections(remote, "") if s.title == "Performance")
     assert any(row[0].startswith("on the target") for t in performance.tables for row in t.rows)
+    # batches of 5 over 23 samples: the last batch has another shape
+    batched = _run(folder, "tcp5", {"kind": "remote", "protocol": "tcp", "port": server}, 23, 5)
+    assert batched["performance"]["batches"] == 5
+    _assert_same_results(local, batched)
 
 
 def test_serial_over_a_pty_pair_at_115200_baud_with_line_noise(local_run, tmp_path):
