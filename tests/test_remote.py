@@ -55,10 +55,7 @@ def server(tmp_path_factory):
 
 
 def upload(client, path: Path, sidecar: dict, runtime: dict | None = None) -> dict:
-    import hashlib
-
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return client.upload(path, sidecar, digest, runtime)
+    return client.upload(path, sidecar, runtime)
 
 
 def sidecar(model: Artifact, **details) -> dict:
@@ -90,11 +87,11 @@ def test_tensors_round_trip_and_reject_malformed_payloads():
 
 # --- done when: remote equals local ---------------------------------------------------
 
-def _run(folder: Path, name: str, target: dict, samples: int) -> dict:
+def _run(folder: Path, name: str, target: dict, samples: int, batch_size: int = 1) -> dict:
     """Evaluate in the module's build folder (its exported model is reused) and return
     the measurements, taken out of the way of the next run."""
-    data = scenario_dict(name, target=target, test={"warmup": 2, "samples": samples},
-                         report={"enabled": False})
+    data = scenario_dict(name, target=target, report={"enabled": False},
+                         test={"warmup": 2, "samples": samples, "batch_size": batch_size})
     assert run_cli("test", write_scenario(folder, data, f"{name}.yml")) == 0
     written = folder / "build" / "measurements.json"
     return json.loads(written.rename(folder / f"{name}.json").read_text())
@@ -125,6 +122,14 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
     folder, local = local_run
     remote = _run(folder, "tcp", {"kind": "remote", "protocol": "tcp", "port": server}, samples=120)
     _assert_same_results(local, remote)
+    from heiti.report.content import run_sections
+
+    performance = next(s for s in run_sections(remote, "") if s.title == "Performance")
+    assert any(row[0].startswith("on the target") for t in performance.tables for row in t.rows)
+    # batches of 5 over 23 samples: the last batch has another shape
+    batched = _run(folder, "tcp5", {"kind": "remote", "protocol": "tcp", "port": server}, 23, 5)
+    assert batched["performance"]["batches"] == 5
+    _assert_same_results(local, batched)
 
 
 def test_serial_over_a_pty_pair_at_115200_baud_with_line_noise(local_run, tmp_path):
@@ -251,6 +256,38 @@ def test_refuses_native_code_unknown_runtimes_and_oversized_uploads(server, mode
     assert healthy(server)
 
 
+def test_directory_models_travel_as_tar_and_are_unpacked_safely(server, model, tmp_path):
+    import hashlib
+    import io
+    import tarfile
+
+    folder = tmp_path / "ir.openvino"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "model.xml").write_text("<net/>")
+    (folder / "lib" / "plugin.so").write_bytes(b"\x7fELF" + b"\0" * 60)
+    channel = tcp_channel(server)
+    with pytest.raises(RemoteError, match="native code"):  # found inside the unpacked folder
+        upload(hello(channel), folder, sidecar(model))
+    channel.close()
+
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tar:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    data = evil.getvalue()
+    channel = tcp_channel(server)
+    client = hello(channel)
+    client.request(MsgType.MODEL_BEGIN, m.pack_json({
+        "name": "x.openvino", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        "packing": "tar", "sidecar": sidecar(model)}))
+    client.request(MsgType.MODEL_CHUNK, data)
+    with pytest.raises(RemoteError, match="cannot unpack"):
+        client.request(MsgType.MODEL_END)
+    channel.close()
+    assert healthy(server)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(
     st.binary(max_size=64),
@@ -273,8 +310,11 @@ def test_non_loopback_bind_requires_a_token(capsys, monkeypatch):
     assert "token is required" in capsys.readouterr().err
 
 
-def test_token_challenge_response(tmp_path):
+def test_token_challenge_response(tmp_path, local_run):
     with server_process(tmp_path / "s.log", "--port", "0", "--token", "s3cret") as (_, port):
+        target = {"kind": "remote", "protocol": "tcp", "port": int(port), "token": "s3cret"}
+        document = _run(local_run[0], "auth", target, samples=10)
+        assert "s3cret" not in json.dumps(document)  # the secret never reaches the measurements
         for token, code in ((None, E.AUTH), ("wrong", E.AUTH)):
             channel = tcp_channel(int(port))
             with pytest.raises(RemoteError) as denied:
@@ -320,6 +360,17 @@ def test_silent_target_times_out_without_measurements(workdir, capsys):
         assert run_cli("test", write_scenario(workdir, data)) == 1
     assert "no answer within the timeout" in capsys.readouterr().err
     assert not (workdir / "build" / "measurements.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--protocol", "serial"], "needs a device"),
+    (["--port", "99999"], "not a TCP port"),
+    (["--runtime", "onnxruntim"], "unknown runtime"),
+    (["--protocol", "serial", "--port", "/nonexistent/tty"], "cannot"),
+])
+def test_server_arguments_are_checked(capsys, args, message):
+    assert run_cli("server", *args) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_bad_target_parameters_are_input_errors(workdir, capsys):

@@ -83,6 +83,10 @@ class Channel:
                 raise FrameError(ErrorCode.BAD_FRAME, "truncated frame: the peer closed the "
                                                       "connection in the middle of it")
             buf += chunk
+        if len(buf) == n:  # the usual case: one frame per read
+            out = bytes(buf)
+            buf.clear()
+            return out
         out = bytes(buf[:n])
         del buf[:n]
         return out

@@ -51,17 +51,26 @@ class Client:
             self.request(MsgType.AUTH, m.auth_response(token, bytes.fromhex(self.server["nonce"])))
         return self.server
 
-    def upload(self, path: Path, sidecar: dict[str, Any], sha256: str,
-               runtime: dict[str, Any] | None) -> dict[str, Any]:
-        size = Path(path).stat().st_size
-        chunk = min(CHUNK, int(self.server.get("max_message", CHUNK)) - 64)
-        self.request(MsgType.MODEL_BEGIN, m.pack_json({
-            "name": Path(path).name, "size": size, "sha256": sha256, "sidecar": sidecar,
-            "runtime": runtime}))
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(chunk), b""):
-                self.request(MsgType.MODEL_CHUNK, block)
-        return m.unpack_json(self.request(MsgType.MODEL_END).payload)
+    def upload(self, path: Path, sidecar: dict[str, Any], runtime: dict[str, Any] | None,
+               chunk: int = CHUNK) -> dict[str, Any]:
+        """Send a model file (a directory travels as a tar); return the target's MODEL_END answer."""
+        from heiti.core.files import sha256_file
+        from heiti.protocols.packing import pack_dir
+
+        path = Path(path)
+        sent = pack_dir(path) if path.is_dir() else path
+        try:
+            chunk = min(chunk, int(self.server.get("max_message", CHUNK)) - 64)
+            self.request(MsgType.MODEL_BEGIN, m.pack_json({
+                "name": path.name, "size": sent.stat().st_size, "sha256": sha256_file(sent),
+                "packing": "tar" if sent != path else None, "sidecar": sidecar, "runtime": runtime}))
+            with open(sent, "rb") as f:
+                for block in iter(lambda: f.read(chunk), b""):
+                    self.request(MsgType.MODEL_CHUNK, block)
+            return m.unpack_json(self.request(MsgType.MODEL_END).payload)
+        finally:
+            if sent != path:
+                sent.unlink()
 
     def stats(self) -> dict[str, Any]:
         return m.unpack_json(self.request(MsgType.STATS, expect=MsgType.STATS).payload)

@@ -178,8 +178,13 @@ class Session:
         if not isinstance(runtime, dict) or runtime.get("type") not in self.config.runtimes:
             raise Refused(ErrorCode.REFUSED, f"runtime {runtime.get('type')!r} is not offered by "
                                              f"this server (offered: {', '.join(self.config.runtimes)})")
+        if info.get("packing") not in (None, "tar"):
+            raise Refused(ErrorCode.REFUSED, f"unknown packing {info.get('packing')!r} (known: tar)")
         self._unload()
-        path = self.workdir / ("model" + _safe_suffix(str(info.get("name", ""))))
+        shutil.rmtree(self.workdir, ignore_errors=True)  # the previous model's files
+        self.workdir.mkdir()
+        path = self.workdir / ("upload.tar" if info.get("packing") else
+                               "model" + _safe_suffix(str(info.get("name", ""))))
         self.upload = {"info": info, "runtime": runtime, "path": path, "file": open(path, "wb"),
                        "received": 0, "hash": hashlib.sha256()}
         self.state = "uploading"
@@ -203,8 +208,18 @@ class Session:
                                                f"{info['size']} bytes, sha256 mismatch or not")
         from heiti.core.artifact import Artifact
 
+        path = up["path"]
+        if info.get("packing") == "tar":
+            from heiti.protocols.packing import PackingError, unpack_tar
+
+            path = self.workdir / ("model" + _safe_suffix(str(info.get("name", ""))))
+            try:
+                unpack_tar(up["path"], path, self.config.max_upload)
+            except PackingError as exc:
+                raise Refused(ErrorCode.REFUSED, str(exc)) from None
+            up["path"].unlink()
         try:
-            artifact = Artifact.model_validate({**(info.get("sidecar") or {}), "path": up["path"]})
+            artifact = Artifact.model_validate({**(info.get("sidecar") or {}), "path": path})
         except ValueError as exc:
             raise Refused(ErrorCode.MODEL_LOAD, f"invalid model metadata: {exc}") from None
         self._check_native(artifact)
@@ -230,9 +245,14 @@ class Session:
     def _check_native(self, artifact: Any) -> None:
         if self.config.allow_native_code:
             return
-        with open(artifact.path, "rb") as f:
-            head = f.read(4)
-        if artifact.provenance.details.get("native_code") or head.startswith(NATIVE_MAGICS):
+        from heiti.protocols.packing import files_in
+
+        heads = []
+        for file in files_in(artifact.path):
+            with open(file, "rb") as f:
+                heads.append(f.read(4))
+        if artifact.provenance.details.get("native_code") or any(h.startswith(NATIVE_MAGICS)
+                                                                 for h in heads):
             raise Refused(ErrorCode.REFUSED, "the model carries native code (a shared library or "
                                              "executable); start the server with --allow-native-code "
                                              "to accept it")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import subprocess
 import time
 
@@ -36,7 +37,14 @@ class Transport:
 class SocketTransport(Transport):
     def __init__(self, sock: socket.socket, name: str, timeout: float | None):
         self.sock, self.name = sock, name
-        sock.settimeout(timeout)
+        # Timeouts by the kernel (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking socket: Python's
+        # own socket timeouts poll() before every call, doubling the system calls per sample.
+        sock.settimeout(None)
+        if timeout:
+            seconds = int(timeout)
+            value = struct.pack("ll", seconds, int((timeout - seconds) * 1e6))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             # one small frame per sample: Nagle's algorithm would hold it back for an ACK
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -47,10 +55,16 @@ class SocketTransport(Transport):
         return cls(sock, f"tcp://{host}:{port}", timeout)
 
     def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except BlockingIOError:  # SO_SNDTIMEO expired
+            raise TimeoutError("the peer did not accept data within the timeout") from None
 
     def recv_some(self, need: int) -> bytes:
-        return self.sock.recv(max(need, CHUNK))
+        try:
+            return self.sock.recv(max(need, CHUNK))
+        except BlockingIOError:  # SO_RCVTIMEO expired
+            raise TimeoutError("no data within the read timeout") from None
 
     def close(self) -> None:
         try:

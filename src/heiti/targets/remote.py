@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, model_validator
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
 from heiti.core.steps import Runtime, Target
-from heiti.errors import InputError, RunFailed
+from heiti.errors import RunFailed
 
 
 class RemoteParams(Params):
@@ -65,10 +65,9 @@ class Remote(Target):
         return f"serial://{p.port}@{p.baud}" if p.protocol == "serial" else "pipe"
 
     def open(self, runtime: Runtime, model: Artifact) -> Runtime:
-        from heiti.protocols.client import Client
+        from heiti.protocols import messages as m
+        from heiti.protocols.client import CHUNK, Client
 
-        if model.path.is_dir():
-            raise InputError(f"remote targets take single-file models; '{model.path}' is a directory")
         with self._failures("connecting"):
             channel = self._connect(runtime)
         client = Client(channel)
@@ -76,9 +75,9 @@ class Remote(Target):
             token = self.params.token.get_secret_value() if self.params.token else None
             client.hello(token or os.environ.get("HEITI_TOKEN"))
             sidecar = model.model_dump(mode="json", exclude={"path"})
-            loaded = client.upload(model.path, sidecar, model.sha256, runtime.describe())
-            from heiti.protocols import messages as m
-
+            # on a serial line, chunks of about a second of line time keep every wait short
+            chunk = max(1024, self.params.baud // 10) if self.params.protocol == "serial" else CHUNK
+            loaded = client.upload(model.path, sidecar, runtime.describe(), chunk)
             client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
         return RemoteExecutor(self, client, runtime, model, loaded)
 
@@ -112,11 +111,14 @@ class Remote(Target):
         except (RemoteError, FrameError, TimeoutError, OSError) as exc:
             if client is not None:
                 client.channel.close()
-            what = "no answer within the timeout" if isinstance(exc, TimeoutError) else str(exc)
-            hint = ("is 'heiti server' running there and reachable?"
-                    if isinstance(exc, ConnectionError | TimeoutError) else None)
-            raise RunFailed(f"remote target {self.address}: {doing}: {what or type(exc).__name__}",
-                            hint=hint) from None
+            raise self.failure(doing, exc) from None
+
+    def failure(self, doing: str, exc: Exception) -> RunFailed:
+        what = "no answer within the timeout" if isinstance(exc, TimeoutError) else str(exc)
+        hint = ("is 'heiti server' running there and reachable?"
+                if isinstance(exc, ConnectionError | TimeoutError) else None)
+        return RunFailed(f"remote target {self.address}: {doing}: {what or type(exc).__name__}",
+                         hint=hint)
 
 
 @contextlib.contextmanager
@@ -151,9 +153,14 @@ class RemoteExecutor(Runtime):
         self._dtype = np.dtype(model.io.inputs[0].dtype).newbyteorder("<")  # the wire order
         self._headers: dict[tuple[int, ...], bytes] = {}
         self._versions = loaded.get("versions", {})
+        self._max_message = int(client.server.get("max_message", 2**32 - 1))
         self.target_latencies_ns: list[int] = []
         self.target_statistics: dict[str, Any] | None = None
         self._broken = False
+        from heiti.protocols.client import RemoteError
+        from heiti.protocols.framing import FrameError
+
+        self._link_errors = (RemoteError, FrameError, m.PayloadError, TimeoutError, OSError)
 
     def prepare(self, batch: np.ndarray) -> bytes:
         m = self._m
@@ -162,11 +169,16 @@ class RemoteExecutor(Runtime):
         if header is None:
             header = self._headers[batch.shape] = (
                 m.tensor_count(1) + m.tensor_header(self._dtype, batch.shape))
-        return self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK) + self._process
+        frames = self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK)
+        if len(frames) > self._max_message:
+            raise RunFailed(f"remote target {self.target.address}: a batch of {len(frames)} bytes "
+                            f"exceeds the target's message limit of {self._max_message} bytes",
+                            hint="use a smaller test.batch_size")
+        return frames + self._process
 
     def infer(self, prepared: bytes) -> bytes:
         m = self._m
-        with self._failures("inference"):
+        try:  # (not a context manager: this runs once per sample)
             self.channel.send_raw(prepared)
             # (a serial retransmission may have replaced the start ack by the end ack)
             done = self.client.expect(m.MsgType.PROCESS_STARTED, m.MsgType.PROCESS_DONE)
@@ -174,27 +186,25 @@ class RemoteExecutor(Runtime):
                 done = self.client.expect(m.MsgType.PROCESS_DONE)
             self.target_latencies_ns.append(m.unpack_ns(done.payload))
             return self.client.expect(m.MsgType.OUTPUT).payload
+        except self._link_errors as exc:
+            self._broken = True
+            raise self.target.failure("inference", exc) from None
 
     def outputs(self, raw: bytes) -> list[np.ndarray]:
-        return self._m.unpack_tensors(raw)
+        try:
+            return self._m.unpack_tensors(raw)
+        except self._m.PayloadError as exc:
+            raise self.target.failure("decoding outputs", exc) from None
 
     def versions(self) -> dict[str, str]:
         return self._versions
 
     def close(self) -> None:
         if not self._broken:
-            with contextlib.suppress(Exception), self._failures("closing"):
+            with contextlib.suppress(Exception):
                 stats = self.client.stats()
                 self.target._environment = stats.pop("environment", {})
                 self.target_statistics = stats
                 self.client.bye()
         self.channel.close()
 
-    @contextlib.contextmanager
-    def _failures(self, doing: str) -> Iterator[None]:
-        try:
-            with self.target._failures(doing):
-                yield
-        except RunFailed:
-            self._broken = True
-            raise
