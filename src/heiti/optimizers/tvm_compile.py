@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import psutil
 from pydantic import Field, field_validator
 
 from heiti.core.artifact import Artifact
@@ -93,7 +94,10 @@ class TvmCompile(Optimizer):
             raise InputError("tvm-compile needs a C compiler to link the shared library, and none "
                              "was found", hint="install g++ (apt-get install g++)")
         io = native.fixed_batch(model.io, self.params.batch)
+        self._records: int | None = None
         started = time.perf_counter()
+        if self.params.tune_trials and "num-cores" not in self.target:
+            self.target["num-cores"] = psutil.cpu_count(logical=False) or 1  # tuning needs it
         with native.tool_errors("tvm-compile"):
             target = tvm.target.Target(self.target)
             self._check_cpu(tvm, target)
@@ -111,7 +115,7 @@ class TvmCompile(Optimizer):
                 self.name, started, {"tvm": tvm.__version__, "onnx": onnx.__version__},
                 target=self.target, target_triple=triple, cross_compiled=self.cross,
                 library="object archive" if self.cross else "shared library",
-                tuned_trials=self.params.tune_trials),
+                tuned_trials=self.params.tune_trials, tuning_records=self._records),
         )
 
     def _check_cpu(self, tvm, target) -> None:
@@ -130,4 +134,10 @@ class TvmCompile(Optimizer):
         pipeline = relax.pipeline.static_shape_tuning_pipeline(
             total_trials=self.params.tune_trials, target=target, work_dir=str(work_dir),
             max_trials_per_task=self.params.tune_trials_per_task)
-        return pipeline(mod)
+        mod = pipeline(mod)
+        records = work_dir / "database_tuning_record.json"
+        self._records = len(records.read_text().splitlines()) if records.is_file() else 0
+        if not self._records:
+            ctx.log("tvm-compile: warning: tuning measured no valid candidate (see the logs in "
+                    f"{work_dir.name}); TVM's default schedules are used")
+        return mod
