@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import psutil
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
@@ -35,6 +35,13 @@ class TvmCompileParams(Params):
     def _parse(cls, value: str) -> str:
         parse_target(value)
         return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _tune_on_host_only(self) -> TvmCompileParams:
+        if self.tune_trials and native.is_cross(parse_target(self.target).get("mtriple")):
+            raise ValueError("tuning measures candidates on this host, so it cannot tune for "
+                             "another architecture: set tune_trials to 0")
+        return self
 
 
 def parse_target(text: str) -> dict:
@@ -103,7 +110,7 @@ class TvmCompile(Optimizer):
             self._check_cpu(tvm, target)
             mod = from_onnx(onnx.load(str(model.path)), shape_dict=native.input_shapes(io))
             if self.params.tune_trials:
-                mod = self._tune(relax, tvm, mod, target, output, ctx)
+                mod = self._tune(relax, mod, target, output, ctx)
             executable = tvm.compile(mod, target=target)
             executable.export_library(str(output))
         triple = self.target.get("mtriple") or tvm.target.codegen.llvm_get_system_triple()
@@ -125,10 +132,7 @@ class TvmCompile(Optimizer):
             raise InputError(f"tvm-compile: LLVM does not know the CPU '-mcpu={cpu}' for {triple}",
                              hint="see 'llc -mtriple=TRIPLE -mcpu=help' for the names")
 
-    def _tune(self, relax, tvm, mod, target, output: Path, ctx: StepContext):
-        if self.cross:
-            raise InputError("tvm-compile: tuning measures candidates on this host, so it cannot "
-                             "tune for another architecture", hint="set tune_trials: 0")
+    def _tune(self, relax, mod, target, output: Path, ctx: StepContext):
         work_dir = output.with_name(output.name + ".tuning")
         ctx.log(f"tvm-compile: tuning, {self.params.tune_trials} trials (log in {work_dir.name})")
         pipeline = relax.pipeline.static_shape_tuning_pipeline(
