@@ -145,6 +145,7 @@ def main() -> None:
     print(f"model: mobilenet-v2 {model.params.model_dump()}, input {'x'.join(map(str, INPUT_SHAPE))}, "
           f"batch 1, float32; {args.samples} inferences x {args.rounds} rounds; {cores} cores")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print("load average at the end (1/5/15 min): " + " ".join(f"{v:.1f}" for v in os.getloadavg()))
     threads = sorted(results)
     header = " | ".join(f"{t} thread{'s' if t > 1 else ''}: median ms | speed-up vs PyTorch"
                         for t in threads)

@@ -36,13 +36,15 @@ def test_cross_compiled_archive_is_refused_here_with_a_reason(digits, triple):
     ("cuda", "target kind 'cuda' is not supported"),
     ("llvm -O3", "not of the form -name=value"),
     ("llvm -mfoo=1", "'-mfoo' is not supported"),
+    ({"target": "llvm -mtriple=aarch64-linux-gnu", "tune_trials": 8}, "cannot tune for another"),
 ])
 def test_bad_targets_are_reported_with_their_place_in_the_scenario(workdir, capsys, target, message):
-    chain = [{"type": "onnx-export"}, {"type": "tvm-compile", "parameters": {"target": target}}]
+    parameters = target if isinstance(target, dict) else {"target": target}
+    chain = [{"type": "onnx-export"}, {"type": "tvm-compile", "parameters": parameters}]
     scenario = write_scenario(workdir, scenario_dict(optimizers=chain, runtime={"type": "tvm"}))
     assert run_cli("optimize", scenario) == 2
     err = capsys.readouterr().err
-    assert "optimizers[1]" in err and message in err and "Traceback" not in err
+    assert "optimizers[1]" in err and message in err and "Traceback" not in err, err
 
 
 def test_unknown_cpu_is_an_input_error(digits):

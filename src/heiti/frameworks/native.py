@@ -101,10 +101,20 @@ def tool_errors(tool: str, what: str = "compilation") -> Iterator[None]:
     except (InputError, RunFailed):
         raise
     except Exception as exc:  # compilers raise their own types; all mean "this step failed"
-        message = str(exc).strip() or type(exc).__name__
+        message = _tidy(str(exc)) or type(exc).__name__
         if len(message) > 3000:
             message = message[:1500] + "\n...\n" + message[-1500:]
         raise RunFailed(f"{tool} {what} failed: {message}") from exc
+
+
+def _tidy(message: str) -> str:
+    """A toolchain's message without repeated lines and the command line it echoes."""
+    message = message.split("\nInvoked with:")[0].strip()
+    lines: list[str] = []
+    for line in message.splitlines():
+        if not lines or line != lines[-1]:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 class ThreadsParams(Params):

@@ -6,7 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
-from pydantic import Field, field_validator
+import psutil
+from pydantic import Field, field_validator, model_validator
 
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
@@ -34,6 +35,13 @@ class TvmCompileParams(Params):
     def _parse(cls, value: str) -> str:
         parse_target(value)
         return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _tune_on_host_only(self) -> TvmCompileParams:
+        if self.tune_trials and native.is_cross(parse_target(self.target).get("mtriple")):
+            raise ValueError("tuning measures candidates on this host, so it cannot tune for "
+                             "another architecture: set tune_trials to 0")
+        return self
 
 
 def parse_target(text: str) -> dict:
@@ -93,13 +101,16 @@ class TvmCompile(Optimizer):
             raise InputError("tvm-compile needs a C compiler to link the shared library, and none "
                              "was found", hint="install g++ (apt-get install g++)")
         io = native.fixed_batch(model.io, self.params.batch)
+        self._records: int | None = None
         started = time.perf_counter()
+        if self.params.tune_trials and "num-cores" not in self.target:
+            self.target["num-cores"] = psutil.cpu_count(logical=False) or 1  # tuning needs it
         with native.tool_errors("tvm-compile"):
             target = tvm.target.Target(self.target)
             self._check_cpu(tvm, target)
             mod = from_onnx(onnx.load(str(model.path)), shape_dict=native.input_shapes(io))
             if self.params.tune_trials:
-                mod = self._tune(relax, tvm, mod, target, output, ctx)
+                mod = self._tune(relax, mod, target, output, ctx)
             executable = tvm.compile(mod, target=target)
             executable.export_library(str(output))
         triple = self.target.get("mtriple") or tvm.target.codegen.llvm_get_system_triple()
@@ -111,7 +122,7 @@ class TvmCompile(Optimizer):
                 self.name, started, {"tvm": tvm.__version__, "onnx": onnx.__version__},
                 target=self.target, target_triple=triple, cross_compiled=self.cross,
                 library="object archive" if self.cross else "shared library",
-                tuned_trials=self.params.tune_trials),
+                tuned_trials=self.params.tune_trials, tuning_records=self._records),
         )
 
     def _check_cpu(self, tvm, target) -> None:
@@ -121,13 +132,16 @@ class TvmCompile(Optimizer):
             raise InputError(f"tvm-compile: LLVM does not know the CPU '-mcpu={cpu}' for {triple}",
                              hint="see 'llc -mtriple=TRIPLE -mcpu=help' for the names")
 
-    def _tune(self, relax, tvm, mod, target, output: Path, ctx: StepContext):
-        if self.cross:
-            raise InputError("tvm-compile: tuning measures candidates on this host, so it cannot "
-                             "tune for another architecture", hint="set tune_trials: 0")
+    def _tune(self, relax, mod, target, output: Path, ctx: StepContext):
         work_dir = output.with_name(output.name + ".tuning")
         ctx.log(f"tvm-compile: tuning, {self.params.tune_trials} trials (log in {work_dir.name})")
         pipeline = relax.pipeline.static_shape_tuning_pipeline(
             total_trials=self.params.tune_trials, target=target, work_dir=str(work_dir),
             max_trials_per_task=self.params.tune_trials_per_task)
-        return pipeline(mod)
+        mod = pipeline(mod)
+        records = work_dir / "database_tuning_record.json"
+        self._records = len(records.read_text().splitlines()) if records.is_file() else 0
+        if not self._records:
+            ctx.log("tvm-compile: warning: tuning measured no valid candidate (see the logs in "
+                    f"{work_dir.name}); TVM's default schedules are used")
+        return mod
