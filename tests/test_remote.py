@@ -132,6 +132,14 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
     _assert_same_results(local, batched)
 
 
+def test_host_needs_no_runtime_framework_for_a_remote_target(local_run, server, monkeypatch):
+    from heiti.runtimes.onnxruntime_runtime import OnnxRuntime
+
+    monkeypatch.setattr(OnnxRuntime, "requires", ("a_framework_this_host_lacks",))
+    target = {"kind": "remote", "protocol": "tcp", "port": server}
+    _assert_same_results(local_run[1], _run(local_run[0], "hostless", target, samples=10))
+
+
 def test_serial_over_a_pty_pair_at_115200_baud_with_line_noise(local_run, tmp_path):
     folder, local = local_run
     noise = {"left": 0}

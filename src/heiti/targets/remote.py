@@ -52,6 +52,7 @@ class Remote(Target):
     Params = RemoteParams
     requires = ()
     extra = "remote"
+    runs_runtime_here = False  # the host needs no framework to evaluate a model remotely
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
