@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the serial protocol needs pyserial ({exc.name} is missing)",
                          hint='pip install "heiti[remote]"') from None
     except OSError as exc:  # address in use, no such device, permission denied
-        raise InputError(f"cannot serve on {args.protocol} {args.host if args.protocol == 'tcp' else ''}"
-                         f"{args.port or ''}: {exc}") from None
+        where = f"{args.host}:{args.port or 12345}" if args.protocol == "tcp" else args.port or "stdio"
+        raise InputError(f"cannot serve on {args.protocol} {where}: {exc}") from None
     return 0
 
 
