@@ -296,7 +296,7 @@ def test_directory_models_travel_as_tar_and_are_unpacked_safely(server, model, t
     assert healthy(server)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(
     st.binary(max_size=64),
     st.builds(lambda t, f, p: encode(t, p, f), st.integers(0, 255), st.integers(0, 255),
@@ -304,9 +304,26 @@ def test_directory_models_travel_as_tar_and_are_unpacked_safely(server, model, t
     st.builds(lambda frame, i, b: frame[:i] + bytes([b]) + frame[i + 1 :],
               st.sampled_from([HELLO, encode(MsgType.PING, b"abc")]), st.integers(0, 16),
               st.integers(0, 255)),
-), min_size=1, max_size=4))
-def test_property_malformed_frames_never_break_the_server(server, chunks):
-    send_and_collect(server, b"".join(chunks))
+), min_size=1, max_size=4), st.sampled_from([b"", HELLO]))
+def test_property_malformed_frames_never_break_the_server(server, chunks, prefix):
+    # (after a valid HELLO, well-framed junk reaches the message handlers themselves)
+    send_and_collect(server, prefix + b"".join(chunks))
+    assert healthy(server)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2, 2**40) | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6),
+                                                                                  inner, max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.fixed_dictionaries({}, optional={k: _JSON for k in ("name", "size", "sha256", "packing",
+                                                              "sidecar", "runtime")}),
+       st.sampled_from([MsgType.MODEL_BEGIN, MsgType.IOSPEC, MsgType.DATA]))
+def test_property_junk_control_messages_get_answers_not_crashes(server, fields, msg_type):
+    frames = send_and_collect(server, HELLO + encode(msg_type, m.pack_json(fields)) + encode(MsgType.PING))
+    assert [f.type for f in frames][:1] == [MsgType.HELLO] and len(frames) >= 2
     assert healthy(server)
 
 

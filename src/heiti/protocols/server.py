@@ -171,11 +171,13 @@ class Session:
         size, digest = info.get("size"), info.get("sha256")
         if not isinstance(size, int) or size < 0 or not isinstance(digest, str):
             raise PayloadError("'size' (integer) and 'sha256' (hex string) are required")
+        if not isinstance(info.get("sidecar") or {}, dict) or not isinstance(info.get("runtime") or {}, dict):
+            raise PayloadError("'sidecar' and 'runtime' must be JSON objects")
         if size > self.config.max_upload:
             raise Refused(ErrorCode.TOO_LARGE, f"model of {size} bytes exceeds the server's upload "
                                                f"limit of {self.config.max_upload} bytes")
         runtime = info.get("runtime") or {"type": self.config.runtimes[0], "parameters": {}}
-        if not isinstance(runtime, dict) or runtime.get("type") not in self.config.runtimes:
+        if runtime.get("type") not in self.config.runtimes:
             raise Refused(ErrorCode.REFUSED, f"runtime {runtime.get('type')!r} is not offered by "
                                              f"this server (offered: {', '.join(self.config.runtimes)})")
         if info.get("packing") not in (None, "tar"):
