@@ -111,6 +111,9 @@ class Session:
             raise Refused(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
+        if self.latencies:
+            self.config.log(f"session ended: {len(self.latencies)} inferences, median "
+                            f"{sorted(self.latencies)[len(self.latencies) // 2] / 1e3:.1f} µs")
         if self.upload is not None:  # the client left in the middle of an upload
             self.upload["file"].close()
         if self.runtime is not None:
