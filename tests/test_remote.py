@@ -217,6 +217,14 @@ def test_truncated_frame_and_disconnect_mid_upload_are_survived(server, model):
     assert healthy(server)
 
 
+def test_a_silent_client_is_dropped_and_the_next_one_served(tmp_path):
+    with server_process(tmp_path / "s.log", "--port", "0", "--idle-timeout", "0.5") as (_, port):
+        silent = tcp_channel(int(port))
+        silent.transport.sock.sendall(HELLO[:7])  # half a header, then nothing
+        assert healthy(int(port))  # waits in the listen queue until the silent one is dropped
+        silent.close()
+
+
 def test_model_that_fails_to_load_and_wrong_inputs_get_errors_in_a_live_session(server, model, tmp_path):
     import numpy as np
 

@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-native-code", action="store_true",
                         help="accept models that carry native code (shared libraries, executables)")
     parser.add_argument("--max-upload-mb", type=float, default=64.0, help="largest model accepted")
-    parser.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="drop a client silent for this long")
+    parser.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="drop a client silent for this long, so that the next one is served "
+                             "(default: 60)")
     parser.set_defaults(handler=run)
 
 
