@@ -4,8 +4,9 @@ A MobileNetV2-style network (seeded, untrained: timing does not depend on the we
 at 3x64x64 input, batch 1, float32. Each installed runtime that can take the model gets
 it through the shortest float32 chain of default-parameter optimizers from ONNX, found
 through the registry, so backends added later are measured without changing this file.
-All runtimes run the same inputs; rounds alternate between them; a backend's figure is
-the median over rounds of each round's median latency. Run with one thread and with
+All runtimes run the same inputs; each round loads, times and closes one runtime after
+the other (in rotating order); a backend's figure is the median over rounds of each
+round's median latency. Run with one thread and with
 all cores.
 
     python benchmarks/backend_latency.py [--samples 100] [--rounds 5]
@@ -14,6 +15,7 @@ all cores.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import tempfile
 import time
@@ -97,20 +99,23 @@ def time_runs(runtime, inputs: np.ndarray) -> float:
 
 
 def measure(backends: dict, inputs: np.ndarray, threads: int, rounds: int) -> dict[str, float]:
-    runtimes, failed = {}, {}
-    for name, (cls, artifact, _) in backends.items():
-        try:
-            runtimes[name] = load(cls, artifact, threads)
-        except Exception as exc:
-            failed[name] = str(exc).splitlines()[0]
-    per_round: dict[str, list[float]] = {name: [] for name in runtimes}
-    for _ in range(rounds):
-        for name, runtime in runtimes.items():
+    """Median over rounds of each backend's round median. Only one runtime is loaded at a
+    time, so idle thread pools of the others (which spin after work) cannot steal cores."""
+    per_round: dict[str, list[float]] = {name: [] for name in backends}
+    names = list(backends)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
+            cls, artifact, _ = backends[name]
+            try:
+                runtime = load(cls, artifact, threads)
+            except Exception as exc:
+                print(f"{name}: cannot load with {threads} threads: {str(exc).splitlines()[0]}")
+                continue
             per_round[name].append(time_runs(runtime, inputs))
-    for runtime in runtimes.values():
-        runtime.close()
-    return {name: median(values) for name, values in per_round.items()} | {
-        name: float("nan") for name in failed}
+            runtime.close()
+            del runtime
+            gc.collect()
+    return {name: median(values) if values else float("nan") for name, values in per_round.items()}
 
 
 def main() -> None:

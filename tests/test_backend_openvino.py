@@ -7,7 +7,7 @@ pytest.importorskip("openvino", reason='OpenVINO is not installed: pip install "
 pytest.importorskip("nncf", reason='NNCF is not installed: pip install "heiti[openvino]"')
 
 from backend_helpers import agreement, digits_fixture, predict, step  # noqa: E402, F401
-from conftest import run_cli  # noqa: E402
+from conftest import run_cli, scenario_dict, write_scenario  # noqa: E402
 from heiti.errors import InputError  # noqa: E402
 from heiti.optimizers.openvino_convert import OpenVinoConvert  # noqa: E402
 from heiti.optimizers.openvino_quantize import OpenVinoQuantize  # noqa: E402
@@ -53,3 +53,14 @@ def test_info_shows_formats_and_parameters(capsys):
     assert "inference_precision" in out and "runs openvino|openvino-int8|onnx" in out
     assert run_cli("info", "openvino-quantize") == 0
     assert "calibration_samples" in capsys.readouterr().out
+
+
+def test_scenario_records_the_inference_precision_in_the_measurements(workdir):
+    import json
+
+    chain = [{"type": "onnx-export"}, {"type": "openvino-convert"}]
+    scenario = write_scenario(workdir, scenario_dict(optimizers=chain, runtime={"type": "openvino"}))
+    assert run_cli("test", scenario) == 0
+    measured = json.loads((workdir / "build" / "measurements.json").read_text())
+    assert measured["runtime"]["parameters"]["inference_precision"] == "f32"
+    assert measured["model"]["format"] == "openvino" and measured["quality"]["accuracy"] > 0.85

@@ -59,3 +59,14 @@ def test_info_shows_formats_and_parameters(capsys):
     assert "onnx -> tvm" in out and "tune_trials" in out and "-mtriple=aarch64" in out
     assert run_cli("info", "tvm") == 0
     assert "executes native code" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_listing_components_imports_no_compiler():
+    import subprocess
+    import sys
+
+    code = ("import sys, heiti.cli\nheiti.cli.main(['list'])\nheiti.cli.main(['info', 'tvm-compile'])\n"
+            "print('HEAVY', [m for m in ('tvm', 'openvino', 'nncf', 'iree.compiler', 'iree.runtime')\n"
+            "                if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in result.stdout, result.stdout[-500:]
