@@ -28,6 +28,8 @@ def listing(kind: str | None = None) -> str:
 def _formats(cls: type[Component]) -> str:
     if cls.kind == "optimizer":
         out = cls.output_format or "(same)"
+        if cls.variants and cls.input_formats:  # formats that depend on parameters
+            out = "|".join(dict.fromkeys(f for _, f in cls.outputs_for(cls.input_formats[0])))
         return f"{'|'.join(cls.input_formats)} -> {out}"
     if cls.kind == "runtime":
         return "runs " + "|".join(cls.formats)
