@@ -14,26 +14,39 @@ def median(values) -> float:
 
 def export_tiny_cnn(path: Path, channels=(32, 64), hidden=128) -> Path:
     """The demo's network (untrained: timing does not depend on the weights) as ONNX."""
+    from heiti.datasets.digits import Digits
+    from heiti.models.tiny_cnn import TinyCNN
+
+    model = TinyCNN({"channels": list(channels), "hidden": hidden})
+    export_zoo_model(model, (1, 8, 8), 10, path, Digits())
+    return path
+
+
+def export_zoo_model(model, input_shape: tuple[int, ...], num_classes: int, path: Path,
+                     dataset) -> tuple:
+    """Seeded, untrained weights of a zoo model saved beside ``path`` (``.pt``) and exported
+    to ONNX at ``path``; returns both artifacts. ``dataset.split("val").x`` gives the
+    exporter an example input."""
     import torch
 
     from heiti.core.artifact import Artifact, Provenance
     from heiti.core.steps import StepContext
-    from heiti.datasets.digits import Digits
     from heiti.frameworks.torch_tools import seed_everything
-    from heiti.models.tiny_cnn import TinyCNN
     from heiti.optimizers.onnx_export import OnnxExport
 
     seed_everything(0)
-    model = TinyCNN({"channels": list(channels), "hidden": hidden})
     weights = path.with_suffix(".pt")
-    torch.save(model.build((1, 8, 8), 10).state_dict(), weights)
+    torch.save(model.build(input_shape, num_classes).state_dict(), weights)
     artifact = Artifact(
-        path=weights, format="torch", io=TinyCNN.iospec((1, 8, 8), 10, [str(i) for i in range(10)]),
+        path=weights, format="torch",
+        io=model.iospec(input_shape, num_classes, [str(i) for i in range(num_classes)]),
         provenance=Provenance(producer="benchmark", details={
-            "architecture": model.describe(), "input_shape": [1, 8, 8], "num_classes": 10}))
-    ctx = StepContext(dataset=Digits(), build_dir=path.parent, log=lambda m: None)
-    OnnxExport({"check_samples": 0}).optimize(artifact, path, ctx)
-    return path
+            "architecture": model.describe(), "input_shape": list(input_shape),
+            "num_classes": num_classes})).save()
+    ctx = StepContext(dataset=dataset, build_dir=path.parent, log=lambda m: None)
+    exported = OnnxExport({"check_samples": 0}).optimize(artifact, path, ctx)
+    exported.format = "onnx"
+    return artifact, exported.save()
 
 
 def digits_inputs(count: int) -> np.ndarray:

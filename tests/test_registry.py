@@ -28,3 +28,13 @@ def test_entry_point_component_is_listed_and_usable(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "acme-identity (optimizer)" in result.stdout
     assert "Copies an ONNX model unchanged" in result.stdout
+
+
+def test_a_submodule_of_a_missing_package_counts_as_missing():
+    from heiti.core.steps import Runtime
+
+    class NeedsSubmodule(Runtime):
+        name = "needs-submodule"
+        requires = ("heiti_absent_package.runtime",)
+
+    assert NeedsSubmodule.missing_modules() == ["heiti_absent_package.runtime"]

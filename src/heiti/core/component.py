@@ -49,7 +49,7 @@ class Component:
 
     @classmethod
     def missing_modules(cls) -> list[str]:
-        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+        return [m for m in cls.requires if not _importable(m)]
 
     @classmethod
     def check_available(cls) -> None:
@@ -74,3 +74,12 @@ def _is_path_field(model: type[BaseModel], field: str) -> bool:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return Path in typing.get_args(annotation)
     return False
+
+
+def _importable(module: str) -> bool:
+    """True when ``module`` can be imported; for a dotted name whose parent package is
+    missing, ``find_spec`` raises instead of answering None."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False

@@ -106,6 +106,7 @@ class Target(Component):
     """Where inference runs and how to reach it."""
 
     kind = "target"
+    runs_runtime_here: ClassVar[bool] = True  # False: the runtime's extras are the device's concern
 
     def open(self, runtime: Runtime, model: Artifact) -> Runtime:
         """Return an object with the runtime interface that executes on this target."""

@@ -69,7 +69,7 @@ def test(scenario: LoadedScenario) -> tuple[Path, dict[str, Any]]:
         "runtime": {**scenario.runtime.describe(), "versions": runtime_versions},
         "model": measurements.model_section(artifacts),
         "performance": measurements.performance_section(loop, settings.warmup),
-        "resources": sampler.summary(),
+        "resources": _resources(sampler.summary(), executor),
         "quality": quality,
     }
     path = measurements.write_measurements(scenario.build_dir / MEASUREMENTS_FILE, document)
@@ -84,6 +84,12 @@ def check_quality_gate(scenario: LoadedScenario, document: dict[str, Any]) -> No
     if floor is not None and accuracy is not None and accuracy < floor:
         raise RunFailed(f"quality gate failed: accuracy {accuracy:.4f} is below "
                         f"test.min_accuracy {floor}")
+
+
+def _resources(host: dict[str, Any], executor: Any) -> dict[str, Any]:
+    """Host-side samples, plus what a remote target reported about itself."""
+    target = getattr(executor, "target_statistics", None)
+    return {**host, "target": target} if target else host
 
 
 def _check_batch(model: Artifact, batch_size: int) -> None:

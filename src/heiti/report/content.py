@@ -72,9 +72,10 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
           num(lat["p99"]), num(perf["throughput_sps"], 1)]],
     )
     resources = doc["resources"]
+    tables = [performance] + _target_latency(doc)
     sections = [
         Section("Summary", [summary]),
-        Section("Performance", [performance], [
+        Section("Performance", tables, [
             Figure(f"{prefix}latency", "Latency over time", lambda: plots.latency_over_time(doc)),
             Figure(f"{prefix}histogram", "Latency distribution", lambda: plots.latency_histogram(doc)),
             Figure(f"{prefix}resources", "CPU and memory over time",
@@ -93,6 +94,18 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
         sections.append(Section("Quality", [overall, per_class], [
             Figure(f"{prefix}confusion", "Confusion matrix", lambda: plots.confusion_matrix(doc))]))
     return sections
+
+
+def _target_latency(doc: dict[str, Any]) -> list[Table]:
+    """Remote targets: inference time measured on the target beside the host's round trip."""
+    perf, target = doc["performance"], doc["environment"].get("target") or {}
+    if "target_latency_ms" not in perf:
+        return []
+    keys = ("mean", "p50", "p90", "p99")
+    return [Table(["measured", *(f"{k} ms" for k in keys)], [
+        [f"on the target ({target.get('cpu', '?')}): inference only",
+         *(_num(perf["target_latency_ms"][k]) for k in keys)],
+        ["on the host: round trip (table above)", *(_num(perf["latency_ms"][k]) for k in keys)]])]
 
 
 def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:

@@ -1,0 +1,107 @@
+"""Remote evaluation over loopback TCP against local evaluation of the same model.
+
+A real `heiti server` process serves the models; the host side is heiti's inference
+loop with the remote target, the baseline is the same loop with the runtime
+in-process. Batch 1, one ONNX Runtime thread on both sides, repeats alternate; the
+figures are medians over repeats of samples / loop wall time.
+
+    python benchmarks/remote_throughput.py [--samples 1000] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import digits_inputs, export_tiny_cnn, median
+
+MODELS = {  # label: (channels, hidden)
+    "tiny-cnn [256, 512, 256]/256 (~1 ms)": ((256, 512, 256), 256),
+    "demo tiny-cnn [32, 64]/128": ((32, 64), 128),
+}
+
+
+def start_server(log: Path) -> tuple[subprocess.Popen, int]:
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "heiti", "server", "--port", "0",
+                                 "--runtime", "onnxruntime"], stderr=err, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (found := re.search(r"listening on tcp://[^:]+:(\d+)", log.read_text())):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"server did not start: {log.read_text()}")
+        time.sleep(0.05)
+    return proc, int(found.group(1))
+
+
+def artifact_for(path: Path):
+    from heiti.core.artifact import Artifact, Provenance
+    from heiti.core.iospec import IOSpec, TensorSpec
+
+    spec = IOSpec(inputs=[TensorSpec(name="input", shape=[-1, 1, 8, 8])],
+                  outputs=[TensorSpec(name="logits", shape=[-1, 10])])
+    return Artifact(path=path, format="onnx", io=spec, provenance=Provenance(producer="benchmark")).save()
+
+
+def measure(executor, x: np.ndarray) -> tuple[float, float, float | None]:
+    """Samples per second of loop wall time, median call latency (µs), median transport
+    overhead per call (round trip minus the target's own inference time, µs)."""
+    from heiti.flow.inference import run_inference
+
+    loop = run_inference(executor, x, batch_size=1, warmup=50, show_progress=False)
+    overhead = None
+    if loop.target_latencies_ns is not None:
+        overhead = median(loop.latencies_ns - loop.target_latencies_ns) / 1e3
+    return len(x) / loop.wall_s, median(loop.latencies_ns) / 1e3, overhead
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+
+    from heiti.runtimes.onnxruntime_runtime import OnnxRuntime
+    from heiti.targets.remote import Remote
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server, port = start_server(Path(tmp) / "server.log")
+        try:
+            x = digits_inputs(args.samples)
+            for label, (channels, hidden) in MODELS.items():
+                model = artifact_for(export_tiny_cnn(Path(tmp) / f"{channels[0]}.onnx", channels, hidden))
+                local = OnnxRuntime({"threads": 1})
+                local.load(model)
+                remote = Remote({"protocol": "tcp", "port": port}).open(OnnxRuntime({"threads": 1}), model)
+                runs: dict[str, list] = {"local": [], "remote": []}
+                for _ in range(args.repeats):
+                    runs["local"].append(measure(local, x))
+                    runs["remote"].append(measure(remote, x))
+                remote.close()
+                rows.append((label, *(median(r[i] for r in runs[k]) for k in ("local", "remote")
+                                       for i in (0, 1)), median(r[2] for r in runs["remote"])))
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"{args.samples} digits inputs x {args.repeats} repeats, batch 1, onnxruntime {ort.__version__}, "
+          "1 thread, server on loopback TCP")
+    print("| model | local latency (µs) | local (samples/s) | remote round trip (µs) | remote (samples/s) "
+          "| remote / local | overhead per sample (µs) |")
+    print("|---|---|---|---|---|---|---|")
+    for label, local_tp, local_lat, remote_tp, remote_lat, overhead in rows:
+        print(f"| {label} | {local_lat:.0f} | {local_tp:.0f} | {remote_lat:.0f} | {remote_tp:.0f} "
+              f"| {remote_tp / local_tp:.1%} | {1e6 / remote_tp - 1e6 / local_tp:.0f} "
+              f"(round trip − target: {overhead:.0f}) |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""``heiti server``: run models for a remote host over TCP, a serial line or a pipe."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "server", help="serve as a remote target: receive a model, run inference for a host")
+    parser.add_argument("--runtime", default="onnxruntime", metavar="NAME[,NAME...]",
+                        help="runtimes clients may use; the first is the default (default: onnxruntime)")
+    parser.add_argument("--protocol", choices=["tcp", "serial", "pipe"], default="tcp",
+                        help="tcp, serial, or pipe (this process's stdin/stdout)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="tcp: address to bind (default: loopback; any other needs a token)")
+    parser.add_argument("--port", default=None,
+                        help="tcp: port number (default 12345; 0 picks a free one); serial: device")
+    parser.add_argument("--baud", type=int, default=115200, help="serial: baud rate")
+    parser.add_argument("--token", default=None,
+                        help="shared secret for HMAC challenge-response (default: $HEITI_TOKEN)")
+    parser.add_argument("--allow-native-code", action="store_true",
+                        help="accept models that carry native code (shared libraries, executables)")
+    parser.add_argument("--max-upload-mb", type=float, default=64.0, help="largest model accepted")
+    parser.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="drop a client silent for this long, so that the next one is served "
+                             "(default: 60)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from heiti import registry
+    from heiti.errors import InputError
+    from heiti.protocols import serve
+    from heiti.protocols.server import ServerConfig
+
+    runtimes = [name.strip() for name in args.runtime.split(",") if name.strip()]
+    for name in runtimes:
+        registry.get("runtime", name)
+    if not runtimes:
+        raise InputError("--runtime: name at least one runtime")
+    token = args.token or os.environ.get("HEITI_TOKEN") or None
+    if args.protocol == "tcp" and token is None and not _is_loopback(args.host):
+        raise InputError(f"--host {args.host} is reachable from other machines, so a token is required",
+                         hint="pass --token SECRET or set HEITI_TOKEN (clients need the same secret)")
+    if args.max_upload_mb <= 0 or args.idle_timeout <= 0:
+        raise InputError("--max-upload-mb and --idle-timeout must be positive")
+    config = ServerConfig(runtimes=runtimes, token=token, allow_native_code=args.allow_native_code,
+                          max_upload=int(args.max_upload_mb * 2**20), log=_log)
+    try:
+        if args.protocol == "tcp":
+            serve.serve_tcp(config, args.host, _tcp_port(args.port), args.idle_timeout, announce=_log)
+        elif args.protocol == "serial":
+            if not args.port:
+                raise InputError("--port: a serial server needs a device, e.g. --port /dev/ttyUSB0")
+            serve.serve_serial(config, args.port, args.baud, args.idle_timeout, announce=_log)
+        else:
+            serve.serve_pipe(config, args.idle_timeout)
+    except ModuleNotFoundError as exc:
+        raise InputError(f"the serial protocol needs pyserial ({exc.name} is missing)",
+                         hint='pip install "heiti[remote]"') from None
+    except OSError as exc:  # address in use, no such device, permission denied
+        where = f"{args.host}:{args.port or 12345}" if args.protocol == "tcp" else args.port or "stdio"
+        raise InputError(f"cannot serve on {args.protocol} {where}: {exc}") from None
+    return 0
+
+
+def _tcp_port(text: str | None) -> int:
+    from heiti.errors import InputError
+
+    try:
+        port = int(text) if text is not None else 12345
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port: '{text}' is not a TCP port number")
+    return port
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+    import socket
+
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def _log(message: str) -> None:
+    print(f"heiti server: {message}", file=sys.stderr, flush=True)

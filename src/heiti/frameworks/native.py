@@ -1,0 +1,156 @@
+"""Helpers shared by the compiling backends (Apache TVM, OpenVINO, IREE).
+
+Compilers want static input shapes, write native code for a target that may not be
+this host, fail with their own exception types and record what they did in the
+artifact's provenance. The pieces here keep the three backends' modules short and
+alike; nothing here imports a compiler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from heiti.core.artifact import Artifact, Provenance
+from heiti.core.component import Params
+from heiti.core.iospec import IOSpec
+from heiti.core.steps import Runtime
+from heiti.errors import InputError, RunFailed
+
+CROSS_SUFFIX = "-cross"
+
+# what `uname -m` says -> the first part of the LLVM triples that run there
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
+
+
+def host_arch() -> str:
+    machine = platform.machine().lower()
+    return _ARCH_ALIASES.get(machine, machine)
+
+
+def triple_arch(triple: str) -> str:
+    arch = triple.split("-", 1)[0].lower()
+    return _ARCH_ALIASES.get(arch, arch)
+
+
+def is_cross(triple: str | None) -> bool:
+    """True when code for ``triple`` cannot run on this host (None: the host itself)."""
+    return bool(triple) and triple_arch(triple) != host_arch()
+
+
+def cross_format(base: str, triple: str | None) -> str:
+    return base + CROSS_SUFFIX if is_cross(triple) else base
+
+
+def refuse_cross(model: Artifact, runtime: str) -> None:
+    """Raise a clear error when ``model`` was compiled for another machine."""
+    if not model.format.endswith(CROSS_SUFFIX):
+        return
+    triple = model.provenance.details.get("target_triple", "another architecture")
+    raise InputError(
+        f"runtime '{runtime}' cannot run '{model.path.name}' here: it was cross-compiled for "
+        f"{triple}, and this host is {host_arch()}",
+        hint="run it on a device of that architecture, or compile for this host "
+        "(leave the target triple out)")
+
+
+def fixed_batch(io: IOSpec, batch: int) -> IOSpec:
+    """The IO specification with dynamic batch dimensions set to ``batch``."""
+    fixed = io.model_copy(deep=True)
+    for spec in fixed.inputs + fixed.outputs:
+        spec.shape = spec.with_batch(batch)
+        if any(d < 0 for d in spec.shape):
+            raise InputError(f"tensor '{spec.name}' has dynamic dimensions besides the batch "
+                             f"({spec.describe()}); the compilers need static shapes")
+    return fixed
+
+
+def input_shapes(io: IOSpec) -> dict[str, list[int]]:
+    return {spec.name: list(spec.shape) for spec in io.inputs}
+
+
+def package_versions(*packages: str) -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in packages}
+
+
+def native_provenance(producer: str, started: float, versions: dict[str, str],
+                      **details: Any) -> Provenance:
+    """Provenance of an artifact holding machine code: loading it executes that code, so
+    ``native_code`` tells servers to refuse it unless they are told otherwise."""
+    return Provenance(producer=f"optimizer:{producer}", tool_versions=versions,
+                      duration_s=time.perf_counter() - started,
+                      details={"native_code": True, **details})
+
+
+@contextlib.contextmanager
+def tool_errors(tool: str, what: str = "compilation") -> Iterator[None]:
+    """Turn a toolchain's exceptions (any type) into a RunFailed with its message."""
+    try:
+        yield
+    except (InputError, RunFailed):
+        raise
+    except Exception as exc:  # compilers raise their own types; all mean "this step failed"
+        message = _tidy(str(exc)) or type(exc).__name__
+        if len(message) > 3000:
+            message = message[:1500] + "\n...\n" + message[-1500:]
+        raise RunFailed(f"{tool} {what} failed: {message}") from exc
+
+
+def _tidy(message: str) -> str:
+    """A toolchain's message without repeated lines and the command line it echoes."""
+    message = message.split("\nInvoked with:")[0].strip()
+    lines: list[str] = []
+    for line in message.splitlines():
+        if not lines or line != lines[-1]:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+class ThreadsParams(Params):
+    threads: int = Field(1, ge=0, description="worker threads (0: the runtime decides, usually "
+                         "one per core)")
+
+
+class ArrayRuntime(Runtime):
+    """Base of runtimes that take float32 numpy arrays and return a list of arrays."""
+
+    Params = ThreadsParams
+
+    def load(self, model: Artifact) -> None:
+        refuse_cross(model, self.name)
+        self._dtype = np.dtype(model.io.inputs[0].dtype)
+        with tool_errors(self.name, "loading"):
+            self.open(model)
+
+    def open(self, model: Artifact) -> None:
+        raise NotImplementedError
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return np.ascontiguousarray(batch, dtype=self._dtype)
+
+
+@contextlib.contextmanager
+def fresh_dir(path: Path) -> Iterator[Path]:
+    """Yield an empty folder beside ``path``; on success it replaces ``path`` (a step's own
+    output folder from an earlier run), so readers never see a half-written result."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        tmp.rename(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

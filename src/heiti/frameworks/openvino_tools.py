@@ -1,0 +1,48 @@
+"""OpenVINO helpers shared by its optimizers and runtime: reading and writing IR folders.
+
+An OpenVINO artifact is a folder holding ``model.xml`` (the graph) and ``model.bin``
+(the weights), so that the pair is hashed, sized and moved as one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from heiti.core.artifact import Artifact
+from heiti.frameworks.native import fresh_dir
+
+IR_FILE = "model.xml"
+SUFFIX = ".openvino"
+
+
+def ir_path(model: Artifact) -> Path:
+    return Path(model.path) / IR_FILE
+
+
+def read(model: Artifact, batch: int | None = None) -> Any:
+    """The artifact (ONNX file or IR folder) as an ``openvino.Model``; ``batch`` fixes the
+    batch dimension of every input (None: leave the shapes as they are)."""
+    import openvino as ov
+
+    if model.format.startswith("openvino"):
+        ov_model = ov.Core().read_model(str(ir_path(model)))
+    else:
+        ov_model = ov.convert_model(str(model.path))
+    if batch is not None:
+        ov_model.reshape({spec.name: spec.with_batch(batch) for spec in model.io.inputs})
+    return ov_model
+
+
+def save(ov_model: Any, output: Path) -> None:
+    """Write the IR folder (float32 weights kept as they are)."""
+    import openvino as ov
+
+    with fresh_dir(output) as tmp:
+        ov.save_model(ov_model, str(tmp / IR_FILE), compress_to_fp16=False)
+
+
+def version() -> dict[str, str]:
+    import openvino as ov
+
+    return {"openvino": ov.__version__.split("-")[0]}

@@ -1,0 +1,132 @@
+"""The integer graph: tensors, operators in execution order, and its file format.
+
+A graph file (format ``micro-int8``) is one ``.npz``: every operator's arrays under
+``op<i>.<key>`` plus the structure as JSON bytes under ``graph``. It is loaded with
+``allow_pickle=False``, so a graph from a stranger cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heiti.core.files import write_atomic
+from heiti.errors import InputError
+
+FORMAT = "micro-int8"
+VERSION = 1
+OPS = ("preprocess", "conv2d", "dense", "maxpool", "avgpool", "add", "clamp", "reshape")
+_CLAMP = ("act_min", "act_max")
+# what each operator needs: (arrays, attributes); "mult" is optional for conv2d and dense
+REQUIRED = {
+    "preprocess": (("mean", "mult", "shift"), ()),
+    "conv2d": (("weight", "bias", "shift"), ("stride", "pad", "groups", *_CLAMP)),
+    "dense": (("weight", "bias", "shift"), _CLAMP),
+    "maxpool": ((), ("kernel", "stride")),
+    "avgpool": ((), ("kh", "kw", "stride")),
+    "add": (("mult_a", "mult_b", "shift"), _CLAMP),
+    "clamp": ((), _CLAMP),
+    "reshape": ((), ("shape",)),
+}
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]  # one sample, CHW or (features,)
+    scale: float
+    dtype: str = "int8"
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class Op:
+    kind: str
+    inputs: list[str]
+    output: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    tensors: dict[str, Tensor]
+    ops: list[Op]
+    input: str
+    output: str
+    scheme: str  # "pow2" or "per-channel"
+    input_scale: float  # dataset value = raw uint8 * input_scale
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def output_scale(self) -> float:
+        return self.tensors[self.output].scale
+
+    def weight_bytes(self) -> int:
+        """Bytes of constant data: weights, biases, multipliers, shifts, means."""
+        return sum(a.nbytes for op in self.ops for a in op.arrays.values())
+
+    def save(self, path: Path) -> None:
+        structure = {
+            "format": FORMAT, "version": VERSION, "input": self.input, "output": self.output,
+            "scheme": self.scheme, "input_scale": self.input_scale, "info": self.info,
+            "tensors": [{"name": t.name, "shape": list(t.shape), "scale": t.scale, "dtype": t.dtype}
+                        for t in self.tensors.values()],
+            "ops": [{"kind": op.kind, "inputs": op.inputs, "output": op.output, "attrs": op.attrs,
+                     "arrays": sorted(op.arrays)} for op in self.ops],
+        }
+        arrays = {f"op{i}.{k}": v for i, op in enumerate(self.ops) for k, v in op.arrays.items()}
+        arrays["graph"] = np.frombuffer(json.dumps(structure).encode(), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_atomic(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> Graph:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                structure = json.loads(bytes(data["graph"]).decode())
+                arrays = {k: data[k] for k in data.files if k != "graph"}
+            if structure.get("format") != FORMAT or structure.get("version") != VERSION:
+                raise ValueError(f"format {FORMAT} version {VERSION} expected")
+            tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), t["scale"], t["dtype"])
+                       for t in structure["tensors"]}
+            ops = [Op(o["kind"], o["inputs"], o["output"], o["attrs"],
+                      {k: arrays[f"op{i}.{k}"] for k in o["arrays"]})
+                   for i, o in enumerate(structure["ops"])]
+            graph = cls(tensors, ops, structure["input"], structure["output"], structure["scheme"],
+                        structure["input_scale"], structure["info"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as exc:
+            raise InputError(f"'{path}' is not a {FORMAT} graph: {exc}") from None
+        problem = graph.problem()
+        if problem:
+            raise InputError(f"'{path}' is not a valid {FORMAT} graph: {problem}")
+        return graph
+
+    def problem(self) -> str | None:
+        """What is wrong with the structure (a file from elsewhere), or None."""
+        known = {self.input}
+        for i, op in enumerate(self.ops):
+            if op.kind not in REQUIRED:
+                return f"operator {i} '{op.kind}' is unknown (supported: {', '.join(OPS)})"
+            arrays, attrs = REQUIRED[op.kind]
+            missing = [k for k in arrays if k not in op.arrays] + [k for k in attrs if k not in op.attrs]
+            unknown_inputs = [name for name in op.inputs if name not in known]
+            if missing or unknown_inputs or op.output not in self.tensors:
+                return f"operator {i} '{op.kind}' lacks {missing or unknown_inputs or op.output}"
+            known.add(op.output)
+        return None if self.output in known else f"output '{self.output}' is never computed"
+
+
+def raw_input(x: np.ndarray, input_scale: float) -> np.ndarray:
+    """Dataset values (``raw * input_scale``) back to the raw uint8 the device reads."""
+    raw = np.rint(np.asarray(x, dtype=np.float64) / input_scale)
+    return np.clip(raw, 0, 255).astype(np.uint8)

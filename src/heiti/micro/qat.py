@@ -1,0 +1,128 @@
+"""Quantization-aware training, in either scale scheme (power-of-two as KANJI, or
+per-channel).
+
+``QatNet`` holds trainable float weights for the operators of a float graph and,
+per tensor, a moving average of its largest magnitude (like batch norm's running
+statistics), from which the scale is snapped to the scheme. In training mode the
+forward pass fake-quantizes weights, biases and activations with straight-through
+gradients. In evaluation mode it exports the integer graph and runs it with the
+golden semantics on PyTorch tensors, so what validation measures is exactly what
+the generated C computes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from heiti.micro import golden
+from heiti.micro.graph import Graph
+from heiti.micro.quantize import PASS_THROUGH, activation_scale, to_integer, weight_scales
+from heiti.micro.torch_backend import TorchBackend
+
+
+def fake_quant(v: torch.Tensor, scale: float | torch.Tensor, lo: int = -128, hi: int = 127) -> torch.Tensor:
+    """Round to the grid with a straight-through gradient (zero outside the range)."""
+    q = torch.clamp(v / scale, lo, hi)
+    return (q + (torch.round(q) - q).detach()) * scale
+
+
+def _act(v: torch.Tensor, act: str | None) -> torch.Tensor:
+    if act == "relu":
+        return F.relu(v)
+    if act == "relu6":
+        return torch.clamp(v, 0, 6)
+    return v
+
+
+class QatNet(nn.Module):
+    def __init__(self, floats: Graph, ranges: dict[str, float], momentum: float = 0.9,
+                 scheme: str = "pow2"):
+        super().__init__()
+        self.floats = floats
+        self.momentum = momentum
+        self.scheme = scheme
+        self.params = nn.ParameterDict()
+        for i, op in enumerate(floats.ops):
+            for key in ("weight", "bias"):
+                if key in op.arrays:
+                    initial = torch.tensor(op.arrays[key], dtype=torch.float32)
+                    self.params[f"op{i}_{key}"] = nn.Parameter(initial)
+        self.register_buffer("ranges", torch.tensor([ranges.get(op.output, 0.0) for op in floats.ops],
+                                                    dtype=torch.float64))
+
+    def to_integer(self) -> Graph:
+        """The integer graph of the current weights and tracked ranges."""
+        graph = copy.copy(self.floats)
+        graph.ops = [copy.copy(op) for op in self.floats.ops]
+        for i, op in enumerate(graph.ops):
+            op.arrays = {k: (self.params[f"op{i}_{k}"].detach().double().numpy() if k in ("weight", "bias")
+                             else v) for k, v in op.arrays.items()}
+        ranges = {op.output: float(r) for op, r in zip(graph.ops, self.ranges.tolist(), strict=True)}
+        return to_integer(graph, ranges, self.scheme)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            graph = self.to_integer()
+            raw = torch.clamp(torch.round(x.double() / graph.input_scale), 0, 255)
+            q = golden.run(graph, raw, TorchBackend)
+            return (q.double() * graph.output_scale).float()
+        return self._train_forward(x)
+
+    def _observe(self, i: int, v: torch.Tensor) -> float:
+        with torch.no_grad():
+            seen = float(v.detach().abs().max())
+            old = float(self.ranges[i])
+            self.ranges[i] = seen if old == 0 else self.momentum * old + (1 - self.momentum) * seen
+        return activation_scale(float(self.ranges[i]), self.scheme)
+
+    def _train_forward(self, x: torch.Tensor) -> torch.Tensor:
+        values: dict[str, torch.Tensor] = {self.floats.input: x}
+        scales: dict[str, float] = {}
+        for i, op in enumerate(self.floats.ops):
+            v = values[op.inputs[0]]
+            a = op.attrs
+            if op.kind == "preprocess":
+                mean = torch.from_numpy(op.arrays["mean"] * self.floats.input_scale).float()
+                out = v - mean.reshape(1, -1, 1, 1)
+            elif op.kind in ("conv2d", "dense"):
+                s_in = scales[op.inputs[0]]
+                w = self.params[f"op{i}_weight"]
+                s_w = torch.from_numpy(weight_scales(w.detach().double().numpy(), self.scheme)).float()
+                w = fake_quant(w, s_w.reshape((-1,) + (1,) * (w.ndim - 1)), -127, 127)
+                b = fake_quant(self.params[f"op{i}_bias"], s_in * s_w, -(2**30), 2**30)
+                if op.kind == "conv2d":
+                    out = F.conv2d(v, w, b, stride=a["stride"], padding=a["pad"], groups=a["groups"])
+                else:
+                    out = F.linear(v.reshape(len(v), -1), w, b)
+                out = _act(out, a["act"])
+            elif op.kind == "maxpool":
+                out = F.max_pool2d(v, a["kernel"], a["stride"])
+            elif op.kind == "avgpool":
+                out = F.avg_pool2d(v, (a["kh"], a["kw"]), a["stride"])
+            elif op.kind == "add":
+                out = _act(v + values[op.inputs[1]], a["act"])
+            elif op.kind == "clamp":
+                out = _act(v, a["act"])
+            else:  # reshape
+                out = v.reshape(len(v), *a["shape"])
+            if op.kind in PASS_THROUGH:
+                scales[op.output] = scales[op.inputs[0]]
+            else:
+                scales[op.output] = self._observe(i, out)
+            values[op.output] = fake_quant(out, scales[op.output]) if op.kind != "reshape" else out
+        return values[self.floats.output]
+
+
+def compensate_mean(graph: Graph) -> None:
+    """Fold the preprocessing mean into the first convolution's bias, so a float model
+    trained without mean subtraction starts out (away from the borders) unchanged."""
+    pre, first = graph.ops[0], graph.ops[1] if len(graph.ops) > 1 else None
+    if first is None or first.kind != "conv2d" or first.attrs["groups"] != 1 or not pre.arrays["mean"].any():
+        return
+    mean = pre.arrays["mean"] * graph.input_scale
+    first.arrays["bias"] = first.arrays["bias"] + np.einsum("oihw,i->o", first.arrays["weight"], mean)

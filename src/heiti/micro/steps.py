@@ -1,0 +1,81 @@
+"""What the micro components share: reading a trained model as a float graph and
+writing an integer graph as an artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from heiti.core.artifact import Artifact, Provenance
+from heiti.core.steps import Optimizer, StepContext
+from heiti.errors import InputError
+from heiti.micro.graph import Graph
+from heiti.micro.quantize import detect_input_scale
+
+
+class TorchToMicro(Optimizer):
+    """Base of the optimizers that turn a zoo PyTorch model into an integer graph."""
+
+    input_formats = ("torch",)
+    output_format = "micro-int8"
+    file_suffix = ".npz"
+    requires = ("torch",)
+    extra = "torch"
+
+
+def input_scale(given: float | None, ctx: StepContext) -> float:
+    """The dataset's ``raw uint8 -> value`` factor, checked: the device reads raw bytes."""
+    x = ctx.dataset.split("train").x
+    if given is None:
+        return detect_input_scale(x)
+    raw = x / given
+    if raw.min() < -0.5 or raw.max() > 255.5:
+        raise InputError(f"micro: with input_scale {given:g} the inputs span raw values "
+                         f"{raw.min():.1f}..{raw.max():.1f}, outside uint8 0..255",
+                         hint="heiti micro models read raw uint8 inputs; use a dataset without "
+                         "mean/std normalization (the model subtracts the mean itself)")
+    return given
+
+
+def torch_float_graph(model: Artifact, scale: float, mean: Any = None) -> tuple[Any, Graph]:
+    """The PyTorch module of a zoo artifact and its float graph."""
+    from heiti.frameworks.torch_tools import load_module
+    from heiti.micro.from_torch import from_torch
+
+    module = load_module(model)
+    shape = tuple(model.provenance.details["input_shape"])
+    return module, from_torch(module, shape, scale, mean)
+
+
+def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
+                   details: dict[str, Any], versions: dict[str, str] | None = None) -> Artifact:
+    graph.save(output)
+    facts = {"scheme": graph.scheme, "input_scale": graph.input_scale, "output_scale": graph.output_scale,
+             "weight_bytes": graph.weight_bytes(), "operators": [op.kind for op in graph.ops]}
+    return Artifact(path=output, format="micro-int8", io=model.io,
+                    provenance=Provenance(producer=f"optimizer:{producer}", tool_versions=versions or {},
+                                          details=facts | details))
+
+
+def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]:
+    """Quantization-aware fine-tuning of a zoo model; returns the network and the training result."""
+    import numpy as np
+
+    from heiti.frameworks.torch_training import fit
+    from heiti.micro.qat import QatNet, compensate_mean
+    from heiti.micro.quantize import calibrate
+    from heiti.scenario import TrainSettings
+
+    scale = input_scale(params.input_scale, ctx)
+    train = ctx.dataset.split("train")
+    mean = None
+    if params.subtract_mean:
+        raw = train.x / scale
+        mean = np.rint(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))).astype(np.int32)
+    _, floats = torch_float_graph(model, scale, mean)
+    compensate_mean(floats)
+    ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])
+    net = QatNet(floats, ranges, params.momentum, params.scheme)
+    settings = TrainSettings(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size,
+                             patience=params.patience, threads=params.threads)
+    return net, fit(net, train, ctx.dataset.split("val"), settings, ctx.seed)

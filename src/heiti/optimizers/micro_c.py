@@ -1,0 +1,65 @@
+"""C code generation for microcontrollers from a heiti micro integer graph."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pydantic import Field
+
+from heiti.core.artifact import Artifact, Provenance
+from heiti.core.component import Params
+from heiti.core.steps import Optimizer, StepContext
+from heiti.errors import RunFailed
+
+
+class MicroCParams(Params):
+    check_samples: int = Field(
+        32, ge=0, description="validation samples run through the host build and compared "
+        "bit for bit with the golden model (0: skip the host build)")
+    cortex_m4: bool = Field(True, description="compile for Cortex-M4 (when arm-none-eabi-gcc is on "
+                            "PATH) and report flash, RAM and stack")
+
+
+class MicroC(Optimizer):
+    """Generates C99 (model.h, model.c and the int8 kernel library: no malloc, no floating
+    point, one static arena laid out by the memory planner) from an integer graph."""
+
+    name = "micro-c"
+    Params = MicroCParams
+    input_formats = ("micro-int8",)
+    output_format = "c-int8"
+    file_suffix = ""
+
+    def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
+        import numpy as np
+
+        from heiti.micro import golden
+        from heiti.micro.build import HostModel, cortex_m4_report, host_library
+        from heiti.micro.codegen import generate
+        from heiti.micro.graph import Graph, raw_input
+
+        graph = Graph.load(model.path)
+        if output.exists():
+            shutil.rmtree(output)
+        plan = generate(graph, output)
+        details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
+                   "input_size": graph.tensors[graph.input].size,
+                   "output_size": graph.tensors[graph.output].size,
+                   "weight_bytes": graph.weight_bytes(), **plan.summary()}
+        if self.params.check_samples:
+            raw = raw_input(ctx.dataset.split("val").x[: self.params.check_samples], graph.input_scale)
+            host = HostModel(host_library(output), details["input_size"], details["output_size"])
+            if not np.array_equal(host.predict(raw), golden.predict(graph, raw)):
+                raise RunFailed("micro-c: the host build's outputs differ from the golden model's")
+            details["host_equals_golden_samples"] = len(raw)
+        if self.params.cortex_m4:
+            details["cortex_m4"] = cortex_m4_report(output)
+            if "flash_bytes" in details["cortex_m4"]:
+                m4 = details["cortex_m4"]
+                ctx.log(f"micro-c: Cortex-M4 flash {m4['flash_bytes']} B, RAM {m4['ram_bytes']} B "
+                        f"(arena {plan.arena_bytes} B, stack <= {m4['stack_bytes']} B)")
+        ctx.log(f"micro-c: arena {plan.arena_bytes} B (lower bound {plan.lower_bound} B, "
+                f"naive {plan.naive_bytes} B)")
+        return Artifact(path=output, format=self.output_format, io=model.io,
+                        provenance=Provenance(producer=f"optimizer:{self.name}", details=details))

@@ -1,0 +1,44 @@
+"""Post-training int8 quantization of a PyTorch model into a heiti micro integer graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from heiti.core.artifact import Artifact
+from heiti.core.component import Params
+from heiti.core.steps import StepContext
+from heiti.micro.steps import TorchToMicro
+
+
+class MicroPtqParams(Params):
+    scheme: Literal["pow2", "per-channel"] = Field(
+        "pow2", description="pow2: power-of-two scales, shift-only requantization (CMSIS-NN style); "
+        "per-channel: per-channel weight scales, fixed-point multiplier and shift (TFLite style)")
+    calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
+    input_scale: float | None = Field(
+        None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
+
+
+class MicroPtq(TorchToMicro):
+    """Quantizes a PyTorch model (tiny-cnn, mobilenet-v2, ...) to the int8 integer graph of
+    heiti micro, with activation ranges calibrated on samples; see docs/micro.md."""
+
+    name = "micro-ptq"
+    Params = MicroPtqParams
+
+    def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
+        import torch
+
+        from heiti.micro.quantize import calibrate, to_integer
+        from heiti.micro.steps import graph_artifact, input_scale, torch_float_graph
+
+        _, floats = torch_float_graph(model, input_scale(self.params.input_scale, ctx))
+        samples = ctx.dataset.split("calibration").head(self.params.calibration_samples)
+        graph = to_integer(floats, calibrate(floats, samples.x), self.params.scheme)
+        ctx.log(f"micro-ptq: {self.params.scheme}, {len(samples)} calibration samples, "
+                f"{graph.weight_bytes()} weight bytes")
+        return graph_artifact(graph, output, model, self.name, {"calibration_samples": len(samples)},
+                              {"torch": torch.__version__})

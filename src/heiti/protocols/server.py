@@ -1,0 +1,390 @@
+"""The target side: one session per client, a state machine over the message types.
+
+A session ends on BYE, when the client goes away, or on a protocol violation (after
+an ERROR naming it); the server then serves the next client. Problems a client can
+correct (a model that fails to load, inputs of the wrong shape) are answered with
+ERROR and the session continues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heiti import __version__
+from heiti.protocols import messages as m
+from heiti.protocols.channel import Channel
+from heiti.protocols.framing import VERSION, Frame, FrameError, encode
+from heiti.protocols.messages import ErrorCode, MsgType, PayloadError
+
+# magic numbers of executables and shared libraries (ELF, Mach-O both endians and fat, PE)
+NATIVE_MAGICS = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
+                 b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"MZ")
+STARTED = encode(MsgType.PROCESS_STARTED)
+
+
+@dataclass
+class ServerConfig:
+    runtimes: list[str]                 # the runtimes clients may ask for; the first is the default
+    token: str | None = None
+    allow_native_code: bool = False
+    max_upload: int = 64 * 2**20
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+
+class Refused(Exception):
+    """Answer with ERROR; ``fatal`` ends the session (protocol violations)."""
+
+    def __init__(self, code: int, text: str, fatal: bool = False):
+        super().__init__(text)
+        self.code, self.text, self.fatal = code, text, fatal
+
+
+class Session:
+    def __init__(self, channel: Channel, config: ServerConfig):
+        self.channel, self.config = channel, config
+        self.said_bye = False
+        self.state = "hello"            # hello -> auth -> ready; uploading while a MODEL streams
+        self.nonce = b""
+        self.runtime: Any = None
+        self.model: Any = None          # the loaded Artifact
+        self.spec: Any = None           # the IOSpec inputs are checked against
+        self.accepted: dict[tuple, bool] = {}  # input signatures already checked against it
+        self.buffers: dict[tuple, Any] = {}     # one input buffer per shape, reused
+        self.prepared: Any = None
+        self.last_outputs = b""
+        self.upload: dict[str, Any] | None = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="heiti-server-"))
+        self.latencies: list[int] = []
+        self.started = (time.perf_counter(), _cpu_seconds())
+
+    def run(self) -> None:
+        handlers = {MsgType.HELLO: self.hello, MsgType.AUTH: self.auth, MsgType.PING: self.ping,
+                    MsgType.MODEL_BEGIN: self.model_begin, MsgType.MODEL_CHUNK: self.model_chunk,
+                    MsgType.MODEL_END: self.model_end, MsgType.IOSPEC: self.iospec,
+                    MsgType.DATA: self.data, MsgType.PROCESS: self.process,
+                    MsgType.OUTPUT: self.output, MsgType.STATS: self.stats}
+        try:
+            while True:
+                frame = self.channel.recv()
+                if frame.type == MsgType.BYE:
+                    self.said_bye = True
+                    self.channel.send(MsgType.OK)
+                    return
+                try:
+                    self._dispatch(handlers, frame)
+                except Refused as exc:
+                    self._error(exc.code, exc.text)
+                    if exc.fatal:
+                        return
+        except FrameError as exc:
+            self._error(exc.code, str(exc))
+        except (ConnectionError, TimeoutError) as exc:
+            self.config.log(f"client gone: {exc or type(exc).__name__}")
+        except OSError as exc:
+            self.config.log(f"connection error: {exc}")
+        finally:
+            self.close()
+
+    def _dispatch(self, handlers: dict[int, Callable[[Frame], None]], frame: Frame) -> None:
+        self._check_state(frame.type)
+        handler = handlers.get(frame.type)
+        if handler is None:
+            raise Refused(ErrorCode.UNKNOWN_TYPE, f"unknown message type 0x{frame.type:02x}", fatal=True)
+        try:
+            handler(frame)
+        except (Refused, OSError):  # OSError: the link itself failed; the session ends
+            raise
+        except PayloadError as exc:
+            raise Refused(ErrorCode.BAD_FRAME, f"malformed {_name(frame.type)}: {exc}", fatal=True) from None
+        except Exception as exc:  # a bug or a framework surprise must not take the server down
+            raise Refused(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        if self.latencies:
+            self.config.log(f"session ended: {len(self.latencies)} inferences, median "
+                            f"{sorted(self.latencies)[len(self.latencies) // 2] / 1e3:.1f} µs")
+        if self.upload is not None:  # the client left in the middle of an upload
+            self.upload["file"].close()
+        if self.runtime is not None:
+            self.runtime.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _error(self, code: int, text: str) -> None:
+        self.config.log(f"ERROR {m.error_name(code)}: {text}")
+        try:
+            self.channel.send(MsgType.ERROR, m.pack_error(code, text))
+        except OSError:
+            pass  # the client is gone already
+
+    def _check_state(self, msg_type: int) -> None:
+        if self.state == "hello" and msg_type != MsgType.HELLO:
+            raise Refused(ErrorCode.OUT_OF_ORDER, f"{_name(msg_type)} before HELLO", fatal=True)
+        if self.state == "auth" and msg_type != MsgType.AUTH:
+            raise Refused(ErrorCode.AUTH, "authentication required: send AUTH after HELLO", fatal=True)
+        uploading = msg_type in (MsgType.MODEL_CHUNK, MsgType.MODEL_END)
+        if (self.state == "uploading") != uploading:
+            what = "during a model upload" if self.state == "uploading" else "without MODEL_BEGIN"
+            raise Refused(ErrorCode.OUT_OF_ORDER, f"{_name(msg_type)} {what}", fatal=True)
+
+    # --- connection set-up --------------------------------------------------------
+
+    def hello(self, frame: Frame) -> None:
+        if self.state != "hello":
+            raise Refused(ErrorCode.OUT_OF_ORDER, "HELLO twice", fatal=True)
+        versions = m.unpack_json(frame.payload).get("versions")
+        if not isinstance(versions, list) or VERSION not in versions:
+            raise Refused(ErrorCode.VERSION, f"no common protocol version: client offers {versions}, "
+                                             f"server speaks [{VERSION}]", fatal=True)
+        reply: dict[str, Any] = {
+            "version": VERSION, "server": f"heiti {__version__}", "runtimes": self.config.runtimes,
+            "max_message": self.channel.max_message, "max_upload": self.config.max_upload,
+            "auth": self.config.token is not None}
+        if self.config.token is not None:
+            self.nonce = os.urandom(32)
+            reply["nonce"] = self.nonce.hex()
+        self.state = "auth" if self.config.token is not None else "ready"
+        self.channel.send(MsgType.HELLO, m.pack_json(reply))
+
+    def auth(self, frame: Frame) -> None:
+        if self.state != "auth":
+            raise Refused(ErrorCode.OUT_OF_ORDER, "AUTH without a challenge", fatal=True)
+        if not m.auth_ok(self.config.token, self.nonce, frame.payload):
+            raise Refused(ErrorCode.AUTH, "authentication failed: wrong token", fatal=True)
+        self.state = "ready"
+        self.channel.send(MsgType.OK)
+
+    def ping(self, frame: Frame) -> None:
+        self.channel.send(MsgType.OK, frame.payload)
+
+    # --- model upload -------------------------------------------------------------
+
+    def model_begin(self, frame: Frame) -> None:
+        info = m.unpack_json(frame.payload)
+        size, digest = info.get("size"), info.get("sha256")
+        if not isinstance(size, int) or size < 0 or not isinstance(digest, str):
+            raise PayloadError("'size' (integer) and 'sha256' (hex string) are required")
+        if not isinstance(info.get("sidecar") or {}, dict) or not isinstance(info.get("runtime") or {}, dict):
+            raise PayloadError("'sidecar' and 'runtime' must be JSON objects")
+        if size > self.config.max_upload:
+            raise Refused(ErrorCode.TOO_LARGE, f"model of {size} bytes exceeds the server's upload "
+                                               f"limit of {self.config.max_upload} bytes")
+        runtime = info.get("runtime") or {"type": self.config.runtimes[0], "parameters": {}}
+        if runtime.get("type") not in self.config.runtimes:
+            raise Refused(ErrorCode.REFUSED, f"runtime {runtime.get('type')!r} is not offered by "
+                                             f"this server (offered: {', '.join(self.config.runtimes)})")
+        if info.get("packing") not in (None, "tar"):
+            raise Refused(ErrorCode.REFUSED, f"unknown packing {info.get('packing')!r} (known: tar)")
+        self._unload()
+        shutil.rmtree(self.workdir, ignore_errors=True)  # the previous model's files
+        self.workdir.mkdir()
+        path = self.workdir / ("upload.tar" if info.get("packing") else
+                               "model" + _safe_suffix(str(info.get("name", ""))))
+        self.upload = {"info": info, "runtime": runtime, "path": path, "file": open(path, "wb"),
+                       "received": 0, "hash": hashlib.sha256()}
+        self.state = "uploading"
+        self.channel.send(MsgType.OK)
+
+    def model_chunk(self, frame: Frame) -> None:
+        up = self.upload
+        up["received"] += len(frame.payload)
+        if up["received"] > up["info"]["size"]:
+            self._abort_upload()
+            raise Refused(ErrorCode.TOO_LARGE, "more model bytes than announced", fatal=True)
+        up["file"].write(frame.payload)
+        up["hash"].update(frame.payload)
+        self.channel.send(MsgType.OK)
+
+    def model_end(self, frame: Frame) -> None:
+        up = self._abort_upload()
+        info = up["info"]
+        if up["received"] != info["size"] or up["hash"].hexdigest() != info["sha256"]:
+            raise Refused(ErrorCode.BAD_FRAME, f"upload incomplete or corrupted: {up['received']} of "
+                                               f"{info['size']} bytes, sha256 mismatch or not")
+        from heiti.core.artifact import Artifact
+
+        path = up["path"]
+        if info.get("packing") == "tar":
+            from heiti.protocols.packing import PackingError, unpack_tar
+
+            path = self.workdir / ("model" + _safe_suffix(str(info.get("name", ""))))
+            try:
+                unpack_tar(up["path"], path, self.config.max_upload)
+            except PackingError as exc:
+                raise Refused(ErrorCode.REFUSED, str(exc)) from None
+            up["path"].unlink()
+        try:
+            artifact = Artifact.model_validate({**(info.get("sidecar") or {}), "path": path})
+        except ValueError as exc:
+            raise Refused(ErrorCode.MODEL_LOAD, f"invalid model metadata: {exc}") from None
+        self._check_native(artifact)
+        self.runtime = _make_runtime(up["runtime"], artifact.format)
+        try:
+            self.runtime.load(artifact)
+        except Exception as exc:  # any failure of a framework loading foreign bytes
+            self.runtime = None
+            raise Refused(ErrorCode.MODEL_LOAD, f"the runtime could not load the model: "
+                                                f"{type(exc).__name__}: {exc}") from None
+        self.model, self.latencies = artifact, []
+        self.started = (time.perf_counter(), _cpu_seconds())
+        self.config.log(f"model loaded: {artifact.format}, {info['size']} bytes, runtime "
+                        f"{self.runtime.name}")
+        self.channel.send(MsgType.OK, m.pack_json({"runtime": self.runtime.describe(),
+                                                   "versions": self.runtime.versions()}))
+
+    def _abort_upload(self) -> dict[str, Any]:
+        up, self.upload, self.state = self.upload, None, "ready"
+        up["file"].close()
+        return up
+
+    def _check_native(self, artifact: Any) -> None:
+        if self.config.allow_native_code:
+            return
+        from heiti.protocols.packing import files_in
+
+        heads = []
+        for file in files_in(artifact.path):
+            with open(file, "rb") as f:
+                heads.append(f.read(4))
+        if artifact.provenance.details.get("native_code") or any(h.startswith(NATIVE_MAGICS)
+                                                                 for h in heads):
+            raise Refused(ErrorCode.REFUSED, "the model carries native code (a shared library or "
+                                             "executable); start the server with --allow-native-code "
+                                             "to accept it")
+
+    def _unload(self) -> None:
+        if self.runtime is not None:
+            self.runtime.close()
+        self.runtime = self.model = self.spec = self.prepared = None
+
+    # --- inference ----------------------------------------------------------------
+
+    def iospec(self, frame: Frame) -> None:
+        from pydantic import ValidationError
+
+        from heiti.core.iospec import IOSpec
+
+        if self.model is None:
+            raise Refused(ErrorCode.OUT_OF_ORDER, "IOSPEC before a model is loaded", fatal=True)
+        try:
+            self.spec = IOSpec.model_validate(m.unpack_json(frame.payload))
+            self.accepted = {}
+        except ValidationError as exc:
+            raise PayloadError(str(exc)) from None
+        self.channel.send(MsgType.OK)
+
+    def data(self, frame: Frame) -> None:
+        if self.spec is None:
+            raise Refused(ErrorCode.OUT_OF_ORDER, "DATA before MODEL and IOSPEC", fatal=True)
+        arrays = m.unpack_tensors(frame.payload)
+        self.prepared = None
+        if not self._fits_spec(arrays):
+            expected = self.spec.inputs
+            raise Refused(ErrorCode.BAD_INPUT, "inputs do not match the IO specification: expected "
+                          f"{'; '.join(s.describe() for s in expected)}, received "
+                          f"{m.describe_tensors(arrays)}")
+        # copied into a buffer of our own: frameworks run markedly slower on the unaligned,
+        # read-only views that point into the received payload
+        key = (arrays[0].dtype, arrays[0].shape)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            buffer = self.buffers[key] = np.empty_like(arrays[0])
+        np.copyto(buffer, arrays[0])
+        self.prepared = self.runtime.prepare(buffer)
+        if not frame.flags & m.FLAG_NO_ACK:
+            self.channel.send(MsgType.OK)
+
+    def _fits_spec(self, arrays: list[Any]) -> bool:
+        key = tuple((a.dtype, a.shape) for a in arrays)  # checked once per distinct signature
+        fits = self.accepted.get(key)
+        if fits is None:
+            expected = self.spec.inputs
+            fits = self.accepted[key] = len(arrays) == len(expected) and all(
+                s.matches(a.shape, a.dtype.name) for s, a in zip(expected, arrays, strict=False))
+        return fits
+
+    def process(self, frame: Frame) -> None:
+        if self.prepared is None:
+            raise Refused(ErrorCode.OUT_OF_ORDER, "PROCESS before DATA (or after rejected DATA)",
+                          fatal=self.model is None)
+        self.channel.send_raw(STARTED)
+        clock = time.perf_counter_ns
+        start = clock()
+        try:
+            raw = self.runtime.infer(self.prepared)
+            elapsed = clock() - start
+            self.last_outputs = m.pack_tensors(self.runtime.outputs(raw))
+        except Exception as exc:  # the framework failed on this input
+            raise Refused(ErrorCode.INFERENCE, f"inference failed: {type(exc).__name__}: {exc}") from None
+        self.latencies.append(elapsed)
+        reply = encode(MsgType.PROCESS_DONE, m.pack_ns(elapsed))
+        if frame.flags & m.FLAG_WITH_OUTPUT:
+            reply += encode(MsgType.OUTPUT, self.last_outputs)
+        self.channel.send_raw(reply)
+
+    def output(self, frame: Frame) -> None:
+        if not self.last_outputs:
+            raise Refused(ErrorCode.OUT_OF_ORDER, "OUTPUT before PROCESS", fatal=True)
+        self.channel.send(MsgType.OUTPUT, self.last_outputs)
+
+    def stats(self, frame: Frame) -> None:
+        import psutil
+
+        from heiti.flow.environment import host_environment
+        from heiti.flow.inference import latency_statistics
+
+        wall = time.perf_counter() - self.started[0]
+        cpu = _cpu_seconds() - self.started[1]
+        reply = {
+            "inferences": len(self.latencies),
+            "inference_ms": latency_statistics(np.asarray(self.latencies)) if self.latencies else None,
+            "cpu_percent": round(100 * cpu / wall, 1) if wall > 0 else None,
+            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+            "environment": host_environment(),
+        }
+        self.channel.send(MsgType.STATS, m.pack_json(reply))
+
+
+def _make_runtime(spec: dict[str, Any], model_format: str) -> Any:
+    from heiti import registry
+    from heiti.errors import HeitiError
+
+    try:
+        cls = registry.get("runtime", str(spec.get("type")))
+        cls.check_available()
+        runtime = cls(spec.get("parameters") or {})
+    except HeitiError as exc:
+        raise Refused(ErrorCode.REFUSED, str(exc)) from None
+    except ValueError as exc:  # pydantic validation of the parameters
+        raise Refused(ErrorCode.REFUSED, f"runtime parameters: {exc}") from None
+    if model_format not in cls.formats:
+        raise Refused(ErrorCode.REFUSED, f"runtime '{cls.name}' cannot run {model_format} models "
+                                         f"(it runs {', '.join(cls.formats)})")
+    return runtime
+
+
+def _safe_suffix(name: str) -> str:
+    suffix = Path(name).suffix
+    return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,12}", suffix) else ""
+
+
+def _name(msg_type: int) -> str:
+    try:
+        return MsgType(msg_type).name
+    except ValueError:
+        return f"type 0x{msg_type:02x}"
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system

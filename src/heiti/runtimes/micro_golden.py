@@ -1,0 +1,36 @@
+"""The golden model of heiti micro: the exact integer semantics, in NumPy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from heiti.core.artifact import Artifact
+from heiti.core.steps import Runtime
+
+
+class MicroGolden(Runtime):
+    """Runs an integer graph (micro-int8) with the NumPy golden interpreter: slow, but the
+    reference every other implementation must match bit for bit."""
+
+    name = "micro-golden"
+    formats = ("micro-int8",)
+
+    def load(self, model: Artifact) -> None:
+        from heiti.micro.graph import Graph
+
+        self._graph = Graph.load(model.path)
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        from heiti.micro.graph import raw_input
+
+        return raw_input(batch, self._graph.input_scale)
+
+    def infer(self, prepared: Any) -> Any:
+        from heiti.micro import golden
+
+        return golden.run(self._graph, prepared)
+
+    def outputs(self, raw: Any) -> list[np.ndarray]:
+        return [(raw * self._graph.output_scale).astype(np.float32)]

@@ -1,0 +1,52 @@
+"""Apache TVM's runtime: the Relax virtual machine over a compiled library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from heiti.core.artifact import Artifact
+from heiti.frameworks.native import ArrayRuntime
+
+
+class TvmRuntime(ArrayRuntime):
+    """Runs libraries made by tvm-compile in TVM's Relax virtual machine on the CPU.
+
+    Loading a compiled library executes native code (the library's initialisers and
+    kernels run in this process with your rights): load only libraries you built or
+    trust. Object archives cross-compiled for another architecture are refused.
+    """
+
+    name = "tvm"
+    formats = ("tvm", "tvm-cross")
+    requires = ("tvm",)
+    extra = "tvm"
+
+    def open(self, model: Artifact) -> None:
+        import tvm
+        from tvm import relax
+
+        if self.params.threads:
+            tvm.get_global_func("runtime.config_threadpool")(1, self.params.threads)
+        self._tensor = tvm.runtime.tensor
+        self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(model.path)), tvm.cpu())
+        self._main = self._vm["main"]
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self._tensor(super().prepare(batch))
+
+    def infer(self, prepared: Any) -> Any:
+        return self._main(prepared)
+
+    def outputs(self, raw: Any) -> list[np.ndarray]:
+        items = raw if isinstance(raw, (list, tuple)) or not hasattr(raw, "numpy") else [raw]
+        return [item.numpy() for item in items]
+
+    def versions(self) -> dict[str, str]:
+        import tvm
+
+        return {"tvm": tvm.__version__}
+
+    def close(self) -> None:
+        self._vm = self._main = None

@@ -1,0 +1,209 @@
+"""A device reached over TCP, a serial line or a pipe, running ``heiti server``.
+
+The host keeps the dataset and computes the metrics; the target loads the uploaded
+artifact with the scenario's runtime and reports its own inference times, so the
+measurements hold target-side latencies beside the host's round-trip times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, SecretStr, model_validator
+
+from heiti.core.artifact import Artifact
+from heiti.core.component import Params
+from heiti.core.steps import Runtime, Target
+from heiti.errors import RunFailed
+
+
+class RemoteParams(Params):
+    protocol: Literal["tcp", "serial", "pipe"] = "tcp"
+    host: str = Field("127.0.0.1", description="tcp: the server's address")
+    port: int | str | None = Field(None, description="tcp: port number; serial: device path")
+    baud: int = Field(115200, ge=1, description="serial: baud rate")
+    command: list[str] | None = Field(
+        None, description="pipe: the server command to start (default: this heiti's "
+        "'heiti server --protocol pipe' with the scenario's runtime)")
+    token: SecretStr | None = Field(None, description="shared secret for the server's HMAC "
+                                    "challenge (default: the HEITI_TOKEN environment variable)")
+    connect_timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0, description="longest wait for any answer of the target")
+    retransmits: int = Field(3, ge=0, description="serial: resends of a damaged frame before failing")
+
+    @model_validator(mode="after")
+    def _port_fits_protocol(self) -> RemoteParams:
+        if self.protocol == "tcp" and not (isinstance(self.port, int) and 0 < self.port < 65536):
+            raise ValueError("a tcp target needs 'port', a TCP port number")
+        if self.protocol == "serial" and not isinstance(self.port, str):
+            raise ValueError("a serial target needs 'port', a device path such as /dev/ttyUSB0")
+        return self
+
+
+class Remote(Target):
+    """A target running 'heiti server', reached over TCP, serial or a pipe."""
+
+    name = "remote"
+    Params = RemoteParams
+    requires = ()
+    extra = "remote"
+    runs_runtime_here = False  # the host needs no framework to evaluate a model remotely
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._environment: dict[str, Any] = {}
+
+    @property
+    def address(self) -> str:
+        p = self.params
+        if p.protocol == "tcp":
+            return f"tcp://{p.host}:{p.port}"
+        return f"serial://{p.port}@{p.baud}" if p.protocol == "serial" else "pipe"
+
+    def open(self, runtime: Runtime, model: Artifact) -> Runtime:
+        from heiti.protocols import messages as m
+        from heiti.protocols.client import CHUNK, Client
+
+        with self._failures("connecting"):
+            channel = self._connect(runtime)
+        client = Client(channel)
+        with self._failures("setting up the session", client):
+            token = self.params.token.get_secret_value() if self.params.token else None
+            client.hello(token or os.environ.get("HEITI_TOKEN"))
+            sidecar = model.model_dump(mode="json", exclude={"path"})
+            # on a serial line, chunks of about a second of line time keep every wait short
+            chunk = max(1024, self.params.baud // 10) if self.params.protocol == "serial" else CHUNK
+            loaded = client.upload(model.path, sidecar, runtime.describe(), chunk)
+            client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
+        return RemoteExecutor(self, client, runtime, model, loaded)
+
+    def environment(self) -> dict[str, Any]:
+        return self._environment
+
+    def _connect(self, runtime: Runtime) -> Any:
+        from heiti.protocols.channel import Channel
+        from heiti.protocols.transports import PipeTransport, SerialTransport, SocketTransport
+
+        p = self.params
+        if p.protocol == "tcp":
+            transport = SocketTransport.connect(p.host, p.port, p.connect_timeout_s, p.timeout_s)
+        elif p.protocol == "serial":
+            with _missing_pyserial():
+                transport = SerialTransport(p.port, p.baud, p.timeout_s)
+        else:
+            command = p.command or [sys.executable, "-m", "heiti", "server", "--protocol", "pipe",
+                                    "--runtime", runtime.name]
+            transport = PipeTransport.spawn(command, p.timeout_s)
+        return Channel(transport, retransmits=p.retransmits)
+
+    @contextlib.contextmanager
+    def _failures(self, doing: str, client: Any = None) -> Iterator[None]:
+        """Turn what can go wrong with a device into a failed run naming the target."""
+        from heiti.protocols.client import RemoteError
+        from heiti.protocols.framing import FrameError
+
+        try:
+            yield
+        except (RemoteError, FrameError, TimeoutError, OSError) as exc:
+            if client is not None:
+                client.channel.close()
+            raise self.failure(doing, exc) from None
+
+    def failure(self, doing: str, exc: Exception) -> RunFailed:
+        what = "no answer within the timeout" if isinstance(exc, TimeoutError) else str(exc)
+        hint = ("is 'heiti server' running there and reachable?"
+                if isinstance(exc, ConnectionError | TimeoutError) else None)
+        return RunFailed(f"remote target {self.address}: {doing}: {what or type(exc).__name__}",
+                         hint=hint)
+
+
+@contextlib.contextmanager
+def _missing_pyserial() -> Iterator[None]:
+    try:
+        yield
+    except ModuleNotFoundError:
+        from heiti.errors import MissingExtraError
+
+        raise MissingExtraError("remote (serial)", "remote", "serial") from None
+
+
+class RemoteExecutor(Runtime):
+    """The runtime interface of the inference loop, executed by the target.
+
+    ``prepare`` encodes DATA+PROCESS frames (untimed), ``infer`` sends them and waits
+    for PROCESS_STARTED, PROCESS_DONE and OUTPUT (timed: the round trip), ``outputs``
+    decodes the tensors (untimed).
+    """
+
+    name = "remote"
+
+    def __init__(self, target: Remote, client: Any, runtime: Runtime, model: Artifact,
+                 loaded: dict[str, Any]):
+        from heiti.protocols import messages as m
+        from heiti.protocols.client import RemoteError
+        from heiti.protocols.framing import FrameError, encode
+
+        self.target, self.client, self.channel = target, client, client.channel
+        self._m = m
+        self._encode = encode
+        self._process = encode(m.MsgType.PROCESS, flags=m.FLAG_WITH_OUTPUT)
+        self._dtype = np.dtype(model.io.inputs[0].dtype).newbyteorder("<")  # the wire order
+        self._headers: dict[tuple[int, ...], bytes] = {}
+        self._versions = loaded.get("versions", {})
+        self._max_message = int(client.server.get("max_message", 2**32 - 1))
+        self.target_latencies_ns: list[int] = []
+        self.target_statistics: dict[str, Any] | None = None
+        self._broken = False
+        self._link_errors = (RemoteError, FrameError, m.PayloadError, TimeoutError, OSError)
+
+    def prepare(self, batch: np.ndarray) -> bytes:
+        m = self._m
+        batch = np.ascontiguousarray(batch, dtype=self._dtype)
+        header = self._headers.get(batch.shape)
+        if header is None:
+            header = self._headers[batch.shape] = (
+                m.tensor_count(1) + m.tensor_header(self._dtype, batch.shape))
+        frames = self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK)
+        if len(frames) > self._max_message:
+            raise RunFailed(f"remote target {self.target.address}: a batch of {len(frames)} bytes "
+                            f"exceeds the target's message limit of {self._max_message} bytes",
+                            hint="use a smaller test.batch_size")
+        return frames + self._process
+
+    def infer(self, prepared: bytes) -> bytes:
+        m = self._m
+        try:  # (not a context manager: this runs once per sample)
+            self.channel.send_raw(prepared)
+            # (a serial retransmission may have replaced the start ack by the end ack)
+            done = self.client.expect(m.MsgType.PROCESS_STARTED, m.MsgType.PROCESS_DONE)
+            if done.type == m.MsgType.PROCESS_STARTED:
+                done = self.client.expect(m.MsgType.PROCESS_DONE)
+            self.target_latencies_ns.append(m.unpack_ns(done.payload))
+            return self.client.expect(m.MsgType.OUTPUT).payload
+        except self._link_errors as exc:
+            self._broken = True
+            raise self.target.failure("inference", exc) from None
+
+    def outputs(self, raw: bytes) -> list[np.ndarray]:
+        try:
+            return self._m.unpack_tensors(raw)
+        except self._m.PayloadError as exc:
+            raise self.target.failure("decoding outputs", exc) from None
+
+    def versions(self) -> dict[str, str]:
+        return self._versions
+
+    def close(self) -> None:
+        if not self._broken:
+            with contextlib.suppress(Exception):
+                stats = self.client.stats()
+                self.target._environment = stats.pop("environment", {})
+                self.target_statistics = stats
+                self.client.bye()
+        self.channel.close()
+

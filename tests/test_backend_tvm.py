@@ -1,0 +1,72 @@
+"""Apache TVM: tvm-compile (ONNX -> native library) and the tvm runtime (Relax VM)."""
+
+import tarfile
+
+import pytest
+
+pytest.importorskip("tvm", reason='Apache TVM is not installed: pip install "heiti[tvm]"')
+
+from backend_helpers import agreement, digits_fixture, predict, step  # noqa: E402, F401
+from conftest import run_cli, scenario_dict, write_scenario  # noqa: E402
+from heiti.errors import InputError  # noqa: E402
+from heiti.optimizers.tvm_compile import TvmCompile  # noqa: E402
+from heiti.runtimes.tvm_runtime import TvmRuntime  # noqa: E402
+
+
+def test_compiled_library_agrees_with_pytorch(digits):
+    compiled = step(TvmCompile(), digits.onnx, digits.folder / "tvm.so", digits.ctx)
+    assert compiled.format == "tvm" and compiled.io.inputs[0].shape == [1, 1, 8, 8]
+    details = compiled.provenance.details
+    assert details["native_code"] is True and details["cross_compiled"] is False
+    assert agreement(predict(TvmRuntime(), compiled, digits.x), digits.reference) >= 0.99
+
+
+@pytest.mark.parametrize("triple", ["aarch64-linux-gnu", "riscv64-unknown-linux-gnu"])
+def test_cross_compiled_archive_is_refused_here_with_a_reason(digits, triple):
+    optimizer = TvmCompile({"target": f"llvm -mtriple={triple}"})
+    assert optimizer.file_suffix == ".tar" and optimizer.output_format_for("onnx") == "tvm-cross"
+    archive = step(optimizer, digits.onnx, digits.folder / f"{triple}.tar", digits.ctx)
+    assert archive.format == "tvm-cross" and tarfile.is_tarfile(archive.path)
+    assert archive.provenance.details["target_triple"] == triple
+    with pytest.raises(InputError, match=f"cross-compiled for {triple}"):
+        TvmRuntime().load(archive)
+
+
+@pytest.mark.parametrize("target, message", [
+    ("cuda", "target kind 'cuda' is not supported"),
+    ("llvm -O3", "not of the form -name=value"),
+    ("llvm -mfoo=1", "'-mfoo' is not supported"),
+    ({"target": "llvm -mtriple=aarch64-linux-gnu", "tune_trials": 8}, "cannot tune for another"),
+])
+def test_bad_targets_are_reported_with_their_place_in_the_scenario(workdir, capsys, target, message):
+    parameters = target if isinstance(target, dict) else {"target": target}
+    chain = [{"type": "onnx-export"}, {"type": "tvm-compile", "parameters": parameters}]
+    scenario = write_scenario(workdir, scenario_dict(optimizers=chain, runtime={"type": "tvm"}))
+    assert run_cli("optimize", scenario) == 2
+    err = capsys.readouterr().err
+    assert "optimizers[1]" in err and message in err and "Traceback" not in err, err
+
+
+def test_unknown_cpu_is_an_input_error(digits):
+    with pytest.raises(InputError, match="does not know the CPU '-mcpu=nonsense'"):
+        TvmCompile({"target": "llvm -mcpu=nonsense"}).optimize(
+            digits.onnx, digits.folder / "bad.so", digits.ctx)
+
+
+def test_info_shows_formats_and_parameters(capsys):
+    assert run_cli("info", "tvm-compile") == 0
+    out = capsys.readouterr().out
+    assert "onnx -> tvm" in out and "tune_trials" in out and "-mtriple=aarch64" in out
+    assert run_cli("info", "tvm") == 0
+    assert "executes native code" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_listing_components_imports_no_compiler():
+    import subprocess
+    import sys
+
+    code = ("import sys, heiti.cli\nheiti.cli.main(['list'])\nheiti.cli.main(['info', 'tvm-compile'])\n"
+            "print('HEAVY', [m for m in ('tvm', 'openvino', 'nncf', 'iree.compiler', 'iree.runtime')\n"
+            "                if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in result.stdout, result.stdout[-500:]
