@@ -11,7 +11,7 @@ def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference)
     fp32 = measure(workdir, "et-fp32", [{"type": "executorch-export"}], {"type": "executorch"})
     # batch 8 over 359 samples: the last batch is padded to the program's static batch
     int8 = measure(workdir, "et-int8", [{"type": "executorch-export", "parameters": {
-        "quantization": "int8", "batch_size": 8, "calibration_samples": 96}}], {"type": "executorch"},
+        "quantization": "int8", "batch": 8, "calibration_samples": 96}}], {"type": "executorch"},
         batch_size=8)
     assert agreement(fp32, torch_reference) >= 0.99
     assert int8["performance"]["samples"] == 359 and int8["performance"]["batches"] == 45

@@ -27,7 +27,7 @@ def test_planned_chains_per_runtime(tmp_path):
     assert cells["onnxruntime-chain1"].optimizers == [{"type": "ort-quantize", "parameters": {}}]
     if installed("executorch"):  # static-batch compilers get the scenario's test batch size
         assert cells["executorch-int8"].optimizers == [
-            {"type": "executorch-export", "parameters": {"quantization": "int8", "batch_size": 4}}]
+            {"type": "executorch-export", "parameters": {"quantization": "int8", "batch": 4}}]
 
 
 def test_bad_arguments_are_input_errors(tmp_path):

@@ -49,7 +49,7 @@ class Cell:
 
 
 def _settings(params: dict[str, Any]) -> str:
-    shown = {k: v for k, v in params.items() if k != "batch_size"}
+    shown = {k: v for k, v in params.items() if k != "batch"}
     return "(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else ""
 
 
@@ -94,13 +94,15 @@ def plan_cells(scenario: LoadedScenario, runtimes: list[str] | None = None,
         found = shortest_chains(scenario.model.output_format, cls.formats, pool, overrides, batch)
         for variant in variants:
             chain = found.get(variant)
-            if chain is None:
-                cells.append(Cell(name, variant, None, "n/a" if variant == "int8" else "failed",
-                                  f"no chain of installed optimizers from '{scenario.model.output_format}' "
-                                  f"to {' or '.join(repr(f) for f in cls.formats)}"
-                                  + (" through an int8 format" if variant == "int8" else "")))
-            else:
+            if chain is not None:
                 cells.append(Cell(name, variant, chain))
+                continue
+            # the runtime is reachable, only not this way (an int8-only runtime has no fp32 cell)
+            status = "n/a" if found or variant != variants[0] else "failed"
+            cells.append(Cell(name, variant, None, status,
+                              f"no chain of installed optimizers from '{scenario.model.output_format}' "
+                              f"to {' or '.join(repr(f) for f in cls.formats)}"
+                              + {"int8": " through an int8 format", "fp32": " without int8"}[variant]))
     for k, text in enumerate(chains or [], start=1):
         names, runtime = parse_chain(text)
         steps = [{"type": n, "parameters": _with_batch(table["optimizer"][n], overrides.get(n, {}), batch)}
@@ -140,9 +142,9 @@ def shortest_chains(source: str, targets: tuple[str, ...], pool: list[type[Optim
 
 
 def _with_batch(cls: type[Optimizer], params: dict[str, Any], batch: int) -> dict[str, Any]:
-    """Compilers with a static batch get the scenario's test batch size."""
-    if "batch_size" in cls.Params.model_fields and "batch_size" not in params:
-        return {**params, "batch_size": batch}
+    """Compilers with a static batch (a ``batch`` parameter) get the scenario's test batch size."""
+    if "batch" in cls.Params.model_fields and "batch" not in params:
+        return {**params, "batch": batch}
     return params
 
 

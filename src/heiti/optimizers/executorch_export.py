@@ -22,7 +22,7 @@ class ExecutorchExportParams(Params):
         "none", description="int8: XNNPACK quantizer (PT2E), symmetric per-channel weights and "
         "calibrated activations; inputs and outputs stay float")
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
-    batch_size: int = Field(1, ge=1, le=1024, description="static batch size of the program")
+    batch: int = Field(1, ge=1, le=1024, description="batch size exported in (static shapes)")
 
 
 class ExecutorchExport(Optimizer):
@@ -53,7 +53,7 @@ class ExecutorchExport(Optimizer):
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
-        example = pt2e.example_batch(ctx.dataset.split("val").x, self.params.batch_size)
+        example = pt2e.example_batch(ctx.dataset.split("val").x, self.params.batch)
         started = time.perf_counter()
         captured = io.StringIO()
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured):
@@ -69,7 +69,7 @@ class ExecutorchExport(Optimizer):
         write_atomic(output, buffer)
         return Artifact(
             path=output, format=self.output_format_for(model.format),
-            io=model.io.static_batch(self.params.batch_size),
+            io=model.io.static_batch(self.params.batch),
             provenance=Provenance(
                 producer=f"optimizer:{self.name}",
                 tool_versions={"torch": torch.__version__, "executorch": _version("executorch")},
@@ -89,7 +89,7 @@ class ExecutorchExport(Optimizer):
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
         calibration = ctx.dataset.split("calibration").head(self.params.calibration_samples).x
         ctx.log(f"executorch-export: int8, {len(calibration)} calibration samples")
-        return pt2e.quantize(module, example, quantizer, calibration, self.params.batch_size)
+        return pt2e.quantize(module, example, quantizer, calibration, self.params.batch)
 
 
 def _version(package: str) -> str:

@@ -23,7 +23,7 @@ class LitertConvertParams(Params):
         "none", description="int8: post-training static quantization of weights (per channel) and "
         "activations, calibrated on samples; inputs and outputs become int8 with scale/zero point")
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
-    batch_size: int = Field(1, ge=1, description="static batch size of the converted model")
+    batch: int = Field(1, ge=1, description="batch size converted in (static shapes)")
 
 
 class LitertConvert(Optimizer):
@@ -52,7 +52,7 @@ class LitertConvert(Optimizer):
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
-        example = pt2e.example_batch(ctx.dataset.split("val").x, self.params.batch_size)
+        example = pt2e.example_batch(ctx.dataset.split("val").x, self.params.batch)
         started = time.perf_counter()
         captured = io.StringIO()  # litert-torch prints every conversion stage
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured), \
@@ -66,7 +66,7 @@ class LitertConvert(Optimizer):
                 converted.export(str(output))
             except Exception as exc:  # the converter raises many types; all mean "cannot convert"
                 raise RunFailed(f"litert-convert failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
-        io_spec = _tflite_iospec(output, model.io.static_batch(self.params.batch_size))
+        io_spec = _tflite_iospec(output, model.io.static_batch(self.params.batch))
         return Artifact(
             path=output, format=self.output_format_for(model.format), io=io_spec,
             provenance=Provenance(
@@ -88,7 +88,7 @@ class LitertConvert(Optimizer):
         quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
             pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
         calibration = ctx.dataset.split("calibration").head(self.params.calibration_samples).x
-        quantized = pt2e.quantize(module, example, quantizer, calibration, self.params.batch_size,
+        quantized = pt2e.quantize(module, example, quantizer, calibration, self.params.batch,
                                  fold_weights=False)
         ctx.log(f"litert-convert: int8, {len(calibration)} calibration samples")
         return litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
