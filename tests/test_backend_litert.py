@@ -11,7 +11,7 @@ pytest.importorskip("ai_edge_litert", reason='LiteRT runtime not installed: pip 
 @pytest.fixture(scope="module")
 def converter():
     pytest.importorskip("litert_torch", reason='litert-torch not installed: pip install '
-                                               '"heiti[litert-convert]" (conflicts with heiti[tvm])')
+                                               '"heiti[litert-convert]"')
 
 
 def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference, converter):
