@@ -1,8 +1,16 @@
-"""Feeding models compiled for a static batch size: pad a short last batch, drop the padding."""
+"""Helpers shared by the mobile backends (LiteRT, ExecuTorch): static batches, quiet imports."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+
+def quiet_torchao() -> None:
+    """torchao logs a warning for each optional CUDA kernel library it cannot load on a CPU
+    host; call before the first import of torchao (litert-torch and ExecuTorch import it)."""
+    logging.getLogger("torchao").setLevel(logging.ERROR)
 
 
 def pad_to(batch: np.ndarray, size: int | None) -> tuple[np.ndarray, int]:

@@ -15,6 +15,7 @@ from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import RunFailed
+from heiti.frameworks.batching import quiet_torchao
 
 
 class ExecutorchExportParams(Params):
@@ -44,6 +45,7 @@ class ExecutorchExport(Optimizer):
         return "pte-int8" if self.params.quantization == "int8" else "pte"
 
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
+        quiet_torchao()
         import torch
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower

@@ -16,6 +16,7 @@ from heiti.core.component import Params
 from heiti.core.iospec import IOSpec
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import RunFailed
+from heiti.frameworks.batching import quiet_torchao
 
 
 class LitertConvertParams(Params):
@@ -45,6 +46,7 @@ class LitertConvert(Optimizer):
         return "tflite-int8" if self.params.quantization == "int8" else "tflite"
 
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
+        quiet_torchao()
         import litert_torch
         import torch
 
