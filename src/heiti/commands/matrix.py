@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
              f"(the scenario's for '{scenario.runtime.name}')."]
     for path in render_matrix(cells, out_dir, f"heiti matrix: {scenario.name}", notes):
         print(path)
-    ok = sum(c.status == "ok" for c in cells)
-    print(f"{ok} of {len(cells)} cells ran; details in {out_dir / 'matrix.json'}")
+    counts = {s: sum(c.status == s for c in cells) for s in ("ok", "failed", "n/a")}
+    print(f"{counts['ok']} cells ran, {counts['failed']} failed, {counts['n/a']} not applicable; "
+          f"details in {out_dir / 'matrix.json'}")
     return 0
