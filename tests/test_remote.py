@@ -406,6 +406,31 @@ def test_server_arguments_are_checked(capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+def test_target_dying_mid_evaluation_fails_the_run_without_measurements(workdir, capsys):
+    import threading
+
+    from heiti.protocols.channel import Channel
+    from heiti.protocols.transports import SocketTransport
+
+    def dies_at_first_sample(listener: socket.socket) -> None:  # a target that crashes
+        sock, _ = listener.accept()
+        channel = Channel(SocketTransport(sock, "fake", 10))
+        replies = {MsgType.HELLO: (MsgType.HELLO, m.pack_json({"max_message": 2**20})),
+                   MsgType.MODEL_END: (MsgType.OK, b"{}")}  # everything else: an empty OK
+        while (frame := channel.recv()).type != MsgType.DATA:
+            channel.send(*replies.get(frame.type, (MsgType.OK, b"")))
+        sock.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=dies_at_first_sample, args=(listener,), daemon=True)
+        thread.start()
+        target = {"kind": "remote", "protocol": "tcp", "port": listener.getsockname()[1]}
+        assert run_cli("test", write_scenario(workdir, scenario_dict("dies", target=target))) == 1
+        thread.join(5)
+    assert "inference: the peer closed the connection" in capsys.readouterr().err
+    assert not (workdir / "build" / "measurements.json").exists()
+
+
 def test_bad_target_parameters_are_input_errors(workdir, capsys):
     data = scenario_dict("bad", target={"kind": "remote", "protocol": "serial"})
     assert run_cli("test", write_scenario(workdir, data)) == 2
