@@ -13,14 +13,14 @@ from heiti.core.component import Component
 
 def listing(kind: str | None = None) -> str:
     lines = []
-    for k, table in registry.components().items():
-        if kind and k != kind:
-            continue
+    shown = {k: t for k, t in registry.components().items() if not kind or k == kind}
+    width = max((len(name) for table in shown.values() for name in table), default=14)
+    for k, table in shown.items():
         lines.append(f"{k}s:")
         for name, cls in sorted(table.items()):
             missing = cls.missing_modules()
             flag = f"  [missing: pip install \"heiti[{cls.extra}]\"]" if missing else ""
-            lines.append(f"  {name:<14} {_formats(cls):<32} {cls.description()}{flag}")
+            lines.append(f"  {name:<{width}} {_formats(cls):<32} {cls.description()}{flag}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
