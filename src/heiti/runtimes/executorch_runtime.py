@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from heiti.core.artifact import Artifact
+from heiti.core.component import Params
 from heiti.core.steps import Runtime
+
+
+class ExecutorchParams(Params):
+    threads: int = Field(1, ge=0, description="threads of ExecuTorch's (XNNPACK) thread pool "
+                         "(0: one per CPU core); the pool is process-wide")
 
 
 class ExecutorchRuntime(Runtime):
@@ -15,14 +22,19 @@ class ExecutorchRuntime(Runtime):
     to; programs have a static batch, so a short last batch is padded and the padding dropped."""
 
     name = "executorch"
+    Params = ExecutorchParams
     formats = ("pte", "pte-int8")
     requires = ("executorch", "torch")
     extra = "executorch"
 
     def load(self, model: Artifact) -> None:
+        import os
+
         import torch
+        from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime as EtRuntime
 
+        portable_lib._unsafe_reset_threadpool(self.params.threads or os.cpu_count() or 1)
         self._torch = torch
         self._method = EtRuntime.get().load_program(str(model.path)).load_method("forward")
         shape = model.io.inputs[0].shape
