@@ -29,14 +29,19 @@ def quantize(module: torch.nn.Module, example: torch.Tensor, quantizer: Any,
     return move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=fold_weights))
 
 
-def example_batch(x: np.ndarray, batch_size: int) -> torch.Tensor:
-    """A batch of real samples (repeated when the split is smaller than the batch).
+def example_batch(ctx: Any, io: Any, batch_size: int) -> torch.Tensor:
+    """A batch of real samples from the validation split (repeated when the split is
+    smaller than the batch); seeded random values of the input's shape when the step runs
+    without a dataset (only shapes matter for tracing).
 
-    Always a fresh tensor with canonical strides: a view of the dataset array may carry unusual
-    strides on size-1 dimensions, which torch.export reads as a memory layout (dim order)
-    that XNNPACK then rejects at run time."""
-    rows = np.resize(x, (batch_size, *x.shape[1:])) if len(x) < batch_size else x[:batch_size]
-    return canonical(rows)
+    Always a fresh tensor with canonical strides: a view of the dataset array may carry
+    unusual strides on size-1 dimensions, which torch.export reads as a memory layout (dim
+    order) that XNNPACK then rejects at run time."""
+    if ctx.dataset is None:
+        shape = [batch_size, *io.inputs[0].shape[1:]]
+        return canonical(np.random.default_rng(ctx.seed).random(shape, dtype=np.float32))
+    x = ctx.dataset.split("val").x
+    return canonical(np.resize(x, (batch_size, *x.shape[1:])) if len(x) < batch_size else x[:batch_size])
 
 
 def canonical(x: np.ndarray) -> torch.Tensor:

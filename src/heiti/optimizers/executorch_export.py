@@ -55,7 +55,7 @@ class ExecutorchExport(Optimizer):
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
-        example = pt2e.example_batch(ctx.dataset.split("val").x, self.params.batch)
+        example = pt2e.example_batch(ctx, model.io, self.params.batch)
         started = time.perf_counter()
         captured = io.StringIO()
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured):
@@ -89,6 +89,8 @@ class ExecutorchExport(Optimizer):
         from heiti.frameworks import pt2e
 
         quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        if ctx.dataset is None:
+            raise RunFailed("int8 needs calibration samples, and this step runs without a dataset")
         calibration = ctx.dataset.split("calibration").head(self.params.calibration_samples).x
         ctx.log(f"executorch-export: int8, {len(calibration)} calibration samples")
         return pt2e.quantize(module, example, quantizer, calibration, self.params.batch)

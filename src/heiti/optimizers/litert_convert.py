@@ -54,7 +54,7 @@ class LitertConvert(Optimizer):
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
-        example = pt2e.example_batch(ctx.dataset.split("val").x, self.params.batch)
+        example = pt2e.example_batch(ctx, model.io, self.params.batch)
         started = time.perf_counter()
         captured = io.StringIO()  # litert-torch prints every conversion stage
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured), \
@@ -89,6 +89,8 @@ class LitertConvert(Optimizer):
 
         quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
             pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
+        if ctx.dataset is None:
+            raise RunFailed("int8 needs calibration samples, and this step runs without a dataset")
         calibration = ctx.dataset.split("calibration").head(self.params.calibration_samples).x
         quantized = pt2e.quantize(module, example, quantizer, calibration, self.params.batch,
                                  fold_weights=False)
