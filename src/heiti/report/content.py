@@ -104,8 +104,8 @@ def _target_latency(doc: dict[str, Any]) -> list[Table]:
     keys = ("mean", "p50", "p90", "p99")
     return [Table(["measured", *(f"{k} ms" for k in keys)], [
         [f"on the target ({target.get('cpu', '?')}): inference only",
-         *(_num(perf["target_latency_ms"][k]) for k in keys)],
-        ["on the host: round trip (table above)", *(_num(perf["latency_ms"][k]) for k in keys)]])]
+         *(num(perf["target_latency_ms"][k]) for k in keys)],
+        ["on the host: round trip (table above)", *(num(perf["latency_ms"][k]) for k in keys)]])]
 
 
 def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:
