@@ -12,15 +12,18 @@ from heiti.core.component import Component
 
 
 def listing(kind: str | None = None) -> str:
+    tables = {k: t for k, t in registry.components().items() if not kind or k == kind}
+    # one column width for all kinds, so the listing reads as one table
+    name_width = max((len(n) for t in tables.values() for n in t), default=0)
+    format_width = max((len(_formats(c)) for t in tables.values() for c in t.values()), default=0)
     lines = []
-    shown = {k: t for k, t in registry.components().items() if not kind or k == kind}
-    width = max((len(name) for table in shown.values() for name in table), default=14)
-    for k, table in shown.items():
+    for k, table in tables.items():
         lines.append(f"{k}s:")
         for name, cls in sorted(table.items()):
             missing = cls.missing_modules()
             flag = f"  [missing: pip install \"heiti[{cls.extra}]\"]" if missing else ""
-            lines.append(f"  {name:<{width}} {_formats(cls):<32} {cls.description()}{flag}")
+            lines.append(f"  {name:<{name_width}}  {_formats(cls):<{format_width}}  "
+                         f"{cls.description()}{flag}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
