@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("tvm", reason='Apache TVM is not installed: pip install "heiti[tvm]"')
 
-from backend_helpers import agreement, digits_fixture, predict, step  # noqa: E402, F401
+from backend_helpers import agreement, digits_fixture, planned_example, predict, step  # noqa: E402, F401
 from conftest import run_cli, scenario_dict, write_scenario  # noqa: E402
 from heiti.errors import InputError  # noqa: E402
 from heiti.frameworks import native  # noqa: E402
@@ -75,3 +75,7 @@ def test_listing_components_imports_no_compiler():
             "                if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in result.stdout, result.stdout[-500:]
+
+
+def test_example_scenario_fits_together():
+    assert planned_example("digits-tvm.yml")[-2:] == [("tvm-compile", "tvm"), "tvm"]
