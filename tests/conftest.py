@@ -57,3 +57,28 @@ def workdir(tmp_path, trained_model_dir) -> Path:
 
 def run_cli(*args: str) -> int:
     return heiti_main([str(a) for a in args])
+
+
+def measure(folder: Path, name: str, optimizers: list[dict[str, Any]], runtime: dict[str, Any],
+            batch_size: int = 1, **overrides: Any) -> dict[str, Any]:
+    """Run a scenario on the whole digits test split and return its measurements document."""
+    import json
+
+    data = scenario_dict(name, build_dir=f"b/{name}", optimizers=optimizers, runtime=runtime,
+                         test={"warmup": 2, "batch_size": batch_size}, report={"enabled": False},
+                         **overrides)
+    assert heiti_main(["run", str(write_scenario(folder, data, f"{name}.yml"))]) == 0
+    return json.loads((folder / "b" / name / "measurements.json").read_text(encoding="utf-8"))
+
+
+def agreement(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Share of samples on which two runs predict the same class."""
+    first, second = a["quality"]["predictions"], b["quality"]["predictions"]
+    assert len(first) == len(second)
+    return sum(x == y for x, y in zip(first, second, strict=True)) / len(first)
+
+
+@pytest.fixture(scope="session")
+def torch_reference(trained_model_dir) -> dict[str, Any]:
+    """Measurements of the session's model in PyTorch eager mode: the reference predictions."""
+    return measure(trained_model_dir, "torch-reference", [], {"type": "torch"})

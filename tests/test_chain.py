@@ -11,25 +11,28 @@ from heiti.flow.chain import plan_chain
 from heiti.scenario import load_scenario
 
 
-def test_a_step_that_cannot_take_the_previous_format_names_the_fitting_ones(tmp_path):
-    data = scenario_dict(optimizers=[{"type": "ort-quantize"}])
+def test_a_gap_without_converter_is_explained_with_the_fitting_steps(tmp_path):
+    data = scenario_dict(optimizers=[{"type": "onnx-export"}, {"type": "onnx-export"}])
     with pytest.raises(InputError) as info:
         plan_chain(load_scenario(write_scenario(tmp_path, data)))
     message = info.value.message
-    assert "optimizers[0] 'ort-quantize' takes 'onnx', but model 'tiny-cnn' produces 'torch'" in message
-    assert "optimizers that take 'torch': " in message and "onnx-export" in message
+    assert ("optimizers[1] 'onnx-export' takes 'torch', but optimizers[0] 'onnx-export' produces "
+            "'onnx'") in message
+    assert "no converter from 'onnx' to 'torch' (available conversions: " in message
+    assert "torch -> onnx (onnx-export)" in message
+    assert "optimizers that take 'onnx': " in message and "ort-quantize" in message
 
 
 def test_a_runtime_that_cannot_run_the_final_format_names_the_fitting_ones(tmp_path):
     data = scenario_dict(runtime={"type": "torch"})
     with pytest.raises(InputError, match="runtime 'torch' runs 'torch', but optimizers\\[0\\] "
                                          "'onnx-export' produces 'onnx'; runtimes that run 'onnx': "
-                                         "onnxruntime"):
+                                         "onnxruntime.*; no converter from 'onnx' to 'torch'"):
         plan_chain(load_scenario(write_scenario(tmp_path, data)))
 
 
 def test_chain_errors_come_before_training(tmp_path, capsys):
-    data = scenario_dict(optimizers=[{"type": "fp16"}])
+    data = scenario_dict(optimizers=[{"type": "onnx-export"}, {"type": "onnx-export"}])
     assert run_cli("train", write_scenario(tmp_path, data)) == 2
     assert "does not fit together" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()

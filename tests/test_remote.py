@@ -132,6 +132,14 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
     _assert_same_results(local, batched)
 
 
+def test_host_needs_no_runtime_framework_for_a_remote_target(local_run, server, monkeypatch):
+    from heiti.runtimes.onnxruntime_runtime import OnnxRuntime
+
+    monkeypatch.setattr(OnnxRuntime, "requires", ("a_framework_this_host_lacks",))
+    target = {"kind": "remote", "protocol": "tcp", "port": server}
+    _assert_same_results(local_run[1], _run(local_run[0], "hostless", target, samples=10))
+
+
 def test_serial_over_a_pty_pair_at_115200_baud_with_line_noise(local_run, tmp_path):
     folder, local = local_run
     noise = {"left": 0}
@@ -207,6 +215,14 @@ def test_truncated_frame_and_disconnect_mid_upload_are_survived(server, model):
     channel.send(MsgType.MODEL_CHUNK, b"x" * 1000)
     channel.close()
     assert healthy(server)
+
+
+def test_a_silent_client_is_dropped_and_the_next_one_served(tmp_path):
+    with server_process(tmp_path / "s.log", "--port", "0", "--idle-timeout", "0.5") as (_, port):
+        silent = tcp_channel(int(port))
+        silent.transport.sock.sendall(HELLO[:7])  # half a header, then nothing
+        assert healthy(int(port))  # waits in the listen queue until the silent one is dropped
+        silent.close()
 
 
 def test_model_that_fails_to_load_and_wrong_inputs_get_errors_in_a_live_session(server, model, tmp_path):
@@ -288,7 +304,7 @@ def test_directory_models_travel_as_tar_and_are_unpacked_safely(server, model, t
     assert healthy(server)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(
     st.binary(max_size=64),
     st.builds(lambda t, f, p: encode(t, p, f), st.integers(0, 255), st.integers(0, 255),
@@ -296,9 +312,26 @@ def test_directory_models_travel_as_tar_and_are_unpacked_safely(server, model, t
     st.builds(lambda frame, i, b: frame[:i] + bytes([b]) + frame[i + 1 :],
               st.sampled_from([HELLO, encode(MsgType.PING, b"abc")]), st.integers(0, 16),
               st.integers(0, 255)),
-), min_size=1, max_size=4))
-def test_property_malformed_frames_never_break_the_server(server, chunks):
-    send_and_collect(server, b"".join(chunks))
+), min_size=1, max_size=4), st.sampled_from([b"", HELLO]))
+def test_property_malformed_frames_never_break_the_server(server, chunks, prefix):
+    # (after a valid HELLO, well-framed junk reaches the message handlers themselves)
+    send_and_collect(server, prefix + b"".join(chunks))
+    assert healthy(server)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2, 2**40) | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6),
+                                                                                  inner, max_size=3),
+                     max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.fixed_dictionaries({}, optional={k: _JSON for k in ("name", "size", "sha256", "packing",
+                                                              "sidecar", "runtime")}),
+       st.sampled_from([MsgType.MODEL_BEGIN, MsgType.IOSPEC, MsgType.DATA]))
+def test_property_junk_control_messages_get_answers_not_crashes(server, fields, msg_type):
+    frames = send_and_collect(server, HELLO + encode(msg_type, m.pack_json(fields)) + encode(MsgType.PING))
+    assert [f.type for f in frames][:1] == [MsgType.HELLO] and len(frames) >= 2
     assert healthy(server)
 
 
@@ -371,6 +404,31 @@ def test_silent_target_times_out_without_measurements(workdir, capsys):
 def test_server_arguments_are_checked(capsys, args, message):
     assert run_cli("server", *args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_target_dying_mid_evaluation_fails_the_run_without_measurements(workdir, capsys):
+    import threading
+
+    from heiti.protocols.channel import Channel
+    from heiti.protocols.transports import SocketTransport
+
+    def dies_at_first_sample(listener: socket.socket) -> None:  # a target that crashes
+        sock, _ = listener.accept()
+        channel = Channel(SocketTransport(sock, "fake", 10))
+        replies = {MsgType.HELLO: (MsgType.HELLO, m.pack_json({"max_message": 2**20})),
+                   MsgType.MODEL_END: (MsgType.OK, b"{}")}  # everything else: an empty OK
+        while (frame := channel.recv()).type != MsgType.DATA:
+            channel.send(*replies.get(frame.type, (MsgType.OK, b"")))
+        sock.close()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=dies_at_first_sample, args=(listener,), daemon=True)
+        thread.start()
+        target = {"kind": "remote", "protocol": "tcp", "port": listener.getsockname()[1]}
+        assert run_cli("test", write_scenario(workdir, scenario_dict("dies", target=target))) == 1
+        thread.join(5)
+    assert "inference: the peer closed the connection" in capsys.readouterr().err
+    assert not (workdir / "build" / "measurements.json").exists()
 
 
 def test_bad_target_parameters_are_input_errors(workdir, capsys):

@@ -12,15 +12,18 @@ from heiti.core.component import Component
 
 
 def listing(kind: str | None = None) -> str:
+    tables = {k: t for k, t in registry.components().items() if not kind or k == kind}
+    # one column width for all kinds, so the listing reads as one table
+    name_width = max((len(n) for t in tables.values() for n in t), default=0)
+    format_width = max((len(_formats(c)) for t in tables.values() for c in t.values()), default=0)
     lines = []
-    for k, table in registry.components().items():
-        if kind and k != kind:
-            continue
+    for k, table in tables.items():
         lines.append(f"{k}s:")
         for name, cls in sorted(table.items()):
             missing = cls.missing_modules()
             flag = f"  [missing: pip install \"heiti[{cls.extra}]\"]" if missing else ""
-            lines.append(f"  {name:<14} {_formats(cls):<32} {cls.description()}{flag}")
+            lines.append(f"  {name:<{name_width}}  {_formats(cls):<{format_width}}  "
+                         f"{cls.description()}{flag}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -28,6 +31,8 @@ def listing(kind: str | None = None) -> str:
 def _formats(cls: type[Component]) -> str:
     if cls.kind == "optimizer":
         out = cls.output_format or "(same)"
+        if cls.variants and cls.input_formats:  # formats that depend on parameters
+            out = "|".join(dict.fromkeys(f for _, f in cls.outputs_for(cls.input_formats[0])))
         return f"{'|'.join(cls.input_formats)} -> {out}"
     if cls.kind == "runtime":
         return "runs " + "|".join(cls.formats)

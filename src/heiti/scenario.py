@@ -148,14 +148,14 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     if spec.report.directory is not None:
         spec.report.directory = (base / spec.report.directory).resolve()
 
-    dataset = _instantiate("dataset", spec.dataset, "dataset", base)
-    model = _instantiate("model", spec.model, "model", base)
+    dataset = instantiate("dataset", spec.dataset, "dataset", base)
+    model = instantiate("model", spec.model, "model", base)
     optimizers = [
-        _instantiate("optimizer", o, f"optimizers[{i}]", base) for i, o in enumerate(spec.optimizers)
+        instantiate("optimizer", o, f"optimizers[{i}]", base) for i, o in enumerate(spec.optimizers)
     ]
-    runtime = _instantiate("runtime", spec.runtime, "runtime", base)
+    runtime = instantiate("runtime", spec.runtime, "runtime", base)
     target_params = spec.target.model_dump(exclude={"kind"})
-    target = _instantiate("target", ComponentSpec(type=spec.target.kind, parameters=target_params),
+    target = instantiate("target", ComponentSpec(type=spec.target.kind, parameters=target_params),
                           "target", base)
     if spec.model.path is not None:
         model_path = (base / spec.model.path).resolve()
@@ -165,7 +165,7 @@ def load_scenario(path: str | Path) -> LoadedScenario:
                           optimizers, runtime, target)
 
 
-def _instantiate(kind: str, spec: ComponentSpec, where: str, base: Path) -> Any:
+def instantiate(kind: str, spec: ComponentSpec, where: str, base: Path) -> Any:
     try:
         cls = registry.get(kind, spec.type)
     except InputError as exc:

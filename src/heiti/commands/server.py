@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-native-code", action="store_true",
                         help="accept models that carry native code (shared libraries, executables)")
     parser.add_argument("--max-upload-mb", type=float, default=64.0, help="largest model accepted")
-    parser.add_argument("--idle-timeout", type=float, default=300.0, metavar="SECONDS",
-                        help="drop a client silent for this long")
+    parser.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="drop a client silent for this long, so that the next one is served "
+                             "(default: 60)")
     parser.set_defaults(handler=run)
 
 
@@ -61,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the serial protocol needs pyserial ({exc.name} is missing)",
                          hint='pip install "heiti[remote]"') from None
     except OSError as exc:  # address in use, no such device, permission denied
-        raise InputError(f"cannot serve on {args.protocol} {args.host if args.protocol == 'tcp' else ''}"
-                         f"{args.port or ''}: {exc}") from None
+        where = f"{args.host}:{args.port or 12345}" if args.protocol == "tcp" else args.port or "stdio"
+        raise InputError(f"cannot serve on {args.protocol} {where}: {exc}") from None
     return 0
 
 

@@ -35,3 +35,11 @@ class IOSpec(BaseModel):
     class_names: list[str] | None = Field(
         default=None, description="labels of the classifier outputs, in output order"
     )
+
+    def static_batch(self, batch: int) -> IOSpec:
+        """A copy whose tensors have a fixed batch dimension (for compilers that need one)."""
+        io = self.model_copy(deep=True)
+        for spec in io.inputs + io.outputs:
+            if spec.shape:
+                spec.shape[0] = batch
+        return io

@@ -42,9 +42,23 @@ class Optimizer(Component):
     input_formats: ClassVar[tuple[str, ...]] = ()
     output_format: ClassVar[str | None] = None  # None: the step keeps its input's format
     file_suffix: ClassVar[str] = ".onnx"
+    # a conversion between frameworks (torch -> onnx, torch -> tflite): the chain check may
+    # insert it, with default parameters, where a scenario's chain has a format gap
+    converts: ClassVar[bool] = False
+    # named parameter sets besides the defaults that change the output format, e.g.
+    # {"int8": {"quantization": "int8"}}; ``heiti matrix`` tries each
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def output_format_for(self, input_format: str) -> str:
         return self.output_format or input_format
+
+    @classmethod
+    def outputs_for(cls, input_format: str) -> list[tuple[dict[str, Any], str]]:
+        """(parameters, output format) for the defaults and each variant, given an input."""
+        if input_format not in cls.input_formats:
+            return []
+        return [(params, cls(params).output_format_for(input_format))
+                for params in ({}, *cls.variants.values())]
 
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         """Write the optimized model to ``output`` and return it (the flow saves the sidecar)."""
@@ -85,6 +99,7 @@ class Target(Component):
     """Where inference runs and how to reach it."""
 
     kind = "target"
+    runs_runtime_here: ClassVar[bool] = True  # False: the runtime's extras are the device's concern
 
     def open(self, runtime: Runtime, model: Artifact) -> Runtime:
         """Return an object with the runtime interface that executes on this target."""

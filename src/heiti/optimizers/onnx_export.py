@@ -14,7 +14,6 @@ from pydantic import Field
 
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
-from heiti.core.iospec import IOSpec
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import RunFailed
 
@@ -34,6 +33,7 @@ class OnnxExport(Optimizer):
     Params = OnnxExportParams
     input_formats = ("torch",)
     output_format = "onnx"
+    converts = True
     requires = ("torch", "onnx", "onnxscript", "onnxruntime")
     extra = "onnx"
 
@@ -69,12 +69,7 @@ class OnnxExport(Optimizer):
         onnx.save(exported, str(output))
         duration = time.perf_counter() - started
         max_diff = self._compare(module, output, ctx)
-        if not self.params.dynamic_batch:
-            io_spec = model.io.model_copy(deep=True)
-            for spec in io_spec.inputs + io_spec.outputs:
-                spec.shape[0] = 1
-        else:
-            io_spec = IOSpec.model_validate(model.io.model_dump())
+        io_spec = model.io.model_copy(deep=True) if self.params.dynamic_batch else model.io.static_batch(1)
         return Artifact(
             path=output, format=self.output_format, io=io_spec,
             provenance=Provenance(

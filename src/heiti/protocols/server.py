@@ -111,6 +111,9 @@ class Session:
             raise Refused(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
+        if self.latencies:
+            self.config.log(f"session ended: {len(self.latencies)} inferences, median "
+                            f"{sorted(self.latencies)[len(self.latencies) // 2] / 1e3:.1f} µs")
         if self.upload is not None:  # the client left in the middle of an upload
             self.upload["file"].close()
         if self.runtime is not None:
@@ -171,11 +174,13 @@ class Session:
         size, digest = info.get("size"), info.get("sha256")
         if not isinstance(size, int) or size < 0 or not isinstance(digest, str):
             raise PayloadError("'size' (integer) and 'sha256' (hex string) are required")
+        if not isinstance(info.get("sidecar") or {}, dict) or not isinstance(info.get("runtime") or {}, dict):
+            raise PayloadError("'sidecar' and 'runtime' must be JSON objects")
         if size > self.config.max_upload:
             raise Refused(ErrorCode.TOO_LARGE, f"model of {size} bytes exceeds the server's upload "
                                                f"limit of {self.config.max_upload} bytes")
         runtime = info.get("runtime") or {"type": self.config.runtimes[0], "parameters": {}}
-        if not isinstance(runtime, dict) or runtime.get("type") not in self.config.runtimes:
+        if runtime.get("type") not in self.config.runtimes:
             raise Refused(ErrorCode.REFUSED, f"runtime {runtime.get('type')!r} is not offered by "
                                              f"this server (offered: {', '.join(self.config.runtimes)})")
         if info.get("packing") not in (None, "tar"):

@@ -23,6 +23,9 @@ class Figure:
 class Table:
     header: list[str]
     rows: list[list[str]]
+    # longer text behind a cell, e.g. an error: {(row, column): text}; Markdown shows it as a
+    # footnote, HTML as a tooltip and an expandable detail
+    tips: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def _num(value: Any, digits: int = 4) -> str:
+def num(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -41,7 +44,7 @@ def _num(value: Any, digits: int = 4) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _kib(size: int | None) -> str:
+def kib(size: int | None) -> str:
     return "–" if size is None else f"{size / 1024:.1f} KiB"
 
 
@@ -55,8 +58,8 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
         ["runtime", f"{doc['runtime']['type']} {doc['runtime']['parameters']}"],
         ["target", doc["scenario"]["target"]["kind"]],
         ["model file",
-         f"{model['path'].rsplit('/', 1)[-1]} ({model['format']}, {_kib(model['size_bytes'])})"],
-        ["parameters / MACs", f"{_num(model.get('parameters'))} / {_num(model.get('macs'))}"],
+         f"{model['path'].rsplit('/', 1)[-1]} ({model['format']}, {kib(model['size_bytes'])})"],
+        ["parameters / MACs", f"{num(model.get('parameters'))} / {num(model.get('macs'))}"],
         ["host", f"{host['cpu']} ({host['cpu_count']} cores), Python {host['python']}"],
         ["frameworks", ", ".join(f"{k} {v}" for k, v in host["frameworks"].items())],
         ["created", doc["created"]],
@@ -64,9 +67,9 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
     lat = perf["latency_ms"]
     performance = Table(
         ["samples", "passes", "batch", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "throughput/s"],
-        [[_num(perf["samples"]), _num(perf.get("passes", 1)), _num(perf["batch_size"]),
-          _num(lat["mean"]), _num(lat["std"]), _num(lat["p50"]), _num(lat["p90"]),
-          _num(lat["p99"]), _num(perf["throughput_sps"], 1)]],
+        [[num(perf["samples"]), num(perf.get("passes", 1)), num(perf["batch_size"]),
+          num(lat["mean"]), num(lat["std"]), num(lat["p50"]), num(lat["p90"]),
+          num(lat["p99"]), num(perf["throughput_sps"], 1)]],
     )
     resources = doc["resources"]
     tables = [performance] + _target_latency(doc)
@@ -83,11 +86,11 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
     ]
     if quality.get("task") == "classification":
         overall = Table(["accuracy", "top-5", "macro precision", "macro recall", "macro F1", "G-mean"],
-                        [[_num(quality[k]) for k in ("accuracy", "top5_accuracy", "macro_precision",
+                        [[num(quality[k]) for k in ("accuracy", "top5_accuracy", "macro_precision",
                                                       "macro_recall", "macro_f1", "g_mean")]])
         per_class = Table(["class", "precision", "recall", "F1", "support"],
-                          [[name, _num(m["precision"]), _num(m["recall"]), _num(m["f1"]),
-                            _num(m["support"])] for name, m in quality["per_class"].items()])
+                          [[name, num(m["precision"]), num(m["recall"]), num(m["f1"]),
+                            num(m["support"])] for name, m in quality["per_class"].items()])
         sections.append(Section("Quality", [overall, per_class], [
             Figure(f"{prefix}confusion", "Confusion matrix", lambda: plots.confusion_matrix(doc))]))
     return sections
@@ -101,8 +104,8 @@ def _target_latency(doc: dict[str, Any]) -> list[Table]:
     keys = ("mean", "p50", "p90", "p99")
     return [Table(["measured", *(f"{k} ms" for k in keys)], [
         [f"on the target ({target.get('cpu', '?')}): inference only",
-         *(_num(perf["target_latency_ms"][k]) for k in keys)],
-        ["on the host: round trip (table above)", *(_num(perf["latency_ms"][k]) for k in keys)]])]
+         *(num(perf["target_latency_ms"][k]) for k in keys)],
+        ["on the host: round trip (table above)", *(num(perf["latency_ms"][k]) for k in keys)]])]
 
 
 def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:
@@ -110,9 +113,9 @@ def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:
     for doc in docs:
         model, lat, quality = doc["model"], doc["performance"]["latency_ms"], doc["quality"]
         rows.append([doc["name"], model["format"], doc["runtime"]["type"],
-                     doc["scenario"]["target"]["kind"], _kib(model["size_bytes"]),
-                     _num(quality.get("accuracy")), _num(lat["p50"]), _num(lat["p99"]),
-                     _num(doc["performance"]["throughput_sps"], 1)])
+                     doc["scenario"]["target"]["kind"], kib(model["size_bytes"]),
+                     num(quality.get("accuracy")), num(lat["p50"]), num(lat["p99"]),
+                     num(doc["performance"]["throughput_sps"], 1)])
     table = Table(["run", "format", "runtime", "target", "size", "accuracy", "p50 ms", "p99 ms",
                    "throughput/s"], rows)
     return [Section("Runs compared", [table], [

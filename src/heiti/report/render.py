@@ -18,14 +18,13 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 td,th{border:1px solid #ccd;padding:.25em .6em;text-align:left}th{background:#eef2f8}
 tr:nth-child(even) td{background:#fafbfd}figure{margin:1em 0}img{max-width:100%}
 figcaption{color:#555;font-size:.85em}.note{color:#555;font-size:.9em}
+details summary{cursor:pointer}pre.tip{white-space:pre-wrap;max-width:40em;font-size:.8em;color:#822}
 """
 
 
 def render_report(paths: list[Path], out_dir: Path, title: str | None = None) -> list[Path]:
     """Render one run's report, or a comparison when given several measurement files."""
     docs = [load_measurements(Path(p)) for p in paths]
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if len(docs) == 1:
         sections = run_sections(docs[0], prefix="")
         title = title or f"heiti report: {docs[0]['name']}"
@@ -35,6 +34,13 @@ def render_report(paths: list[Path], out_dir: Path, title: str | None = None) ->
             sections += [Section(f"{doc['name']}: {s.title}", s.tables, s.figures, s.notes)
                          for s in run_sections(doc, prefix=f"{doc['name']}-")]
         title = title or "heiti comparison"
+    return write_report(out_dir, title, sections)
+
+
+def write_report(out_dir: Path, title: str, sections: list[Section]) -> list[Path]:
+    """Draw the figures and write report.md (PNGs beside it) and a self-contained report.html."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     images = {fig.name: fig.draw() for section in sections for fig in section.figures}
     for name, png in images.items():
         write_atomic(out_dir / f"{name}.png", png)
@@ -46,13 +52,24 @@ def render_report(paths: list[Path], out_dir: Path, title: str | None = None) ->
 
 def _markdown(title: str, sections: list[Section]) -> str:
     lines = [f"# {title}", ""]
+    footnote = 1
     for section in sections:
         lines += [f"## {section.title}", ""]
         for table in section.tables:
             lines.append("| " + " | ".join(table.header) + " |")
             lines.append("|" + "---|" * len(table.header))
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table.rows]
-            lines.append("")
+            notes: list[str] = []
+            for r, row in enumerate(table.rows):
+                cells = []
+                for c, cell in enumerate(row):
+                    tip = table.tips.get((r, c))
+                    if tip:
+                        notes.append(f"[^{footnote + len(notes)}]: " + " ".join(tip.split()))
+                        cell += f" [^{footnote + len(notes) - 1}]"
+                    cells.append(cell.replace("|", "\\|"))
+                lines.append("| " + " | ".join(cells) + " |")
+            footnote += len(notes)
+            lines += ["", *notes, ""] if notes else [""]
         lines += [f"{note}\n" for note in section.notes]
         lines += [f"![{fig.caption}]({fig.name}.png)\n" for fig in section.figures]
     return "\n".join(lines)
@@ -66,8 +83,9 @@ def _html(title: str, sections: list[Section], images: dict[str, bytes]) -> str:
         parts.append(f"<h2>{esc(section.title)}</h2>")
         for table in section.tables:
             head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
-            body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
-                           for row in table.rows)
+            body = "".join("<tr>" + "".join(_html_cell(c, table.tips.get((r, i)))
+                                            for i, c in enumerate(row)) + "</tr>"
+                           for r, row in enumerate(table.rows))
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         parts += [f"<p class='note'>{esc(note)}</p>" for note in section.notes]
         for fig in section.figures:
@@ -76,3 +94,10 @@ def _html(title: str, sections: list[Section], images: dict[str, bytes]) -> str:
                          f"<figcaption>{esc(fig.caption)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _html_cell(text: str, tip: str | None) -> str:
+    if not tip:
+        return f"<td>{html.escape(text)}</td>"
+    return (f"<td title='{html.escape(tip, quote=True)}'><details><summary>{html.escape(text)}"
+            f"</summary><pre class='tip'>{html.escape(tip)}</pre></details></td>")

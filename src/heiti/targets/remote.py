@@ -52,6 +52,7 @@ class Remote(Target):
     Params = RemoteParams
     requires = ()
     extra = "remote"
+    runs_runtime_here = False  # the host needs no framework to evaluate a model remotely
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -144,7 +145,8 @@ class RemoteExecutor(Runtime):
     def __init__(self, target: Remote, client: Any, runtime: Runtime, model: Artifact,
                  loaded: dict[str, Any]):
         from heiti.protocols import messages as m
-        from heiti.protocols.framing import encode
+        from heiti.protocols.client import RemoteError
+        from heiti.protocols.framing import FrameError, encode
 
         self.target, self.client, self.channel = target, client, client.channel
         self._m = m
@@ -157,9 +159,6 @@ class RemoteExecutor(Runtime):
         self.target_latencies_ns: list[int] = []
         self.target_statistics: dict[str, Any] | None = None
         self._broken = False
-        from heiti.protocols.client import RemoteError
-        from heiti.protocols.framing import FrameError
-
         self._link_errors = (RemoteError, FrameError, m.PayloadError, TimeoutError, OSError)
 
     def prepare(self, batch: np.ndarray) -> bytes:

@@ -1,0 +1,213 @@
+"""The compatibility matrix: one model through every feasible chain on every runtime.
+
+For each runtime whose extra is installed, ``plan_cells`` searches the installed
+optimizers (default parameters plus their declared ``variants``) for the shortest
+chain from the model's format to a format the runtime runs: one without
+quantization (fp32) and one through an int8 format where a backend has a
+quantizer. Each cell then runs as its own scenario (same dataset and trained
+model, its own build directory, so steps are cached per cell) through the usual
+optimize/test flow. A cell that fails records the reason; it never stops the matrix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heiti import registry
+from heiti.core.files import write_json
+from heiti.core.steps import Optimizer
+from heiti.errors import HeitiError, InputError
+from heiti.scenario import ComponentSpec, LoadedScenario
+
+MAX_STEPS = 4
+VARIANTS = ("fp32", "int8")
+
+
+@dataclass
+class Cell:
+    runtime: str
+    variant: str  # fp32, int8 or chainN for a chain requested with --chain
+    optimizers: list[dict[str, Any]] | None  # None: no chain exists
+    status: str = "pending"  # ok, failed, n/a
+    reason: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.runtime}-{self.variant}"
+
+    @property
+    def chain(self) -> str:
+        steps = [o["type"] + _settings(o["parameters"]) for o in self.optimizers or []]
+        return " → ".join([*steps, self.runtime]) if self.optimizers is not None else "–"
+
+
+def _settings(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if k != "batch_size"}
+    return "(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else ""
+
+
+def parse_chain(text: str) -> tuple[list[str], str]:
+    """``OPT,OPT:RUNTIME`` (or ``:RUNTIME``) to optimizer names and a runtime name."""
+    head, colon, runtime = text.rpartition(":")
+    if not colon or not runtime.strip():
+        raise InputError(f"--chain '{text}': expected OPTIMIZER[,OPTIMIZER...]:RUNTIME, "
+                         "e.g. 'ort-quantize:litert'")
+    names = [n.strip() for n in head.split(",") if n.strip()]
+    for name in names:
+        registry.get("optimizer", name)
+    registry.get("runtime", runtime.strip())
+    return names, runtime.strip()
+
+
+def plan_cells(scenario: LoadedScenario, runtimes: list[str] | None = None,
+               optimizers: list[str] | None = None, chains: list[str] | None = None,
+               variants: tuple[str, ...] = VARIANTS) -> list[Cell]:
+    """The cells to run: fp32 and int8 per runtime, then the explicitly requested chains."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise InputError(f"unknown variant '{unknown[0]}' (known: {', '.join(VARIANTS)})")
+    table = registry.components()
+    for kind, names in (("runtime", runtimes), ("optimizer", optimizers)):
+        for name in names or []:
+            registry.get(kind, name)  # an unknown name is bad input, with suggestions
+    overrides = {o.name: o.params.model_dump(mode="json", exclude_defaults=True)
+                 for o in scenario.optimizers}
+    pool = [cls for name, cls in sorted(table["optimizer"].items())
+            if not cls.missing_modules()
+            and (optimizers is None or name in optimizers or getattr(cls, "converts", False))]
+    batch = scenario.spec.test.batch_size
+    cells: list[Cell] = []
+    for name in runtimes or sorted(table["runtime"]):
+        cls = table["runtime"][name]
+        if cls.missing_modules():
+            if runtimes:  # asked for by name: say why it cannot run
+                cells.append(Cell(name, variants[0] if variants else "fp32", None, "failed",
+                                  f'runtime not installed: pip install "heiti[{cls.extra}]"'))
+            continue
+        found = shortest_chains(scenario.model.output_format, cls.formats, pool, overrides, batch)
+        for variant in variants:
+            chain = found.get(variant)
+            if chain is None:
+                cells.append(Cell(name, variant, None, "n/a" if variant == "int8" else "failed",
+                                  f"no chain of installed optimizers from '{scenario.model.output_format}' "
+                                  f"to {' or '.join(repr(f) for f in cls.formats)}"
+                                  + (" through an int8 format" if variant == "int8" else "")))
+            else:
+                cells.append(Cell(name, variant, chain))
+    for k, text in enumerate(chains or [], start=1):
+        names, runtime = parse_chain(text)
+        steps = [{"type": n, "parameters": _with_batch(table["optimizer"][n], overrides.get(n, {}), batch)}
+                 for n in names]
+        cells.append(Cell(runtime, f"chain{k}", steps))
+    return cells
+
+
+def shortest_chains(source: str, targets: tuple[str, ...], pool: list[type[Optimizer]],
+                    overrides: dict[str, dict[str, Any]], batch: int) -> dict[str, list[dict[str, Any]]]:
+    """Breadth-first over (format, quantized): the shortest fp32 and int8 chains to ``targets``."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    queue: deque[tuple[str, bool, list[dict[str, Any]]]] = deque([(source, False, [])])
+    seen = {(source, False)}
+    while queue:
+        fmt, quantized, chain = queue.popleft()
+        variant = "int8" if quantized else "fp32"
+        if fmt in targets and variant not in found:
+            found[variant] = chain
+        if len(chain) >= MAX_STEPS or len(found) == len(VARIANTS):
+            continue
+        used = {step["type"] for step in chain}
+        for cls in pool:
+            if cls.name in used or fmt not in cls.input_formats:
+                continue
+            for params, _ in cls.outputs_for(fmt):
+                merged = _with_batch(cls, {**overrides.get(cls.name, {}), **params}, batch)
+                out = cls(merged).output_format_for(fmt)
+                state = (out, quantized or "int8" in out)
+                if out != fmt and state not in seen:
+                    seen.add(state)
+                    queue.append((*state, [*chain, {"type": cls.name, "parameters": merged}]))
+    return found
+
+
+def _with_batch(cls: type[Optimizer], params: dict[str, Any], batch: int) -> dict[str, Any]:
+    """Compilers with a static batch get the scenario's test batch size."""
+    if "batch_size" in cls.Params.model_fields and "batch_size" not in params:
+        return {**params, "batch_size": batch}
+    return params
+
+
+def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path,
+              samples: int | None = None) -> list[Cell]:
+    from heiti.flow import run as flow
+
+    runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
+    for cell in cells:
+        if cell.status != "pending":
+            continue
+        flow.log(f"matrix: {cell.name}: {cell.chain}")
+        try:
+            loaded = cell_scenario(scenario, cell, out_dir / "cells" / cell.name,
+                                   runtime_params.get(cell.runtime, {}), samples)
+            path, document = flow.test(loaded)
+        except HeitiError as exc:
+            cell.status, cell.reason = "failed", exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+        except Exception as exc:  # a backend's own error: the cell fails, the matrix goes on
+            cell.status, cell.reason = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            cell.status, cell.result = "ok", summarize(document, path)
+        if cell.status == "failed":
+            flow.log(f"matrix: {cell.name} failed: {cell.reason.splitlines()[0][:200]}")
+    _add_agreement(cells)
+    write_json(out_dir / "matrix.json", {"scenario": scenario.name,
+                                         "cells": [dataclasses.asdict(c) for c in cells]})
+    return cells
+
+
+def cell_scenario(scenario: LoadedScenario, cell: Cell, build_dir: Path,
+                  runtime_params: dict[str, Any], samples: int | None) -> LoadedScenario:
+    """The scenario with the cell's chain and runtime, building in its own folder."""
+    from heiti.scenario import instantiate
+
+    base = scenario.source.parent
+    steps = [ComponentSpec(type=o["type"], parameters=o["parameters"]) for o in cell.optimizers or []]
+    runtime = ComponentSpec(type=cell.runtime, parameters=runtime_params)
+    test = scenario.spec.test.model_copy(update={"samples": samples or scenario.spec.test.samples})
+    spec = scenario.spec.model_copy(update={"name": f"{scenario.name}-{cell.name}", "optimizers": steps,
+                                            "runtime": runtime, "test": test})
+    optimizers = [instantiate("optimizer", s, f"optimizers[{i}]", base) for i, s in enumerate(steps)]
+    return dataclasses.replace(scenario, spec=spec, build_dir=build_dir.resolve(), optimizers=optimizers,
+                               runtime=instantiate("runtime", runtime, "runtime", base))
+
+
+def summarize(document: dict[str, Any], path: Path) -> dict[str, Any]:
+    chain = document["model"]["chain"]
+    latency = document["performance"]["latency_ms"]
+    return {
+        "measurements": str(path),
+        "chain": [step["producer"].split(":", 1)[1] for step in chain],
+        "format": document["model"]["format"],
+        "accuracy": document["quality"].get("accuracy"),
+        "p50_ms": latency["p50"], "p99_ms": latency["p99"],
+        "size_bytes": document["model"]["size_bytes"],
+        "compile_s": sum(step["duration_s"] or 0.0 for step in chain[1:]),
+        "predictions": document["quality"].get("predictions"),
+    }
+
+
+def _add_agreement(cells: list[Cell]) -> None:
+    """Agreement of each cell's predictions with the reference: a cell without optimizers
+    (the model's own framework), else the first fp32 cell that ran."""
+    done = [c for c in cells if c.status == "ok" and c.result.get("predictions") is not None]
+    reference = next((c for c in done if not c.optimizers), None) or next(
+        (c for c in done if c.variant == "fp32"), None)
+    for cell in done:
+        cell.result["reference"] = reference.name if reference else None
+        if reference:
+            ours, theirs = cell.result["predictions"], reference.result["predictions"]
+            same = sum(a == b for a, b in zip(ours, theirs, strict=False))
+            cell.result["agreement"] = same / len(theirs) if len(ours) == len(theirs) and theirs else None

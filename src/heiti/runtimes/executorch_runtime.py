@@ -1,0 +1,52 @@
+"""ExecuTorch programs (``.pte``) through ExecuTorch's Python bindings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from heiti.core.artifact import Artifact
+from heiti.core.steps import Runtime
+
+
+class ExecutorchRuntime(Runtime):
+    """ExecuTorch's runtime (Python bindings) with the XNNPACK delegate the program was lowered
+    to; programs have a static batch, so a short last batch is padded and the padding dropped."""
+
+    name = "executorch"
+    formats = ("pte", "pte-int8")
+    requires = ("executorch", "torch")
+    extra = "executorch"
+
+    def load(self, model: Artifact) -> None:
+        import torch
+        from executorch.runtime import Runtime as EtRuntime
+
+        self._torch = torch
+        self._method = EtRuntime.get().load_program(str(model.path)).load_method("forward")
+        shape = model.io.inputs[0].shape
+        self._batch = shape[0] if shape and shape[0] > 0 else None
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        from heiti.frameworks.batching import pad_to
+
+        padded, rows = pad_to(batch, self._batch)
+        # a fresh array: canonical strides (a view's size-1 dims may have others, see pt2e)
+        return [self._torch.from_numpy(np.array(padded, dtype=np.float32, order="C"))], rows
+
+    def infer(self, prepared: Any) -> Any:
+        inputs, rows = prepared
+        return self._method.execute(inputs), rows
+
+    def outputs(self, raw: Any) -> list[np.ndarray]:
+        values, rows = raw
+        return [v.numpy()[:rows] for v in values]
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"executorch": version("executorch")}
+
+    def close(self) -> None:
+        self._method = None

@@ -1,0 +1,70 @@
+"""LiteRT (TensorFlow Lite) interpreter on the CPU, for float and int8 ``.tflite`` models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from heiti.core.artifact import Artifact
+from heiti.core.component import Params
+from heiti.core.steps import Runtime
+
+
+class LitertParams(Params):
+    threads: int = Field(1, ge=0, description="interpreter threads (0: LiteRT decides)")
+
+
+class LitertRuntime(Runtime):
+    """The LiteRT interpreter (ai-edge-litert, XNNPACK on the CPU) for ``.tflite`` models, float
+    or int8: int8 inputs are quantized and int8 outputs dequantized with each tensor's scale and
+    zero point, outside the timed call."""
+
+    name = "litert"
+    Params = LitertParams
+    formats = ("tflite", "tflite-int8")
+    requires = ("ai_edge_litert",)
+    extra = "litert"
+
+    def load(self, model: Artifact) -> None:
+        from heiti.frameworks import litert_tools
+
+        self._interpreter = litert_tools.interpreter(model.path, self.params.threads)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._outputs = self._interpreter.get_output_details()
+        signature = self._input.get("shape_signature", self._input["shape"])
+        # a static batch is padded to; a dynamic one (-1) is resized to each batch's size
+        self._batch = int(signature[0]) if len(signature) and signature[0] > 0 else None
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        from heiti.frameworks import litert_tools
+        from heiti.frameworks.batching import pad_to
+
+        padded, rows = pad_to(batch, self._batch)
+        if self._batch is None and self._input["shape"][0] != rows:
+            self._interpreter.resize_input_tensor(self._input["index"], list(batch.shape))
+            self._interpreter.allocate_tensors()
+            self._input = self._interpreter.get_input_details()[0]
+        return litert_tools.quantize(padded, self._input), rows
+
+    def infer(self, prepared: Any) -> Any:
+        x, rows = prepared
+        self._interpreter.set_tensor(self._input["index"], x)
+        self._interpreter.invoke()
+        return [self._interpreter.get_tensor(o["index"]) for o in self._outputs], rows
+
+    def outputs(self, raw: Any) -> list[np.ndarray]:
+        from heiti.frameworks import litert_tools
+
+        values, rows = raw
+        return [litert_tools.dequantize(v, d)[:rows] for v, d in zip(values, self._outputs, strict=True)]
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"ai-edge-litert": version("ai-edge-litert")}
+
+    def close(self) -> None:
+        self._interpreter = None

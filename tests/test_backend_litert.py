@@ -1,0 +1,52 @@
+"""LiteRT: PyTorch -> .tflite (float and int8) with litert-torch, run by the LiteRT interpreter."""
+
+import numpy as np
+import pytest
+
+from conftest import agreement, measure
+
+pytest.importorskip("ai_edge_litert", reason='LiteRT runtime not installed: pip install "heiti[litert]"')
+
+
+@pytest.fixture(scope="module")
+def converter():
+    pytest.importorskip("litert_torch", reason='litert-torch not installed: pip install '
+                                               '"heiti[litert-convert]" (conflicts with heiti[tvm])')
+
+
+def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference, converter):
+    fp32 = measure(workdir, "lt-fp32", [{"type": "litert-convert"}], {"type": "litert"})
+    int8 = measure(workdir, "lt-int8", [{"type": "litert-convert",
+                                         "parameters": {"quantization": "int8"}}], {"type": "litert"})
+    assert agreement(fp32, torch_reference) >= 0.99
+    assert fp32["quality"]["accuracy"] - int8["quality"]["accuracy"] <= 0.015
+    assert int8["model"]["format"] == "tflite-int8"
+    first_input = int8["model"]["io"]["inputs"][0]
+    assert first_input["dtype"] == "int8" and first_input["scale"] > 0
+    assert int8["model"]["size_bytes"] < fp32["model"]["size_bytes"]
+    # the converted file as a user's own .tflite model: same predictions
+    existing = {"type": "tflite-file", "path": int8["model"]["path"]}
+    again = measure(workdir, "lt-file", [], {"type": "litert"}, model=existing)
+    assert again["quality"]["predictions"] == int8["quality"]["predictions"]
+    assert again["model"]["format"] == "tflite-int8"
+
+
+def test_a_file_that_is_not_tflite_is_bad_input(workdir, capsys):
+    from conftest import run_cli, scenario_dict, write_scenario
+
+    (workdir / "bad.tflite").write_bytes(b"not a flatbuffer")
+    data = scenario_dict(model={"type": "tflite-file", "path": "bad.tflite"}, optimizers=[],
+                         runtime={"type": "litert"})
+    assert run_cli("test", write_scenario(workdir, data)) == 2
+    assert "is not a loadable .tflite model" in capsys.readouterr().err
+
+
+def test_quantized_io_round_trips_with_scale_and_zero_point():
+    from heiti.frameworks import litert_tools
+
+    detail = {"dtype": np.int8, "quantization": (0.5, 3)}
+    q = litert_tools.quantize(np.array([-100.0, 0.0, 1.0, 100.0]), detail)
+    assert q.dtype == np.int8 and q.tolist() == [-128, 3, 5, 127]
+    assert litert_tools.dequantize(q, detail).tolist() == [-65.5, 0.0, 1.0, 62.0]
+    floats = {"dtype": np.float32, "quantization": (0.0, 0)}
+    assert litert_tools.quantize(np.ones(2), floats).dtype == np.float32
