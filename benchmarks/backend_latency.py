@@ -2,8 +2,8 @@
 
 A MobileNetV2-style network (seeded, untrained: timing does not depend on the weights)
 at 3x64x64 input, batch 1, float32. Each installed runtime that can take the model gets
-it through the shortest float32 chain of default-parameter optimizers from ONNX, found
-through the registry, so backends added later are measured without changing this file.
+it through the shortest float32 chain of default-parameter optimizers from PyTorch or
+ONNX, found through the registry, so backends added later are measured without changing this file.
 All runtimes run the same inputs; each round loads, times and closes one runtime after
 the other (in rotating order); a backend's figure is the median over rounds of each
 round's median latency. Run with one thread and with
@@ -48,22 +48,24 @@ def find_chain(start: str, runtime_formats: tuple[str, ...], optimizers: dict) -
     return None
 
 
-def prepare_backends(torch_model, onnx_model, folder: Path):
+def prepare_backends(torch_model, onnx_model, folder: Path, dataset):
     """{runtime name: (runtime class, final artifact, chain)} plus the ones that failed."""
     from heiti import registry
     from heiti.core.steps import StepContext
 
     components = registry.components()
-    ctx = StepContext(dataset=None, build_dir=folder, log=lambda m: None)
+    ctx = StepContext(dataset=dataset, build_dir=folder, log=lambda m: None)
     ready, failed = {}, {}
     for name, cls in sorted(components["runtime"].items()):
         if cls.missing_modules():
             continue
-        start = torch_model if "torch" in cls.formats else onnx_model
-        chain = find_chain(start.format, cls.formats, components["optimizer"])
-        if chain is None:
-            failed[name] = f"no float32 chain from {start.format} to {'|'.join(cls.formats)}"
+        chains = [(chain, start) for start in (torch_model, onnx_model)
+                  if (chain := find_chain(start.format, cls.formats, components["optimizer"]))
+                  is not None]
+        if not chains:
+            failed[name] = f"no float32 chain from torch or onnx to {'|'.join(cls.formats)}"
             continue
+        chain, start = min(chains, key=lambda found: len(found[0]))
         artifact = start
         try:
             for i, step in enumerate(chain):
@@ -75,7 +77,7 @@ def prepare_backends(torch_model, onnx_model, folder: Path):
         except Exception as exc:  # a backend that cannot take the model is reported, not fatal
             failed[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
             continue
-        ready[name] = (cls, artifact, chain)
+        ready[name] = (cls, artifact, [start.format, *chain])
     return ready, failed
 
 
@@ -135,14 +137,15 @@ def main() -> None:
         model = MobileNetV2()
         torch_model, onnx_model = export_zoo_model(model, INPUT_SHAPE, NUM_CLASSES,
                                                    Path(tmp) / "mobilenet.onnx", dataset)
-        backends, failed = prepare_backends(torch_model, onnx_model, Path(tmp))
+        backends, failed = prepare_backends(torch_model, onnx_model, Path(tmp), dataset)
         if "torch" not in backends:
             raise SystemExit("the PyTorch baseline (runtime 'torch') is not available")
         results = {t: measure(backends, images[: args.samples], t, args.rounds)
                    for t in sorted({1, cores})}
 
     versions = {}
-    for package in ("torch", "onnxruntime", "apache-tvm", "openvino", "iree-base-runtime"):
+    for package in ("torch", "onnxruntime", "apache-tvm", "openvino", "iree-base-runtime",
+                    "ai-edge-litert", "executorch"):
         try:
             versions.update(package_versions(package))
         except Exception:
@@ -154,14 +157,14 @@ def main() -> None:
     threads = sorted(results)
     header = " | ".join(f"{t} thread{'s' if t > 1 else ''}: median ms | speed-up vs PyTorch"
                         for t in threads)
-    print(f"\n| backend | chain from ONNX | {header} |")
+    print(f"\n| backend | chain | {header} |")
     print("|---|---|" + "---|---|" * len(threads))
     for name, (_, _, chain) in sorted(backends.items(), key=lambda kv: kv[0] != "torch"):
         cells = []
         for t in threads:
             ms, base = results[t].get(name, float("nan")), results[t]["torch"]
             cells += [f"{ms:.3f}", f"{base / ms:.2f}×" if ms == ms else "failed"]
-        shown = "(PyTorch eager, baseline)" if name == "torch" else " → ".join(chain) or "(ONNX as is)"
+        shown = "(PyTorch eager, baseline)" if name == "torch" else " → ".join(chain)
         print(f"| {name} | {shown} | " + " | ".join(cells) + " |")
     for name, reason in failed.items():
         print(f"| {name} | not measured: {reason} |" + " |" * (2 * len(threads)))

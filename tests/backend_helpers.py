@@ -71,3 +71,15 @@ def predict(runtime: Runtime, model: Artifact, x: np.ndarray) -> np.ndarray:
 
 def agreement(predicted: np.ndarray, reference: np.ndarray) -> float:
     return float(np.mean(predicted == reference))
+
+
+def planned_example(filename: str) -> list[str]:
+    """Load an example scenario from examples/digits and check its chain (nothing runs);
+    return the (optimizer name, output format) of each step and the runtime's name."""
+    from conftest import EXAMPLES_DIR
+    from heiti.flow.chain import plan_chain
+    from heiti.scenario import load_scenario
+
+    scenario = load_scenario(EXAMPLES_DIR / "digits" / filename)
+    steps = [(s.optimizer.name, s.output_format) for s in plan_chain(scenario)]
+    return [*steps, scenario.runtime.name]

@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("iree.compiler", reason='IREE is not installed: pip install "heiti[iree]"')
 pytest.importorskip("iree.runtime", reason='IREE is not installed: pip install "heiti[iree]"')
 
-from backend_helpers import agreement, digits_fixture, predict, step  # noqa: E402, F401
+from backend_helpers import agreement, digits_fixture, planned_example, predict, step  # noqa: E402, F401
 from conftest import run_cli  # noqa: E402
 from heiti.errors import InputError, RunFailed  # noqa: E402
 from heiti.optimizers.iree_compile import IreeCompile  # noqa: E402
@@ -42,3 +42,7 @@ def test_info_shows_formats_and_parameters(capsys):
     assert run_cli("info", "iree-compile") == 0
     out = capsys.readouterr().out
     assert "onnx -> iree" in out and "target_triple" in out and "target_cpu" in out
+
+
+def test_example_scenario_fits_together():
+    assert planned_example("digits-iree.yml")[-2:] == [("iree-compile", "iree"), "iree"]

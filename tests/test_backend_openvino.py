@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("openvino", reason='OpenVINO is not installed: pip install "heiti[openvino]"')
 pytest.importorskip("nncf", reason='NNCF is not installed: pip install "heiti[openvino]"')
 
-from backend_helpers import agreement, digits_fixture, predict, step  # noqa: E402, F401
+from backend_helpers import agreement, digits_fixture, planned_example, predict, step  # noqa: E402, F401
 from conftest import run_cli, scenario_dict, write_scenario  # noqa: E402
 from heiti.errors import InputError  # noqa: E402
 from heiti.optimizers.openvino_convert import OpenVinoConvert  # noqa: E402
@@ -64,3 +64,8 @@ def test_scenario_records_the_inference_precision_in_the_measurements(workdir):
     measured = json.loads((workdir / "build" / "measurements.json").read_text())
     assert measured["runtime"]["parameters"]["inference_precision"] == "f32"
     assert measured["model"]["format"] == "openvino" and measured["quality"]["accuracy"] > 0.85
+
+
+def test_example_scenario_fits_together():
+    assert planned_example("digits-openvino-int8.yml")[-2:] == [
+        ("openvino-quantize", "openvino-int8"), "openvino"]

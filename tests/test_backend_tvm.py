@@ -6,9 +6,10 @@ import pytest
 
 pytest.importorskip("tvm", reason='Apache TVM is not installed: pip install "heiti[tvm]"')
 
-from backend_helpers import agreement, digits_fixture, predict, step  # noqa: E402, F401
+from backend_helpers import agreement, digits_fixture, planned_example, predict, step  # noqa: E402, F401
 from conftest import run_cli, scenario_dict, write_scenario  # noqa: E402
 from heiti.errors import InputError  # noqa: E402
+from heiti.frameworks import native  # noqa: E402
 from heiti.optimizers.tvm_compile import TvmCompile  # noqa: E402
 from heiti.runtimes.tvm_runtime import TvmRuntime  # noqa: E402
 
@@ -30,6 +31,10 @@ def test_cross_compiled_archive_is_refused_here_with_a_reason(digits, triple):
     assert archive.provenance.details["target_triple"] == triple
     with pytest.raises(InputError, match=f"cross-compiled for {triple}"):
         TvmRuntime().load(archive)
+    # on a device of that architecture the same archive is accepted (TVM links it on load)
+    native_there = archive.model_copy(deep=True)
+    native_there.provenance.details["target_triple"] = f"{native.host_arch()}-linux-gnu"
+    native.refuse_cross(native_there, "tvm")
 
 
 @pytest.mark.parametrize("target, message", [
@@ -70,3 +75,7 @@ def test_listing_components_imports_no_compiler():
             "                if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in result.stdout, result.stdout[-500:]
+
+
+def test_example_scenario_fits_together():
+    assert planned_example("digits-tvm.yml")[-2:] == [("tvm-compile", "tvm"), "tvm"]

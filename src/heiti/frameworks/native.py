@@ -52,13 +52,14 @@ def cross_format(base: str, triple: str | None) -> str:
 
 
 def refuse_cross(model: Artifact, runtime: str) -> None:
-    """Raise a clear error when ``model`` was compiled for another machine."""
-    if not model.format.endswith(CROSS_SUFFIX):
+    """Raise a clear error when ``model`` was compiled for another architecture than this
+    host's (a cross-compiled artifact on a device of its own architecture is fine)."""
+    triple = model.provenance.details.get("target_triple")
+    if not model.format.endswith(CROSS_SUFFIX) or (triple and not is_cross(triple)):
         return
-    triple = model.provenance.details.get("target_triple", "another architecture")
     raise InputError(
         f"runtime '{runtime}' cannot run '{model.path.name}' here: it was cross-compiled for "
-        f"{triple}, and this host is {host_arch()}",
+        f"{triple or 'another architecture'}, and this host is {host_arch()}",
         hint="run it on a device of that architecture, or compile for this host "
         "(leave the target triple out)")
 

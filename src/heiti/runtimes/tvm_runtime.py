@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ class TvmRuntime(ArrayRuntime):
         from tvm import relax
 
         if self.params.threads:
+            # TVM caps its pool at TVM_NUM_THREADS (read at every reconfiguration; unset: half
+            # the logical CPUs), so set it before asking for the count
+            os.environ["TVM_NUM_THREADS"] = str(self.params.threads)
             tvm.get_global_func("runtime.config_threadpool")(1, self.params.threads)
         self._tensor = tvm.runtime.tensor
         self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(model.path)), tvm.cpu())
