@@ -4,8 +4,9 @@ A MobileNetV2-style network (seeded, untrained: timing does not depend on the we
 at 3x64x64 input, batch 1, float32. Each installed runtime that can take the model gets
 it through the shortest float32 chain of default-parameter optimizers from PyTorch or
 ONNX, found through the registry, so backends added later are measured without changing this file.
-All runtimes run the same inputs; each round loads, times and closes one runtime after
-the other (in rotating order); a backend's figure is the median over rounds of each
+All runtimes run the same inputs; in each round every runtime loads the model and times
+it in a fresh process (in rotating order), so that libraries and thread pools of other
+backends cannot disturb it; a backend's figure is the median over rounds of each
 round's median latency. Run with one thread and with
 all cores.
 
@@ -15,8 +16,9 @@ all cores.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import types
@@ -100,23 +102,36 @@ def time_runs(runtime, inputs: np.ndarray) -> float:
     return median(latencies) / 1e6
 
 
-def measure(backends: dict, inputs: np.ndarray, threads: int, rounds: int) -> dict[str, float]:
-    """Median over rounds of each backend's round median. Only one runtime is loaded at a
-    time, so idle thread pools of the others (which spin after work) cannot steal cores."""
+def images(samples: int) -> np.ndarray:
+    return np.random.default_rng(0).random((max(samples, 16),) + INPUT_SHAPE, dtype=np.float32)
+
+
+def child(name: str, path: str, threads: str, samples: str) -> None:
+    """One timed pass of one runtime, in a process of its own: libraries and thread pools
+    that other backends load (OpenMP, TBB, JAX, ...) cannot disturb it."""
+    from heiti import registry
+    from heiti.core.artifact import Artifact
+
+    runtime = load(registry.get("runtime", name), Artifact.load(Path(path)), int(threads))
+    print(f"MEDIAN_MS {time_runs(runtime, images(int(samples))[: int(samples)])}")
+
+
+def measure(backends: dict, samples: int, threads: int, rounds: int) -> dict[str, float]:
+    """Median over rounds of each backend's round median; every pass runs in a fresh
+    process, in rotating order."""
     per_round: dict[str, list[float]] = {name: [] for name in backends}
     names = list(backends)
     for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
-            cls, artifact, _ = backends[name]
-            try:
-                runtime = load(cls, artifact, threads)
-            except Exception as exc:
-                print(f"{name}: cannot load with {threads} threads: {str(exc).splitlines()[0]}")
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            _, artifact, _ = backends[name]
+            command = [sys.executable, os.path.abspath(__file__), "--child", name,
+                       str(artifact.path), str(threads), str(samples)]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            found = [line for line in result.stdout.splitlines() if line.startswith("MEDIAN_MS ")]
+            if result.returncode or not found:
+                print(f"{name} ({threads} threads) failed: {result.stderr.strip()[-300:]}")
                 continue
-            per_round[name].append(time_runs(runtime, inputs))
-            runtime.close()
-            del runtime
-            gc.collect()
+            per_round[name].append(float(found[-1].split()[1]))
     return {name: median(values) if values else float("nan") for name, values in per_round.items()}
 
 
@@ -124,14 +139,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=100, help="timed inferences per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(*args.child)
 
     from heiti.frameworks.native import package_versions
     from heiti.models.mobilenet_v2 import MobileNetV2
 
-    rng = np.random.default_rng(0)
-    images = rng.random((max(args.samples, 16),) + INPUT_SHAPE, dtype=np.float32)
-    dataset = types.SimpleNamespace(split=lambda name: types.SimpleNamespace(x=images[:2]))
+    examples = images(2)
+    dataset = types.SimpleNamespace(split=lambda name: types.SimpleNamespace(x=examples[:2]))
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         model = MobileNetV2()
@@ -140,7 +157,7 @@ def main() -> None:
         backends, failed = prepare_backends(torch_model, onnx_model, Path(tmp), dataset)
         if "torch" not in backends:
             raise SystemExit("the PyTorch baseline (runtime 'torch') is not available")
-        results = {t: measure(backends, images[: args.samples], t, args.rounds)
+        results = {t: measure(backends, args.samples, t, args.rounds)
                    for t in sorted({1, cores})}
 
     versions = {}
