@@ -79,3 +79,34 @@ def test_listing_components_imports_no_compiler():
 
 def test_example_scenario_fits_together():
     assert planned_example("digits-tvm.yml")[-2:] == [("tvm-compile", "tvm"), "tvm"]
+
+
+def test_a_remote_server_runs_tvm_libraries_only_when_native_code_is_allowed(tmp_path, trained_model_dir):
+    """A compiled library executes native code on load: `heiti server` refuses it by default."""
+    import json
+    import shutil
+
+    from remote_helpers import server_process
+
+    shutil.copytree(trained_model_dir / "model", tmp_path / "model")
+    measurements = tmp_path / "build" / "measurements.json"
+
+    def evaluate(name: str, target: dict) -> int:
+        data = scenario_dict(name, target=target, report={"enabled": False},
+                             optimizers=[{"type": "onnx-export"}, {"type": "tvm-compile"}],
+                             runtime={"type": "tvm", "parameters": {"threads": 1}},
+                             test={"warmup": 2, "samples": 40})
+        return run_cli("test", write_scenario(tmp_path, data, f"{name}.yml"))
+
+    assert evaluate("local", {"kind": "local"}) == 0
+    local = json.loads(measurements.read_text())
+    measurements.unlink()
+    for flags, expected in ([], 1), (["--allow-native-code"], 0):
+        log = tmp_path / f"server{len(flags)}.log"
+        with server_process(log, "--port", "0", "--runtime", "tvm", *flags) as (_, port):
+            assert evaluate("remote", {"kind": "remote", "protocol": "tcp", "port": int(port)}) == expected
+        if expected:
+            assert "native code" in log.read_text() and not measurements.exists()
+    remote = json.loads(measurements.read_text())
+    assert remote["quality"]["predictions"] == local["quality"]["predictions"]
+    assert remote["performance"]["target_latency_ms"]["p50"] > 0
