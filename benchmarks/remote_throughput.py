@@ -2,8 +2,10 @@
 
 A real `heiti server` process serves the models; the host side is heiti's inference
 loop with the remote target, the baseline is the same loop with the runtime
-in-process. Batch 1, one ONNX Runtime thread on both sides, repeats alternate; the
-figures are medians over repeats of samples / loop wall time.
+in-process. The remote side runs in lockstep (each request sent after the previous
+answer) and pipelined (the next request sent while the target runs the current one),
+alternating in the same session. Batch 1, one ONNX Runtime thread on both sides,
+repeats alternate; the figures are medians over repeats of samples / loop wall time.
 
     python benchmarks/remote_throughput.py [--samples 1000] [--repeats 5]
 """
@@ -82,23 +84,28 @@ def main() -> None:
                 local = OnnxRuntime({"threads": 1})
                 local.load(model)
                 remote = Remote({"protocol": "tcp", "port": port}).open(OnnxRuntime({"threads": 1}), model)
-                runs: dict[str, list] = {"local": [], "remote": []}
+                modes = {"lockstep": False, "pipelined": True}  # the same session, alternating
+                runs: dict[str, list] = {"local": [], **{mode: [] for mode in modes}}
                 for _ in range(args.repeats):
                     runs["local"].append(measure(local, x))
-                    runs["remote"].append(measure(remote, x))
+                    for mode, pipelined in modes.items():
+                        remote.pipelined = pipelined
+                        runs[mode].append(measure(remote, x))
                 remote.close()
-                rows.append((label, *(median(r[i] for r in runs[k]) for k in ("local", "remote")
-                                       for i in (0, 1)), median(r[2] for r in runs["remote"])))
+                local_tp, local_lat = (median(r[i] for r in runs["local"]) for i in (0, 1))
+                for mode in modes:
+                    rows.append((label, mode, local_tp, local_lat,
+                                 *(median(r[i] for r in runs[mode]) for i in (0, 1, 2))))
         finally:
             server.terminate()
             server.wait()
     print(f"{args.samples} digits inputs x {args.repeats} repeats, batch 1, onnxruntime {ort.__version__}, "
           "1 thread, server on loopback TCP")
-    print("| model | local latency (µs) | local (samples/s) | remote round trip (µs) | remote (samples/s) "
-          "| remote / local | overhead per sample (µs) |")
-    print("|---|---|---|---|---|---|---|")
-    for label, local_tp, local_lat, remote_tp, remote_lat, overhead in rows:
-        print(f"| {label} | {local_lat:.0f} | {local_tp:.0f} | {remote_lat:.0f} | {remote_tp:.0f} "
+    print("| model | remote mode | local latency (µs) | local (samples/s) | remote host time per call (µs) "
+          "| remote (samples/s) | remote / local | overhead per sample (µs) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, mode, local_tp, local_lat, remote_tp, remote_lat, overhead in rows:
+        print(f"| {label} | {mode} | {local_lat:.0f} | {local_tp:.0f} | {remote_lat:.0f} | {remote_tp:.0f} "
               f"| {remote_tp / local_tp:.1%} | {1e6 / remote_tp - 1e6 / local_tp:.0f} "
               f"(round trip − target: {overhead:.0f}) |")
 

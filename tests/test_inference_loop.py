@@ -44,3 +44,30 @@ def test_min_duration_repeats_whole_passes_and_keeps_first_pass_outputs():
     assert section["batches"] == 4 * loop.passes
     expected = 4 * loop.passes / (loop.latencies_ns.sum() / 1e9)
     assert abs(section["throughput_sps"] - expected) < 1e-6 * expected
+
+
+class PipelinedRuntime(CountingRuntime):
+    """Records the order of early hand-overs and calls, as a remote link would see them."""
+
+    name = "pipelined"
+    pipelined = True
+
+    def __init__(self):
+        super().__init__()
+        self.wire: list[tuple[str, float]] = []
+
+    def send_ahead(self, prepared):
+        self.wire.append(("ahead", float(prepared[0, 0])))
+
+    def infer(self, prepared):
+        self.wire.append(("infer", float(prepared[0, 0])))
+        return super().infer(prepared)
+
+
+def test_a_pipelined_runtime_gets_each_input_one_call_early_and_in_order():
+    runtime = PipelinedRuntime()
+    x = np.arange(4, dtype=np.float32).reshape(4, 1)
+    loop = run_inference(runtime, x, batch_size=1, warmup=0, show_progress=False)
+    np.testing.assert_array_equal(loop.outputs, x * 2)
+    assert runtime.wire == [("ahead", 0), ("ahead", 1), ("infer", 0), ("ahead", 2), ("infer", 1),
+                            ("ahead", 3), ("infer", 2), ("infer", 3)]

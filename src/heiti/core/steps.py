@@ -82,6 +82,9 @@ class Runtime(Component):
 
     kind = "runtime"
     formats: ClassVar[tuple[str, ...]] = ()
+    # True when ``send_ahead`` lets the runtime start on the next input before the current
+    # ``infer`` returns (a remote target that should never wait on the link)
+    pipelined: bool = False
 
     def load(self, model: Artifact) -> None:
         raise NotImplementedError
@@ -91,6 +94,9 @@ class Runtime(Component):
 
     def infer(self, prepared: Any) -> Any:
         raise NotImplementedError
+
+    def send_ahead(self, prepared: Any) -> None:
+        """Hand over the input of the next ``infer`` call early (only when ``pipelined``)."""
 
     def outputs(self, raw: Any) -> list[np.ndarray]:
         return [np.asarray(r) for r in raw]

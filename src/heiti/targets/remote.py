@@ -7,6 +7,7 @@ measurements hold target-side latencies beside the host's round-trip times.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import sys
@@ -35,6 +36,10 @@ class RemoteParams(Params):
     connect_timeout_s: float = Field(5.0, gt=0)
     timeout_s: float = Field(30.0, gt=0, description="longest wait for any answer of the target")
     retransmits: int = Field(3, ge=0, description="serial: resends of a damaged frame before failing")
+    pipeline: bool = Field(True, description="tcp and pipe: send each sample's request while the "
+                           "target still runs the previous one, so the target never waits on the "
+                           "link (host times become intervals between outputs; the target's own "
+                           "inference times are unaffected); serial links always run in lockstep")
 
     @model_validator(mode="after")
     def _port_fits_protocol(self) -> RemoteParams:
@@ -157,6 +162,8 @@ class RemoteExecutor(Runtime):
         self._versions = loaded.get("versions", {})
         self._max_message = int(client.server.get("max_message", 2**32 - 1))
         self.target_latencies_ns: list[int] = []
+        self.pipelined = target.params.pipeline and target.params.protocol != "serial"
+        self._sent_ahead: collections.deque[bytes] = collections.deque()
         self.target_statistics: dict[str, Any] | None = None
         self._broken = False
         self._link_errors = (RemoteError, FrameError, m.PayloadError, TimeoutError, OSError)
@@ -175,10 +182,21 @@ class RemoteExecutor(Runtime):
                             hint="use a smaller test.batch_size")
         return frames + self._process
 
+    def send_ahead(self, prepared: bytes) -> None:
+        try:
+            self.channel.send_raw(prepared)
+        except self._link_errors as exc:
+            self._broken = True
+            raise self.target.failure("inference", exc) from None
+        self._sent_ahead.append(prepared)
+
     def infer(self, prepared: bytes) -> bytes:
         m = self._m
         try:  # (not a context manager: this runs once per sample)
-            self.channel.send_raw(prepared)
+            if self._sent_ahead and self._sent_ahead[0] is prepared:
+                self._sent_ahead.popleft()
+            else:
+                self.channel.send_raw(prepared)
             # (a serial retransmission may have replaced the start ack by the end ack)
             done = self.client.expect(m.MsgType.PROCESS_STARTED, m.MsgType.PROCESS_DONE)
             if done.type == m.MsgType.PROCESS_STARTED:
