@@ -105,7 +105,8 @@ def _target_latency(doc: dict[str, Any]) -> list[Table]:
     return [Table(["measured", *(f"{k} ms" for k in keys)], [
         [f"on the target ({target.get('cpu', '?')}): inference only",
          *(num(perf["target_latency_ms"][k]) for k in keys)],
-        ["on the host: per call, transport included (table above)", *(num(perf["latency_ms"][k]) for k in keys)]])]
+        ["on the host: per call, transport included (table above)",
+         *(num(perf["latency_ms"][k]) for k in keys)]])]
 
 
 def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:
