@@ -3,10 +3,32 @@ converters whose backends take PT2E-quantized graphs (LiteRT, ExecuTorch/XNNPACK
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
+
+from heiti.errors import HeitiError, RunFailed
+
+
+@contextlib.contextmanager
+def converter_output(step: str) -> Iterator[None]:
+    """Silence a converter's stage-by-stage printing and warnings; if it fails, raise
+    RunFailed with its error and the tail of what it printed."""
+    captured = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(captured), \
+            contextlib.redirect_stderr(captured):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except HeitiError:  # already says what went wrong
+            raise
+        except Exception as exc:  # converters raise many types; all mean "cannot convert"
+            raise RunFailed(f"{step} failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
 
 
 def quantize(module: torch.nn.Module, example: torch.Tensor, quantizer: Any,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -52,29 +49,25 @@ class ExecutorchExport(Optimizer):
 
         from heiti.core.files import write_atomic
         from heiti.frameworks import pt2e
+        from heiti.frameworks.native import package_versions
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
         example = pt2e.example_batch(ctx, model.io, self.params.batch)
         started = time.perf_counter()
-        captured = io.StringIO()
-        with warnings.catch_warnings(), contextlib.redirect_stdout(captured):
-            warnings.simplefilter("ignore")
-            try:
-                if self.params.quantization == "int8":
-                    module = self._quantize(module, example, ctx)
-                program = torch.export.export(module, (example,))
-                lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-                buffer = lowered.to_executorch().buffer
-            except Exception as exc:  # export and lowering raise many types
-                raise RunFailed(f"executorch-export failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
+        with pt2e.converter_output(self.name):
+            if self.params.quantization == "int8":
+                module = self._quantize(module, example, ctx)
+            program = torch.export.export(module, (example,))
+            lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+            buffer = lowered.to_executorch().buffer
         write_atomic(output, buffer)
         return Artifact(
             path=output, format=self.output_format_for(model.format),
             io=model.io.static_batch(self.params.batch),
             provenance=Provenance(
                 producer=f"optimizer:{self.name}",
-                tool_versions={"torch": torch.__version__, "executorch": _version("executorch")},
+                tool_versions=package_versions("torch", "executorch"),
                 duration_s=time.perf_counter() - started,
                 details={"quantization": self.params.quantization, "delegate": "xnnpack"},
             ),
@@ -95,8 +88,3 @@ class ExecutorchExport(Optimizer):
         ctx.log(f"executorch-export: int8, {len(calibration)} calibration samples")
         return pt2e.quantize(module, example, quantizer, calibration, self.params.batch)
 
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import time
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -48,33 +45,26 @@ class LitertConvert(Optimizer):
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         quiet_torchao()
         import litert_torch
-        import torch
 
         from heiti.frameworks import pt2e
+        from heiti.frameworks.native import package_versions
         from heiti.frameworks.torch_tools import load_module
 
         module = load_module(model)
         example = pt2e.example_batch(ctx, model.io, self.params.batch)
         started = time.perf_counter()
-        captured = io.StringIO()  # litert-torch prints every conversion stage
-        with warnings.catch_warnings(), contextlib.redirect_stdout(captured), \
-                contextlib.redirect_stderr(captured):
-            warnings.simplefilter("ignore")
-            try:
-                if self.params.quantization == "int8":
-                    converted = self._convert_int8(module, example, ctx)
-                else:
-                    converted = litert_torch.convert(module, (example,))
-                converted.export(str(output))
-            except Exception as exc:  # the converter raises many types; all mean "cannot convert"
-                raise RunFailed(f"litert-convert failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
+        with pt2e.converter_output(self.name):
+            if self.params.quantization == "int8":
+                converted = self._convert_int8(module, example, ctx)
+            else:
+                converted = litert_torch.convert(module, (example,))
+            converted.export(str(output))
         io_spec = _tflite_iospec(output, model.io.static_batch(self.params.batch))
         return Artifact(
             path=output, format=self.output_format_for(model.format), io=io_spec,
             provenance=Provenance(
                 producer=f"optimizer:{self.name}",
-                tool_versions={"torch": torch.__version__,
-                               "litert-torch": _version("litert-torch")},
+                tool_versions=package_versions("torch", "litert-torch"),
                 duration_s=time.perf_counter() - started,
                 details={"quantization": self.params.quantization},
             ),
@@ -109,8 +99,3 @@ def _tflite_iospec(path: Path, reference: IOSpec) -> IOSpec:
             spec.dtype, spec.scale, spec.zero_point = actual.dtype, actual.scale, actual.zero_point
     return io
 
-
-def _version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package)
