@@ -48,7 +48,7 @@ def digits_fixture(trained_model_dir, tmp_path_factory) -> DigitsReference:
     test = dataset.split("test")
     with torch.no_grad():
         reference = load_module(model)(torch.from_numpy(test.x)).numpy().argmax(axis=1)
-    return DigitsReference(onnx, test.x, test.y, reference, ctx, folder)
+    return DigitsReference(onnx, test.x, test.truth, reference, ctx, folder)
 
 
 def step(optimizer: Optimizer, model: Artifact, output: Path, ctx: StepContext) -> Artifact:

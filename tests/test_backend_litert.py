@@ -19,7 +19,7 @@ def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference,
     int8 = measure(workdir, "lt-int8", [{"type": "litert-convert",
                                          "parameters": {"quantization": "int8"}}], {"type": "litert"})
     assert agreement(fp32, torch_reference) >= 0.99
-    assert fp32["quality"]["accuracy"] - int8["quality"]["accuracy"] <= 0.015
+    assert fp32["quality"]["metrics"]["accuracy"] - int8["quality"]["metrics"]["accuracy"] <= 0.015
     assert int8["model"]["format"] == "tflite-int8"
     first_input = int8["model"]["io"]["inputs"][0]
     assert first_input["dtype"] == "int8" and first_input["scale"] > 0

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_dir
-from heiti.datasets.splitting import SplitParams, stratified_splits
+from heiti.datasets.splitting import SplitParams, split_samples
 from heiti.errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -53,7 +53,7 @@ class ImageFolder(Dataset):
         return names
 
     def _load_splits(self) -> dict[str, Samples]:
-        images, labels = [], []
+        images, labels, ids = [], [], []
         for label, name in enumerate(self.class_names):
             files = sorted(
                 f for f in (self.params.path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
@@ -62,8 +62,10 @@ class ImageFolder(Dataset):
                 raise InputError(f"class folder '{self.params.path / name}' holds no images")
             images += [self._read(f) for f in files]
             labels += [label] * len(files)
+            ids += [f.relative_to(self.params.path).as_posix() for f in files]
         x = np.stack(images)
-        return stratified_splits(x, np.asarray(labels, dtype=np.int64), self.params)
+        return split_samples(self.task, {"input": x}, np.asarray(labels, dtype=np.int64),
+                             self.params, ids)
 
     def _read(self, file: Path) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError

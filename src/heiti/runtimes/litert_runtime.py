@@ -30,6 +30,7 @@ class LitertRuntime(Runtime):
     def load(self, model: Artifact) -> None:
         from heiti.frameworks import litert_tools
 
+        self.io = model.io
         self._interpreter = litert_tools.interpreter(model.path, self.params.threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
@@ -38,10 +39,11 @@ class LitertRuntime(Runtime):
         # a static batch is padded to; a dynamic one (-1) is resized to each batch's size
         self._batch = int(signature[0]) if len(signature) and signature[0] > 0 else None
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         from heiti.frameworks import litert_tools
         from heiti.frameworks.batching import pad_to
 
+        batch = self.only_input(inputs)
         padded, rows = pad_to(batch, self._batch)
         if self._batch is None and self._input["shape"][0] != rows:
             self._interpreter.resize_input_tensor(self._input["index"], list(batch.shape))
@@ -55,11 +57,12 @@ class LitertRuntime(Runtime):
         self._interpreter.invoke()
         return [self._interpreter.get_tensor(o["index"]) for o in self._outputs], rows
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
         from heiti.frameworks import litert_tools
 
         values, rows = raw
-        return [litert_tools.dequantize(v, d)[:rows] for v, d in zip(values, self._outputs, strict=True)]
+        return self.named_outputs([litert_tools.dequantize(v, d)[:rows]
+                                   for v, d in zip(values, self._outputs, strict=True)])
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

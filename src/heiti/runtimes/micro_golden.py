@@ -20,17 +20,18 @@ class MicroGolden(Runtime):
     def load(self, model: Artifact) -> None:
         from heiti.micro.graph import Graph
 
+        self.io = model.io
         self._graph = Graph.load(model.path)
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         from heiti.micro.graph import raw_input
 
-        return raw_input(batch, self._graph.input_scale)
+        return raw_input(self.only_input(inputs), self._graph.input_scale)
 
     def infer(self, prepared: Any) -> Any:
         from heiti.micro import golden
 
         return golden.run(self._graph, prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [(raw * self._graph.output_scale).astype(np.float32)]
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return self.named_outputs([(raw * self._graph.output_scale).astype(np.float32)])
