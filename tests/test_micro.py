@@ -227,7 +227,8 @@ def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op
                         provenance=Provenance(producer="test"))
     runtime = MicroGolden()
     runtime.load(artifact)
-    got = runtime.outputs(runtime.infer(runtime.prepare(raw[:4] * graph.input_scale)))[0]
+    got = runtime.outputs(runtime.infer(runtime.prepare({"input": raw[:4] * graph.input_scale})))
+    got = got[runtime.io.outputs[0].name]
     assert np.array_equal(got, (golden.predict(graph, raw[:4]) * graph.output_scale).astype(np.float32))
     with pytest.raises(InputError, match="lacks"):
         MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))

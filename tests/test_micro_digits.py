@@ -57,7 +57,7 @@ def test_qat_eval_golden_and_c_are_bit_identical_and_qat_is_near_fp32(env):
     gold = golden.predict(graph, raw)
     c = _c_outputs(graph, ctx.build_dir / "qat-c", raw)
     assert np.array_equal(qat, gold) and np.array_equal(c, gold)
-    fp32 = evaluate_split(load_module(model), test)[1]
+    fp32 = evaluate_split(load_module(model), test, ctx.dataset.task, ["logits"])[1]
     assert _accuracy(c, test.truth) == _accuracy(gold, test.truth) == _accuracy(qat, test.truth)
     assert _accuracy(c, test.truth) >= fp32 - 0.01
 

@@ -70,6 +70,8 @@ class TestSettings(_Strict):
         0.0, ge=0, description="repeat timed passes over the samples until this much time has "
         "passed (quality still comes from the first pass)"
     )
+    save_outputs: bool = Field(False, description="write every raw model output (before "
+                               "post-processing) to BUILD_DIR/outputs.npz")
     resource_interval_s: float = Field(0.05, gt=0, description="CPU/RAM sampling period")
     min_metric: dict[str, float] = Field(
         {}, description="quality gate: {METRIC: floor}; the run fails (exit 1) when a metric of "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ["dataset", "model", "optimizer", "runtime", "target"]
+KINDS = ["task", "dataset", "model", "optimizer", "runtime", "target"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

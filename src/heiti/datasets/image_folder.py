@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_dir
+from heiti.core.iospec import IOSpec
 from heiti.datasets.splitting import SplitParams, split_samples
 from heiti.errors import InputError
 
@@ -51,6 +52,13 @@ class ImageFolder(Dataset):
         if len(names) < 2:
             raise InputError(f"image folder '{root}' needs at least two class sub-folders")
         return names
+
+    def fit_hint(self, io: IOSpec) -> str | None:
+        shape = io.inputs[0].shape if len(io.inputs) == 1 else []
+        if len(shape) != 4 or shape[1] not in (1, 3) or min(shape[2:]) <= 0:
+            return None
+        return (f"set 'size: [{shape[2]}, {shape[3]}]' and 'grayscale: {str(shape[1] == 1).lower()}' "
+                "in the image-folder parameters")
 
     def _load_splits(self) -> dict[str, Samples]:
         images, labels, ids = [], [], []

@@ -24,6 +24,7 @@ from heiti.scenario import LoadedScenario
 MEASUREMENTS_FILE = "measurements.json"
 PREDICTIONS_FILE = "predictions.csv"
 EXAMPLES_FILE = "examples.png"
+OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
@@ -74,6 +75,8 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     outputs = postprocess.apply(final.io.postprocess, loop.outputs, inputs)
     quality = scenario.task.evaluate(data, outputs, info)
     files = _write_extras(scenario, data, outputs, quality, info)
+    if settings.save_outputs:
+        files["outputs"] = _save_outputs(scenario.build_dir / OUTPUTS_FILE, loop.outputs)
     document = Measurements(
         name=scenario.name,
         scenario=scenario.resolved(),
@@ -123,6 +126,17 @@ def _write_extras(scenario: LoadedScenario, data: Any, outputs: dict[str, Any], 
         write_atomic(path, figure)
         files["examples"] = path.name
     return files
+
+
+def _save_outputs(path: Path, outputs: dict[str, Any]) -> str:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **outputs)
+    write_atomic(path, buffer.getvalue())
+    return path.name
 
 
 def write_predictions(path: Path, data: Any, predictions: list[Any]) -> None:
