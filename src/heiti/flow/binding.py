@@ -43,7 +43,9 @@ def check_inputs(dataset: list[TensorSpec], io: IOSpec, hint: str | None = None)
         got = by_name[data_name]
         shape_fits = len(want.shape) == len(got.shape) and all(
             w < 0 or g < 0 or w == g for w, g in zip(want.shape[1:], got.shape[1:], strict=True))
-        dtype_fits = want.dtype in _SAFE_CASTS.get(got.dtype, {got.dtype})
+        # a quantized input (with a scale) takes real values: the runtime quantizes them
+        dtype_fits = want.dtype in _SAFE_CASTS.get(got.dtype, {got.dtype}) or (
+            want.scale is not None and got.dtype.startswith("float"))
         if not (shape_fits and dtype_fits):
             raise InputError(f"the dataset's samples do not fit the model: the model expects "
                              f"{want.describe()}, the dataset gives {got.describe()}",
