@@ -17,6 +17,7 @@ class MicroGolden(Runtime):
 
     name = "micro-golden"
     formats = ("micro-int8",)
+    executes_native_code = False  # an integer graph interpreted in NumPy
 
     def load(self, model: Artifact) -> None:
         from heiti.micro.graph import Graph

@@ -23,6 +23,8 @@ class MicroHost(Runtime):
     name = "micro-host"
     Params = MicroHostParams
     formats = ("c-int8",)
+    executes_native_code = True  # compiles the artifact's C and loads the library
+    operator_parameters = ("compiler",)  # a client must not pick the program the server runs
 
     def load(self, model: Artifact) -> None:
         from heiti.errors import InputError
