@@ -32,6 +32,7 @@ MODEL_SOURCES = ("model.c", "heiti_micro.c")
 HEADERS = ("board.h", "fault.h", "firmware.ld.in")
 FIRMWARE_VERSION = "0.1"
 OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+SIZING = 0x40000000
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,16 @@ def _layers_bound(output_size: int) -> int:
     return 256 + output_size  # generous room for STATS' per-layer list
 
 
-def linker_script(board: Board) -> str:
+def linker_script(board: Board, sizing: bool = False) -> str:
+    """The board's layout; ``sizing``: 1 GiB regions, to measure a firmware that does not fit."""
     template = (resources.files("heiti.boards") / "c" / "firmware.ld.in").read_text(encoding="utf-8")
-    values = {"ENTRY": STARTUP[board.family][1], "FLASH_ORIGIN": hex(board.flash.origin),
-              "FLASH_SIZE": hex(board.flash.size), "RAM_ORIGIN": hex(board.ram.origin),
-              "RAM_SIZE": hex(board.ram.size), "STACK_SIZE": str(board.stack_bytes)}
+    flash, ram = board.flash, board.ram
+    if sizing:
+        flash = flash.model_copy(update={"size": SIZING})
+        ram = ram.model_copy(update={"origin": (flash.origin + SIZING) % 2**32, "size": SIZING})
+    values = {"ENTRY": STARTUP[board.family][1], "FLASH_ORIGIN": hex(flash.origin),
+              "FLASH_SIZE": hex(flash.size), "RAM_ORIGIN": hex(ram.origin),
+              "RAM_SIZE": hex(ram.size), "STACK_SIZE": str(board.stack_bytes)}
     for key, value in values.items():
         template = template.replace(f"@{key}@", value)
     return template
@@ -150,11 +156,20 @@ def _link(command: list[str], cwd: Path, board: Board) -> None:
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode == 0:
         return
-    over = OVERFLOW.findall(done.stderr)
-    if over:
-        sizes = {"FLASH": board.flash.size, "RAM": board.ram.size}
-        what = "; ".join(f"{region} overflowed by {int(n)} bytes (the board has {sizes.get(region, 0)})"
-                         for region, n in over)
-        raise InputError(f"the model does not fit board '{board.name}': {what}",
-                         hint="use a smaller model or a board with more memory")
+    if OVERFLOW.search(done.stderr):
+        (cwd / "firmware.ld").write_text(linker_script(board, sizing=True), encoding="utf-8")
+        if subprocess.run(command, cwd=cwd, capture_output=True).returncode == 0:
+            raise InputError(_too_large(board, read_sections(cwd / "firmware.elf")),
+                             hint="use a smaller model or a board with more memory")
     raise RunFailed(f"building the firmware for board '{board.name}' failed:\n{done.stderr[-3000:]}")
+
+
+def _too_large(board: Board, sections: Sections) -> str:
+    problems = []
+    for region, used, limit, flag in (("FLASH", sections.flash_bytes, board.flash.size, "flash"),
+                                      ("RAM", sections.ram_bytes, board.ram.size, "ram")):
+        if used > limit:
+            parts = ", ".join(f"{s.name} {s.size}" for s in sections.sections if getattr(s, flag))
+            problems.append(f"{region} needs {used} bytes ({parts}), {used - limit} bytes over "
+                            f"the board's {limit}")
+    return f"the model does not fit board '{board.name}': " + "; ".join(problems)
