@@ -213,7 +213,7 @@ def test_qat_network_trains_every_operator_and_evaluates_exactly(scheme):
     assert np.array_equal(np.rint(evaluated / exported.output_scale), golden.predict(exported, raw))
 
 
-def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op, tmp_path):
+def test_golden_runtime_maps_raw_input_to_int8_output_and_host_runtime_checks_its_sidecar(every_op, tmp_path):
     from heiti.core.artifact import Artifact, Provenance
     from heiti.core.iospec import IOSpec, TensorSpec
     from heiti.runtimes.micro_golden import MicroGolden
@@ -227,9 +227,8 @@ def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op
                         provenance=Provenance(producer="test"))
     runtime = MicroGolden()
     runtime.load(artifact)
-    got = runtime.outputs(runtime.infer(runtime.prepare({"input": raw[:4] * graph.input_scale})))
-    got = got[runtime.io.outputs[0].name]
-    assert np.array_equal(got, (golden.predict(graph, raw[:4]) * graph.output_scale).astype(np.float32))
+    got = runtime.outputs(runtime.infer(runtime.prepare({"input": raw[:4]})))["logits"]
+    assert got.dtype == np.int8 and np.array_equal(got, golden.predict(graph, raw[:4]))
     with pytest.raises(InputError, match="lacks"):
         MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))
 

@@ -62,17 +62,20 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     check_inputs(data.input_specs(), final.io, hint=scenario.dataset.fit_hint(final.io))
     scenario.task.check_model(final.io, info)
     inputs = bind(data.inputs, final.io)
+    # a quantized input travels as its raw integers, so a device computes no float
+    quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in final.io.inputs}
     log(f"test: {len(data)} {settings.split} samples on target '{scenario.target.name}' with "
         f"runtime '{scenario.runtime.name}' ({final.path.name})")
     executor = scenario.target.open(scenario.runtime, final)
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler:
-            loop = run_inference(executor, inputs, settings.batch_size, settings.warmup,
+            loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,
                                  min_duration_s=settings.min_duration_s)
         runtime_versions = executor.versions()
     finally:
         executor.close()
-    outputs = postprocess.apply(final.io.postprocess, loop.outputs, inputs)
+    real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in final.io.outputs}
+    outputs = postprocess.apply(final.io.postprocess, real, inputs)
     quality = scenario.task.evaluate(data, outputs, info)
     files = _write_extras(scenario, data, outputs, quality, info)
     if settings.save_outputs:

@@ -18,8 +18,8 @@ class LitertParams(Params):
 
 class LitertRuntime(Runtime):
     """The LiteRT interpreter (ai-edge-litert, XNNPACK on the CPU) for ``.tflite`` models, float
-    or int8: int8 inputs are quantized and int8 outputs dequantized with each tensor's scale and
-    zero point, outside the timed call."""
+    or int8 (an int8 model takes and gives raw integers; the flow (de)quantizes them with each
+    tensor's scale and zero point, outside the timed call)."""
 
     name = "litert"
     Params = LitertParams
@@ -41,7 +41,6 @@ class LitertRuntime(Runtime):
         self._batch = int(signature[0]) if len(signature) and signature[0] > 0 else None
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
-        from heiti.frameworks import litert_tools
         from heiti.frameworks.batching import pad_to
 
         batch = self.only_input(inputs)
@@ -50,7 +49,7 @@ class LitertRuntime(Runtime):
             self._interpreter.resize_input_tensor(self._input["index"], list(batch.shape))
             self._interpreter.allocate_tensors()
             self._input = self._interpreter.get_input_details()[0]
-        return litert_tools.quantize(padded, self._input), rows
+        return np.ascontiguousarray(padded, dtype=self._input["dtype"]), rows
 
     def infer(self, prepared: Any) -> Any:
         x, rows = prepared
@@ -59,11 +58,8 @@ class LitertRuntime(Runtime):
         return [self._interpreter.get_tensor(o["index"]) for o in self._outputs], rows
 
     def outputs(self, raw: Any) -> dict[str, np.ndarray]:
-        from heiti.frameworks import litert_tools
-
         values, rows = raw
-        return self.named_outputs([litert_tools.dequantize(v, d)[:rows]
-                                   for v, d in zip(values, self._outputs, strict=True)])
+        return self.named_outputs([v[:rows] for v in values])
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version
