@@ -84,7 +84,7 @@ class Remote(Target):
             else:
                 sidecar = model.model_dump(mode="json", exclude={"path"})
                 loaded = client.upload(model.path, sidecar, runtime.describe(), self._chunk(CHUNK))
-            client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
+            client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json", exclude_none=True)))
         return self.executor(client, runtime, model, loaded)
 
     def executor(self, *args: Any) -> RemoteExecutor:
