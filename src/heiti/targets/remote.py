@@ -224,6 +224,9 @@ class RemoteExecutor(Runtime):
         except self._link_errors as exc:
             self._broken = True
             raise self.target.failure("inference", exc) from None
+        except KeyboardInterrupt:  # the answer may never come: close without a goodbye
+            self._broken = True
+            raise
 
     def outputs(self, raw: bytes) -> list[np.ndarray]:
         try:
