@@ -6,14 +6,20 @@ that faults or hangs ends the run with exit 1 and leaves no QEMU behind."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+import heiti
 from conftest import run_cli, scenario_dict, write_scenario
 from heiti import boards
 from heiti.core.artifact import Artifact
@@ -170,4 +176,77 @@ def test_a_faulting_or_hanging_firmware_fails_the_run_and_stops_qemu(c_model, ca
     assert run_cli("run", scenario) == 1
     assert re.search(expected, capsys.readouterr().err)
     assert not (folder / "build" / "measurements.json").exists()
+    assert not _qemu_processes(cache)
+
+
+def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_model, cache):
+    from heiti.boards.build import build_firmware
+    from heiti.boards.qemu import Emulation
+    from heiti.protocols import messages as m
+    from heiti.protocols.channel import Channel
+    from heiti.protocols.framing import encode
+    from heiti.protocols.messages import MsgType
+    from heiti.protocols.transports import SocketTransport
+
+    artifact = Artifact.load(c_model / "build" / "02-micro-c")
+    details = artifact.provenance.details
+    board = boards.builtin()["riscv32-virt"]
+    firmware = build_firmware(board, artifact.path, artifact.io, artifact.sha256,
+                              details["input_size"], details["output_size"])
+    emulation = Emulation(board, firmware.elf)
+    channel = Channel(SocketTransport(emulation.connect(10), "qemu", 10))
+
+    def ask(msg_type: int, payload: bytes = b"", flags: int = 0) -> tuple[int, bytes]:
+        channel.send(msg_type, payload, flags)
+        frame = channel.recv()
+        return frame.type, frame.payload
+
+    try:
+        assert ask(MsgType.HELLO, m.pack_json({"versions": [7]}))[0] == MsgType.ERROR
+        kind, payload = ask(MsgType.HELLO, m.pack_json({"versions": [1], "client": "test"}))
+        hello = m.unpack_json(payload)
+        assert kind == MsgType.HELLO and hello["model_sha256"] == artifact.sha256
+        assert ask(MsgType.PING, b"xyz") == (MsgType.OK, b"xyz")
+        damaged = bytearray(encode(MsgType.PING, b"abc"))
+        damaged[-1] ^= 0xFF
+        channel.transport.send(bytes(damaged))
+        assert channel.recv().type == MsgType.NAK
+        channel.transport.send(encode(MsgType.NAK))  # "your last transmission was damaged"
+        assert channel.recv().payload == b"xyz"
+        wrong = m.pack_tensors([np.zeros((1, 1, 8, 7), dtype=np.uint8)])
+        kind, payload = ask(MsgType.DATA, wrong)
+        assert kind == MsgType.ERROR and m.unpack_error(payload)[0] == m.ErrorCode.BAD_INPUT
+        kind, payload = ask(MsgType.MODEL_BEGIN, m.pack_json({"size": 1, "sha256": "0" * 64}))
+        assert m.unpack_error(payload)[0] == m.ErrorCode.REFUSED
+        begin = m.pack_json({"size": 3, "sha256": artifact.sha256})
+        assert [ask(t, p)[0] for t, p in ((MsgType.MODEL_BEGIN, begin), (MsgType.MODEL_CHUNK, b"abc"),
+                                          (MsgType.MODEL_END, b""))] == [MsgType.OK] * 3
+        raw = np.full((1, 1, 8, 8), 7, dtype=np.uint8)
+        assert ask(MsgType.DATA, m.pack_tensors([raw]))[0] == MsgType.OK
+        assert ask(MsgType.PROCESS)[0] == MsgType.PROCESS_STARTED
+        assert channel.recv().type == MsgType.PROCESS_DONE
+        kind, payload = ask(MsgType.OUTPUT)
+        assert kind == MsgType.OUTPUT and m.unpack_tensors(payload)[0].dtype == np.int8
+        assert m.unpack_json(ask(MsgType.STATS)[1])["inferences"] == 1
+        assert ask(0x7E)[0] == MsgType.ERROR  # unknown type: the session ends
+        assert ask(MsgType.PING)[0] == MsgType.ERROR  # HELLO first
+    finally:
+        channel.close()
+        emulation.stop()
+    assert not _qemu_processes(cache)
+
+
+def test_ctrl_c_during_a_hung_inference_stops_qemu(c_model, cache):
+    folder = _broken_model(c_model, "interrupted", "for (;;) {}")
+    scenario = _board_scenario(folder, "interrupted", "mps2-an386", samples=4)
+    env = {**os.environ, "PYTHONPATH": str(Path(heiti.__file__).parents[1])}
+    heiti_run = subprocess.Popen([sys.executable, "-m", "heiti", "run", str(scenario)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not _qemu_processes(cache) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _qemu_processes(cache), "QEMU never started"
+    time.sleep(1.0)  # the firmware is now spinning in its first inference
+    heiti_run.send_signal(signal.SIGINT)
+    assert heiti_run.wait(timeout=20) == 130
     assert not _qemu_processes(cache)

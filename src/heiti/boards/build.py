@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -69,7 +70,7 @@ def _c_string(text: str) -> str:
 
 
 def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool,
-                  input_size: int, output_size: int) -> str:
+                  input_size: int, output_size: int, versions: dict[str, str]) -> str:
     """fw_config.h: what the server knows about its board and its model."""
     inp, out = io.inputs[0], io.outputs[0]
     in_dims, out_dims = inp.with_batch(1), out.with_batch(1)
@@ -79,7 +80,7 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool,
     spec = f"{inp.name}: uint8{in_dims}"
     lines = {
         "FW_BOARD": _c_string(board.name), "FW_CPU": _c_string(board.cpu),
-        "FW_MACHINE": _c_string(board.isa), "FW_VERSION": _c_string(FIRMWARE_VERSION),
+        "FW_MACHINE": _c_string(board.isa), "FW_VERSIONS": _c_string(json.dumps(versions)),
         "FW_CLOCK_HZ": f"{board.clock_hz}u", "FW_UART_BASE": f"0x{board.uart.base:08x}u",
         "FW_TICK_INSTRUCTIONS": f"{board.counter.instructions_per_tick}u",
         "FW_MAX_MESSAGE": str(max_message), "FW_TX_BUFFER": str(tx_buffer),
@@ -124,8 +125,11 @@ def build_firmware(board: Board, model_dir: Path, io: IOSpec, model_sha256: str,
     cc = _compiler(board)
     library = resources.files("heiti.boards") / "c"
     own = [STARTUP[board.family][0], BOARD_SOURCES[board.uart.kind], *SERVER]
-    generated = {"fw_config.h": config_header(board, io, model_sha256, profile, input_size, output_size),
-                 "firmware.ld": linker_script(board)}
+    versions = {"heiti-firmware": FIRMWARE_VERSION,
+                board.toolchain.compiler: subprocess.run([cc, "-dumpversion"], capture_output=True,
+                                                         text=True).stdout.strip()}
+    header = config_header(board, io, model_sha256, profile, input_size, output_size, versions)
+    generated = {"fw_config.h": header, "firmware.ld": linker_script(board)}
     digest = hashlib.sha256(" ".join([cc, *FLAGS, *board.toolchain.flags]).encode())
     for name, text in generated.items():
         digest.update(name.encode() + b"\0" + text.encode())

@@ -32,7 +32,7 @@ def summarize(firmware: Firmware, stats: dict[str, Any], layers: list[dict[str, 
         "name": board.name, "cpu": board.cpu, "isa": board.isa, "clock_hz": board.clock_hz,
         "counter": board.counter.kind
         + (f" (resolution {resolution} instructions)" if resolution > 1 else ""),
-        "profiling_build": firmware.profile,
+        "profiling_build": firmware.profile, "firmware": str(firmware.elf),
         "flash": {"used_bytes": firmware.flash_bytes, "limit_bytes": board.flash.size,
                   "sections": {s.name: s.size for s in sections if s.flash}},
         "ram": {"used_bytes": firmware.ram_bytes, "limit_bytes": board.ram.size,

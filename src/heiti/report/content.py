@@ -97,7 +97,9 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     ]
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
-    return sections
+    from heiti.report.board import board_sections  # (imports this module)
+
+    return sections + board_sections(doc)
 
 
 def _target_latency(doc: Measurements) -> list[Table]:

@@ -264,7 +264,8 @@ static void hello(void)
     p = put_text(p, ",\"server\":\"heiti-firmware " FW_BOARD "\",\"runtimes\":[\"heiti-micro\"],"
                     "\"max_message\":");
     p = put_uint(p, FW_MAX_MESSAGE);
-    p = put_text(p, ",\"max_upload\":0,\"auth\":false,\"model_sha256\":\"" FW_MODEL_SHA256 "\"}");
+    p = put_text(p, ",\"max_upload\":0,\"auth\":false,\"model_sha256\":\"" FW_MODEL_SHA256
+                    "\",\"versions\":" FW_VERSIONS "}");
     send_json(HELLO, start, p);
 }
 
@@ -299,7 +300,7 @@ static void stats(void)
     p = put_text(p, ",\"environment\":{\"board\":\"" FW_BOARD "\",\"machine\":\"" FW_MACHINE
                     "\",\"cpu\":\"" FW_CPU "\",\"clock_hz\":");
     p = put_uint(p, FW_CLOCK_HZ);
-    p = put_text(p, ",\"frameworks\":{\"heiti-firmware\":\"" FW_VERSION "\"}}}");
+    p = put_text(p, ",\"frameworks\":" FW_VERSIONS "}}");
     send_json(STATS, start, p);
 }
 
@@ -378,7 +379,7 @@ static void model_end(void)
 {
     char *start = json_open(), *p;
     p = put_text(start, "{\"runtime\":{\"type\":\"heiti-micro\",\"parameters\":{}},"
-                        "\"versions\":{\"heiti-firmware\":\"" FW_VERSION "\"}}");
+                        "\"versions\":" FW_VERSIONS "}");
     send_json(OK, start, p);
 }
 
