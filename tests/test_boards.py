@@ -184,7 +184,7 @@ def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_m
     from heiti.boards.qemu import Emulation
     from heiti.protocols import messages as m
     from heiti.protocols.channel import Channel
-    from heiti.protocols.framing import encode
+    from heiti.protocols.framing import VERSION, encode
     from heiti.protocols.messages import MsgType
     from heiti.protocols.transports import SocketTransport
 
@@ -203,7 +203,7 @@ def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_m
 
     try:
         assert ask(MsgType.HELLO, m.pack_json({"versions": [7]}))[0] == MsgType.ERROR
-        kind, payload = ask(MsgType.HELLO, m.pack_json({"versions": [1], "client": "test"}))
+        kind, payload = ask(MsgType.HELLO, m.pack_json({"versions": [VERSION], "client": "test"}))
         hello = m.unpack_json(payload)
         assert kind == MsgType.HELLO and hello["model_sha256"] == artifact.sha256
         assert ask(MsgType.PING, b"xyz") == (MsgType.OK, b"xyz")
