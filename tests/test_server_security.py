@@ -192,6 +192,10 @@ def test_clients_cannot_choose_the_compiler(micro_server, tmp_path):
     folder, sidecar = _c_project(tmp_path / "c", "int x;\n")
     refused = _refusal(port, folder, sidecar, {"type": "micro-host", "parameters": {"compiler": "sh"}})
     assert refused.code == E.REFUSED and "compiler" in refused.text and "operator" in refused.text
+    # the server's own default, which every client's runtime description repeats, is fine:
+    # this C builds, and only the missing model function fails the load
+    failed = _refusal(port, folder, sidecar, {"type": "micro-host", "parameters": {"compiler": "gcc"}})
+    assert failed.code == E.MODEL_LOAD
 
 
 # --- runtime parameters within the operator's limits ----------------------------------

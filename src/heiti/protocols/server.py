@@ -240,7 +240,10 @@ class Session:
         if cls.executes_native_code and not self.config.allow_native_code:
             raise Refused(ErrorCode.REFUSED, f"runtime '{name}' runs native code from the model it "
                                              "loads; this server was not started with --allow-native-code")
-        reserved = sorted(set(params) & set(cls.operator_parameters))
+        # the default is what the server uses; a client repeating it (every describe() does) is fine
+        fields = cls.Params.model_fields
+        reserved = sorted(key for key in set(params) & set(cls.operator_parameters)
+                          if params[key] != fields[key].default)
         if reserved:
             raise Refused(ErrorCode.REFUSED, f"runtime parameter {', '.join(reserved)} of '{name}' is "
                                              "chosen by the server's operator, not by clients")

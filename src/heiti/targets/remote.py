@@ -117,8 +117,10 @@ class Remote(Target):
             with _missing_pyserial():
                 transport = SerialTransport(p.port, p.baud, p.timeout_s)
         else:
+            # our own child serves only us: its native code is the user's own
+            native = ["--allow-native-code"] if runtime.executes_native_code else []
             command = p.command or [sys.executable, "-m", "heiti", "server", "--protocol", "pipe",
-                                    "--runtime", runtime.name]
+                                    "--runtime", runtime.name, *native]
             transport = PipeTransport.spawn(command, p.timeout_s)
         return Channel(transport, retransmits=p.retransmits)
 
