@@ -58,7 +58,7 @@ def onnx_model(tmp_path_factory) -> Path:
 def server(tmp_path_factory):
     """Short deadlines, so that slow clients are dropped within the test's patience."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with server_process(log, "--port", "0", "--max-upload-mb", "1", "--max-threads", "2",
+    with server_process(log, "--port", "0", "--max-upload-mb", "1", "--max-threads", "1",
                         "--handshake-timeout", "1.5", "--idle-timeout", "2") as (proc, port):
         yield int(port)
         assert proc.poll() is None, log.read_text()
@@ -154,6 +154,40 @@ def test_archives_holding_object_files_are_native_code(server, content, tmp_path
     assert refused.code == E.REFUSED and "native code" in refused.text
 
 
+def test_an_archive_too_large_to_inspect_is_refused(server, tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(_tar({"zeros.bin": bytes(3 * 2**20)}, compress=True))  # 3 MiB in 3 KiB
+    assert model.stat().st_size < 2**20
+    refused = _refusal(server, model, SIDECAR)
+    assert refused.code == E.REFUSED and "cannot be checked for native code" in refused.text
+
+
+def test_a_framework_failing_at_inference_says_nothing_of_its_own(server, tmp_path):
+    """ONNX Runtime's message about a failed Reshape stays in the server's log."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [3, -1])
+    graph = helper.make_graph([helper.make_node("Reshape", ["input", "shape"], ["logits"])], "bad",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)], [shape])
+    path = tmp_path / "reshape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    channel = tcp_channel(server)
+    client = hello(channel)
+    client.upload(path, SIDECAR, None)
+    client.request(MsgType.IOSPEC, m.pack_json(IO))
+    client.request(MsgType.DATA, m.pack_tensors([np.ones((1, 4), np.float32)]))
+    with pytest.raises(RemoteError) as failed:
+        client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+        client.expect(MsgType.PROCESS_DONE)
+    channel.close()
+    assert failed.value.code == E.INFERENCE
+    assert "incident" in failed.value.text and "Reshape" not in failed.value.text
+    assert "ONNXRuntime" not in failed.value.text and "[3" not in failed.value.text
+
+
 # --- micro-host on a server that allows native code: still no server files leave ------
 
 @pytest.fixture(scope="module")
@@ -200,16 +234,18 @@ def test_clients_cannot_choose_the_compiler(micro_server, tmp_path):
 
 # --- runtime parameters within the operator's limits ----------------------------------
 
-@pytest.mark.parametrize("threads", [3, 2000, 10**30])
+@pytest.mark.parametrize("threads", [2, 2000, 10**30, 0])
 def test_threads_above_the_operators_limit_are_refused(server, onnx_model, threads):
+    if threads == 0 and (os.cpu_count() or 1) < 2:
+        pytest.skip("0 means one thread per core, within the limit of 1 on a 1-core machine")
     runtime = {"type": "onnxruntime", "parameters": {"threads": threads}}
     refused = _refusal(server, onnx_model, SIDECAR, runtime)
-    assert refused.code == E.REFUSED and "limit of 2" in refused.text and "--max-threads" in refused.text
+    assert refused.code == E.REFUSED and "limit of 1" in refused.text and "--max-threads" in refused.text
     channel = tcp_channel(server)
     client = hello(channel)
-    assert client.server["limits"] == {"threads": 2}
-    loaded = client.upload(onnx_model, SIDECAR, {"type": "onnxruntime", "parameters": {"threads": 2}})
-    assert loaded["runtime"]["parameters"]["threads"] == 2
+    assert client.server["limits"] == {"threads": 1}
+    loaded = client.upload(onnx_model, SIDECAR, {"type": "onnxruntime", "parameters": {"threads": 1}})
+    assert loaded["runtime"]["parameters"]["threads"] == 1
     channel.close()
 
 

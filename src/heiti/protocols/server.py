@@ -255,9 +255,11 @@ class Session:
         except ValueError as exc:  # pydantic validation of the parameters
             raise Refused(ErrorCode.REFUSED, f"runtime parameters: {exc}") from None
         threads = getattr(runtime.params, "threads", None)
-        if isinstance(threads, int) and threads > self.config.max_threads:
-            raise Refused(ErrorCode.REFUSED, f"runtime parameter threads={_short(threads)} is above "
-                                             f"this server's limit of {self.config.max_threads} "
+        # 0 leaves the choice to the runtime, which takes up to one thread per core
+        if isinstance(threads, int) and (threads or os.cpu_count() or 1) > self.config.max_threads:
+            meant = f"{threads} (one per core: {os.cpu_count()})" if threads == 0 else _short(threads)
+            raise Refused(ErrorCode.REFUSED, f"runtime parameter threads={meant} is above this "
+                                             f"server's limit of {self.config.max_threads} "
                                              "(heiti server --max-threads)")
         return runtime
 
