@@ -44,6 +44,7 @@ class MicroC(Optimizer):
             shutil.rmtree(output)
         plan = generate(graph, output)
         details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
+                   "output_zero_point": graph.output_zero_point,
                    "input_size": graph.tensors[graph.input].size,
                    "output_size": graph.tensors[graph.output].size,
                    "weight_bytes": graph.weight_bytes(), **plan.summary()}

@@ -33,4 +33,4 @@ class MicroGolden(Runtime):
         return golden.run(self._graph, prepared)
 
     def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [(raw * self._graph.output_scale).astype(np.float32)]
+        return [self._graph.dequantize(raw)]

@@ -34,6 +34,7 @@ class MicroHost(Runtime):
             raise InputError(f"micro-host: the sidecar of '{model.path}' lacks {sorted(missing)}",
                              hint="regenerate the artifact with the micro-c optimizer")
         self._input_scale, self._output_scale = details["input_scale"], details["output_scale"]
+        self._output_zero_point = details.get("output_zero_point", 0)
         self._model = HostModel(host_library(model.path, self.params.compiler),
                                 details["input_size"], details["output_size"])
 
@@ -47,4 +48,4 @@ class MicroHost(Runtime):
         return self._model.run_batch(*prepared)
 
     def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [(raw * self._output_scale).astype(np.float32)]
+        return [((raw.astype(np.float64) - self._output_zero_point) * self._output_scale).astype(np.float32)]
