@@ -25,12 +25,14 @@ from heiti.protocols.transports import SerialTransport, SocketTransport
 
 
 @contextlib.contextmanager
-def server_process(log: Path, *args: str, wait_for: str = r"listening on tcp://[^:]+:(\d+)"
-                   ) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Start `heiti server ARGS` with stderr in ``log``; yield it and the announced address."""
+def server_process(log: Path, *args: str, wait_for: str = r"listening on tcp://[^:]+:(\d+)",
+                   env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Start `heiti server ARGS` (``env`` added to ours) with stderr in ``log``; yield it and
+    the announced address."""
     with open(log, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "heiti", "server", *args],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + 20
         while not (found := re.search(wait_for, log.read_text())):

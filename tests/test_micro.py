@@ -267,7 +267,7 @@ def test_qat_network_trains_every_operator_and_evaluates_exactly(scheme):
     assert np.array_equal(got, golden.predict(exported, raw))
 
 
-def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op, tmp_path):
+def test_golden_runtime_maps_raw_input_to_int8_output_and_host_runtime_checks_its_sidecar(every_op, tmp_path):
     from heiti.core.artifact import Artifact, Provenance
     from heiti.core.iospec import IOSpec, TensorSpec
     from heiti.runtimes.micro_golden import MicroGolden
@@ -281,8 +281,8 @@ def test_golden_runtime_dequantizes_and_host_runtime_checks_its_sidecar(every_op
                         provenance=Provenance(producer="test"))
     runtime = MicroGolden()
     runtime.load(artifact)
-    got = runtime.outputs(runtime.infer(runtime.prepare(raw[:4] * graph.input_scale)))[0]
-    assert np.array_equal(got, graph.dequantize(golden.predict(graph, raw[:4])))
+    got = runtime.outputs(runtime.infer(runtime.prepare(raw[:4])))[0]
+    assert got.dtype == np.int8 and np.array_equal(got, golden.predict(graph, raw[:4]))
     with pytest.raises(InputError, match="lacks"):
         MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from typing import Any
 
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -13,6 +14,8 @@ from heiti.core.component import Component
 
 def listing(kind: str | None = None) -> str:
     tables = {k: t for k, t in registry.components().items() if not kind or k == kind}
+    if kind == "board":
+        return board_listing()
     # one column width for all kinds, so the listing reads as one table
     name_width = max((len(n) for t in tables.values() for n in t), default=0)
     format_width = max((len(_formats(c)) for t in tables.values() for c in t.values()), default=0)
@@ -25,7 +28,18 @@ def listing(kind: str | None = None) -> str:
             lines.append(f"  {name:<{name_width}}  {_formats(cls):<{format_width}}  "
                          f"{cls.description()}{flag}")
         lines.append("")
+    if not kind:
+        lines.append(board_listing())
     return "\n".join(lines).rstrip()
+
+
+def board_listing() -> str:
+    from heiti import boards
+
+    table = boards.builtin()
+    width = max(len(n) for n in table)
+    return "\n".join(["boards:", *(f"  {n:<{width}}  {b.cpu:<10}  {b.description}"
+                                   for n, b in sorted(table.items()))])
 
 
 def _formats(cls: type[Component]) -> str:
@@ -42,6 +56,10 @@ def _formats(cls: type[Component]) -> str:
 
 
 def info(name: str) -> str:
+    from heiti import boards
+
+    if name in boards.builtin() or name.endswith((".yml", ".yaml")):
+        return board_info(boards.get(name))
     cls = registry.find(name)
     lines = [f"{cls.name} ({cls.kind})", ""]
     lines += [cls.__doc__ and _dedent(cls.__doc__) or "", ""]
@@ -78,3 +96,20 @@ def _type_name(field: FieldInfo) -> str:
 
 def _default(field: FieldInfo) -> str:
     return "(required)" if field.default is PydanticUndefined else repr(field.default)
+
+
+def board_info(board: Any) -> str:
+    lines = [f"{board.name} (board)", "", board.description, "",
+             f"cpu:       {board.cpu} ({board.isa})",
+             f"clock:     {board.clock_hz / 1e6:g} MHz nominal (time estimates only)",
+             f"flash:     {board.flash.size} bytes at 0x{board.flash.origin:08x}",
+             f"ram:       {board.ram.size} bytes at 0x{board.ram.origin:08x} "
+             f"(stack {board.stack_bytes} bytes)",
+             f"uart:      {board.uart.kind} at 0x{board.uart.base:08x}",
+             f"counter:   {board.counter.kind}",
+             f"compiler:  {board.toolchain.compiler} {' '.join(board.toolchain.flags)} "
+             f"(apt-get install {board.toolchain.package})",
+             f"emulator:  {board.qemu.program} -M {board.qemu.machine} "
+             f"(apt-get install {board.qemu.package})",
+             "", "use:       target: {kind: qemu, board: " + board.name + "}"]
+    return "\n".join(lines)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ["dataset", "model", "optimizer", "runtime", "target"]
+KINDS = ["dataset", "model", "optimizer", "runtime", "target", "board"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    listing = subparsers.add_parser("list", help="list components by kind, with missing extras")
+    listing = subparsers.add_parser("list", help="list components (and boards) by kind, with missing extras")
     listing.add_argument("--kind", choices=KINDS)
     listing.set_defaults(handler=run_list)
-    info = subparsers.add_parser("info", help="describe one component and its parameters")
+    info = subparsers.add_parser("info", help="describe one component and its parameters, or a board")
     info.add_argument("name")
     info.set_defaults(handler=run_info)
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+
+# sane upper bounds of the numeric options (a day; 16 GiB; 1024 threads)
+MAX_SECONDS = 86400.0
+MAX_UPLOAD_MB = 16384.0
+MAX_THREADS = 1024
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,11 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--token", default=None,
                         help="shared secret for HMAC challenge-response (default: $HEITI_TOKEN)")
     parser.add_argument("--allow-native-code", action="store_true",
-                        help="accept models that carry native code (shared libraries, executables)")
+                        help="accept runtimes that run native code from the models clients upload "
+                             "(micro-host, tvm, iree) and models carrying shared libraries or "
+                             "executables: only when every client that can connect is trusted")
     parser.add_argument("--max-upload-mb", type=float, default=64.0, help="largest model accepted")
+    parser.add_argument("--max-threads", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="largest 'threads' runtime parameter a client may ask for "
+                             "(default: the number of CPU cores)")
     parser.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="drop a client silent for this long, so that the next one is served "
-                             "(default: 60)")
+                        help="drop a client silent for this long, or taking longer to send one "
+                             "frame, so that the next one is served (default: 60)")
+    parser.add_argument("--handshake-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="tcp: drop a client not authenticated this long after connecting "
+                             "(default: 10)")
     parser.set_defaults(handler=run)
 
 
@@ -37,34 +52,60 @@ def run(args: argparse.Namespace) -> int:
     from heiti.protocols.server import ServerConfig
 
     runtimes = [name.strip() for name in args.runtime.split(",") if name.strip()]
-    for name in runtimes:
-        registry.get("runtime", name)
     if not runtimes:
         raise InputError("--runtime: name at least one runtime")
+    native = [name for name in runtimes if registry.get("runtime", name).executes_native_code]
+    if native and not args.allow_native_code:
+        raise InputError(f"--runtime {', '.join(native)}: loading a model there runs native code "
+                         "from the model (compiled or embedded), so any client could run code "
+                         "on this machine",
+                         hint="pass --allow-native-code only when every client that can connect "
+                         "is trusted with that; see docs/security.md")
     token = args.token or os.environ.get("HEITI_TOKEN") or None
     if args.protocol == "tcp" and token is None and not _is_loopback(args.host):
         raise InputError(f"--host {args.host} is reachable from other machines, so a token is required",
                          hint="pass --token SECRET or set HEITI_TOKEN (clients need the same secret)")
-    if args.max_upload_mb <= 0 or args.idle_timeout <= 0:
-        raise InputError("--max-upload-mb and --idle-timeout must be positive")
+    _bounded("--max-upload-mb", args.max_upload_mb, MAX_UPLOAD_MB)
+    _bounded("--idle-timeout", args.idle_timeout, MAX_SECONDS)
+    _bounded("--handshake-timeout", args.handshake_timeout, MAX_SECONDS)
+    _bounded("--max-threads", args.max_threads, MAX_THREADS)
     config = ServerConfig(runtimes=runtimes, token=token, allow_native_code=args.allow_native_code,
-                          max_upload=int(args.max_upload_mb * 2**20), log=_log)
+                          max_upload=int(args.max_upload_mb * 2**20), max_threads=args.max_threads,
+                          idle_timeout=args.idle_timeout, handshake_timeout=args.handshake_timeout,
+                          log=_log)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         if args.protocol == "tcp":
-            serve.serve_tcp(config, args.host, _tcp_port(args.port), args.idle_timeout, announce=_log)
+            serve.serve_tcp(config, args.host, _tcp_port(args.port), announce=_log)
         elif args.protocol == "serial":
             if not args.port:
                 raise InputError("--port: a serial server needs a device, e.g. --port /dev/ttyUSB0")
-            serve.serve_serial(config, args.port, args.baud, args.idle_timeout, announce=_log)
+            serve.serve_serial(config, args.port, args.baud, announce=_log)
         else:
-            serve.serve_pipe(config, args.idle_timeout)
+            serve.serve_pipe(config)
     except ModuleNotFoundError as exc:
         raise InputError(f"the serial protocol needs pyserial ({exc.name} is missing)",
                          hint='pip install "heiti[remote]"') from None
     except OSError as exc:  # address in use, no such device, permission denied
         where = f"{args.host}:{args.port or 12345}" if args.protocol == "tcp" else args.port or "stdio"
         raise InputError(f"cannot serve on {args.protocol} {where}: {exc}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _bounded(option: str, value: float, upper: float) -> None:
+    from heiti.errors import InputError
+
+    if not (math.isfinite(value) and 0 < value <= upper):
+        raise InputError(f"{option} {value}: give a positive number up to {upper:g}")
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM: unwind like an exception, so that the session in progress closes and
+    removes its uploaded files."""
+    _log("stopping (SIGTERM)")
+    raise SystemExit(128 + signum)
 
 
 def _tcp_port(text: str | None) -> int:

@@ -6,6 +6,7 @@ their scale and zero point so that a runtime on a target can (de)quantize.
 
 from __future__ import annotations
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 
@@ -23,6 +24,25 @@ class TensorSpec(BaseModel):
         if dtype != self.dtype or len(shape) != len(self.shape):
             return False
         return all(want < 0 or want == got for want, got in zip(self.shape, shape, strict=True))
+
+    @property
+    def raw_integers(self) -> bool:
+        """True for a quantized tensor that travels as its integer values (q, real = q * scale)."""
+        return self.dtype in ("int8", "uint8") and isinstance(self.scale, float)
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Real values to the raw integers of a quantized input (others pass unchanged)."""
+        if not self.raw_integers:
+            return x
+        info = np.iinfo(self.dtype)
+        raw = np.rint(np.asarray(x, dtype=np.float64) / self.scale) + (self.zero_point or 0)
+        return np.clip(raw, info.min, info.max).astype(self.dtype)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """A quantized output's raw integers to real values (others pass unchanged)."""
+        if not self.raw_integers:
+            return q
+        return ((np.asarray(q, dtype=np.float64) - (self.zero_point or 0)) * self.scale).astype(np.float32)
 
     def describe(self) -> str:
         dims = "x".join("?" if d < 0 else str(d) for d in self.shape)

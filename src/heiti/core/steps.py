@@ -85,6 +85,13 @@ class Runtime(Component):
     # True when ``send_ahead`` lets the runtime start on the next input before the current
     # ``infer`` returns (a remote target that should never wait on the link)
     pipelined: bool = False
+    # True when loading an artifact runs machine code the artifact holds (a shared library,
+    # an embedded ELF) or compiles from sources it holds: `heiti server` refuses such
+    # runtimes unless its operator passed --allow-native-code (docs/security.md)
+    executes_native_code: ClassVar[bool] = False
+    # parameters only the server's operator may choose (a compiler path): a remote client
+    # setting one is refused
+    operator_parameters: ClassVar[tuple[str, ...]] = ()
 
     def load(self, model: Artifact) -> None:
         raise NotImplementedError

@@ -56,12 +56,13 @@ def test(scenario: LoadedScenario) -> tuple[Path, dict[str, Any]]:
     executor = scenario.target.open(scenario.runtime, final)
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler:
-            loop = run_inference(executor, data.x, settings.batch_size, settings.warmup,
-                                 min_duration_s=settings.min_duration_s)
+            # a quantized input travels as raw integers, so the device computes no float
+            loop = run_inference(executor, final.io.inputs[0].quantize(data.x), settings.batch_size,
+                                 settings.warmup, min_duration_s=settings.min_duration_s)
         runtime_versions = executor.versions()
     finally:
         executor.close()
-    quality = scenario.dataset.evaluate(loop.outputs, data.y)
+    quality = scenario.dataset.evaluate(final.io.outputs[0].dequantize(loop.outputs), data.y)
     document = {
         **measurements.header(scenario.name),
         "scenario": scenario.resolved(),

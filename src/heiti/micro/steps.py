@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from heiti.core.artifact import Artifact, Provenance
+from heiti.core.iospec import IOSpec
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError
 from heiti.micro.graph import Graph
@@ -52,9 +53,20 @@ def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
     graph.save(output)
     facts = {"scheme": graph.scheme, "input_scale": graph.input_scale, "output_scale": graph.output_scale,
              "weight_bytes": graph.weight_bytes(), "operators": [op.kind for op in graph.ops]}
-    return Artifact(path=output, format="micro-int8", io=model.io,
+    return Artifact(path=output, format="micro-int8", io=integer_io(model.io, graph),
                     provenance=Provenance(producer=f"optimizer:{producer}", tool_versions=versions or {},
                                           details=facts | details))
+
+
+def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
+    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale (and the
+    output's zero point, not 0 in the tflite schemes)."""
+    io = io.model_copy(deep=True)
+    io.inputs[0] = io.inputs[0].model_copy(update={"dtype": "uint8", "scale": graph.input_scale,
+                                                   "zero_point": 0})
+    io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
+                                                     "zero_point": graph.output_zero_point})
+    return io
 
 
 def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]:

@@ -38,16 +38,16 @@ class MicroC(Optimizer):
         from heiti.micro.build import HostModel, cortex_m4_report, host_library
         from heiti.micro.codegen import generate
         from heiti.micro.graph import Graph, raw_input
+        from heiti.micro.macs import layer_table
 
         graph = Graph.load(model.path)
         if output.exists():
             shutil.rmtree(output)
         plan = generate(graph, output)
         details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
-                   "output_zero_point": graph.output_zero_point,
                    "input_size": graph.tensors[graph.input].size,
                    "output_size": graph.tensors[graph.output].size,
-                   "weight_bytes": graph.weight_bytes(), **plan.summary()}
+                   "weight_bytes": graph.weight_bytes(), "layers": layer_table(graph), **plan.summary()}
         if self.params.check_samples:
             raw = raw_input(ctx.dataset.split("val").x[: self.params.check_samples], graph.input_scale)
             host = HostModel(host_library(output), details["input_size"], details["output_size"])

@@ -61,6 +61,7 @@ DTYPES = {1: "float32", 2: "float16", 3: "int8", 4: "uint8", 5: "int16", 6: "int
           7: "int64", 8: "float64", 9: "bool", 10: "uint16"}
 DTYPE_CODES = {name: code for code, name in DTYPES.items()}
 MAX_DIMS = 8
+MAX_JSON_DEPTH = 32     # control messages need 6 levels
 _COUNT = struct.Struct("<B3x")
 _TENSOR = struct.Struct("<BBxx")
 _U32 = struct.Struct("<I")
@@ -82,12 +83,34 @@ def pack_json(obj: dict[str, Any]) -> bytes:
 
 def unpack_json(payload: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        obj = json.loads(payload.decode("utf-8"), parse_constant=_not_json)
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also numbers of > 4300 digits
         raise PayloadError(f"payload is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        obj = _TOO_DEEP
+    if obj is _TOO_DEEP or _too_deep(obj):
+        raise PayloadError(f"payload is nested more than {MAX_JSON_DEPTH} levels deep")
     if not isinstance(obj, dict):
         raise PayloadError("payload must be a JSON object")
     return obj
+
+
+_TOO_DEEP = object()
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_deep(obj: Any) -> bool:
+    """Deeper than MAX_JSON_DEPTH? (a deep value would later overflow a recursive consumer)"""
+    level = [obj]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return False
+    return True
 
 
 # --- ERROR, PROCESS_DONE ---------------------------------------------------------

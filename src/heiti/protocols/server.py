@@ -3,12 +3,15 @@
 A session ends on BYE, when the client goes away, or on a protocol violation (after
 an ERROR naming it); the server then serves the next client. Problems a client can
 correct (a model that fails to load, inputs of the wrong shape) are answered with
-ERROR and the session continues.
+ERROR and the session continues. What a framework or compiler says stays in the
+server's log (it may quote server files); the client gets the error code, a generic
+text and the incident number under which the log has the details (docs/security.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -27,10 +30,10 @@ from heiti.protocols.channel import Channel
 from heiti.protocols.framing import VERSION, Frame, FrameError, encode
 from heiti.protocols.messages import ErrorCode, MsgType, PayloadError
 
-# magic numbers of executables and shared libraries (ELF, Mach-O both endians and fat, PE)
-NATIVE_MAGICS = (b"\x7fELF", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
-                 b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"MZ")
 STARTED = encode(MsgType.PROCESS_STARTED)
+# errors whose text comes from a framework: only its first clause reaches the client
+FRAMEWORK_CODES = (ErrorCode.INFERENCE, ErrorCode.INTERNAL)
+_incidents = itertools.count(1)
 
 
 @dataclass
@@ -39,20 +42,27 @@ class ServerConfig:
     token: str | None = None
     allow_native_code: bool = False
     max_upload: int = 64 * 2**20
+    max_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    idle_timeout: float = 60.0          # silence between frames, and the deadline of one frame
+    handshake_timeout: float = 10.0     # from connecting to authenticated
     log: Callable[[str], None] = field(default=lambda message: None)
 
 
 class Refused(Exception):
-    """Answer with ERROR; ``fatal`` ends the session (protocol violations)."""
+    """Answer with ERROR; ``fatal`` ends the session (protocol violations). ``detail`` is
+    logged on the server and never sent."""
 
-    def __init__(self, code: int, text: str, fatal: bool = False):
+    def __init__(self, code: int, text: str, fatal: bool = False, detail: str | None = None):
+        if code in FRAMEWORK_CODES and detail is None:
+            text, detail = text.split(":", 1)[0], text
         super().__init__(text)
-        self.code, self.text, self.fatal = code, text, fatal
+        self.code, self.text, self.fatal, self.detail = code, text, fatal, detail
 
 
 class Session:
     def __init__(self, channel: Channel, config: ServerConfig):
         self.channel, self.config = channel, config
+        channel.frame_timeout = config.idle_timeout
         self.said_bye = False
         self.state = "hello"            # hello -> auth -> ready; uploading while a MODEL streams
         self.nonce = b""
@@ -64,29 +74,43 @@ class Session:
         self.prepared: Any = None
         self.last_outputs = b""
         self.upload: dict[str, Any] | None = None
-        self.workdir = Path(tempfile.mkdtemp(prefix="heiti-server-"))
+        self.workdir: Path | None = None  # made at the first upload: a handshake writes nothing
         self.latencies: list[int] = []
         self.started = (time.perf_counter(), _cpu_seconds())
+        self.handlers = {
+            MsgType.HELLO: self.hello, MsgType.AUTH: self.auth, MsgType.PING: self.ping,
+            MsgType.MODEL_BEGIN: self.model_begin, MsgType.MODEL_CHUNK: self.model_chunk,
+            MsgType.MODEL_END: self.model_end, MsgType.IOSPEC: self.iospec,
+            MsgType.DATA: self.data, MsgType.PROCESS: self.process,
+            MsgType.OUTPUT: self.output, MsgType.STATS: self.stats}
+
+    def handshake(self) -> bool:
+        """Serve HELLO (and AUTH) within the handshake timeout; True: the client may now be
+        served, False: the session is over (closed)."""
+        self.channel.deadline = time.monotonic() + self.config.handshake_timeout
+        try:
+            return self._serve(until_ready=True)
+        finally:
+            self.channel.deadline = None
 
     def run(self) -> None:
-        handlers = {MsgType.HELLO: self.hello, MsgType.AUTH: self.auth, MsgType.PING: self.ping,
-                    MsgType.MODEL_BEGIN: self.model_begin, MsgType.MODEL_CHUNK: self.model_chunk,
-                    MsgType.MODEL_END: self.model_end, MsgType.IOSPEC: self.iospec,
-                    MsgType.DATA: self.data, MsgType.PROCESS: self.process,
-                    MsgType.OUTPUT: self.output, MsgType.STATS: self.stats}
+        self._serve(until_ready=False)
+
+    def _serve(self, until_ready: bool) -> bool:
+        ready = False
         try:
-            while True:
+            while not (ready := until_ready and self.state == "ready"):
                 frame = self.channel.recv()
                 if frame.type == MsgType.BYE:
                     self.said_bye = True
                     self.channel.send(MsgType.OK)
-                    return
+                    break
                 try:
-                    self._dispatch(handlers, frame)
+                    self._dispatch(frame)
                 except Refused as exc:
-                    self._error(exc.code, exc.text)
+                    self._error(exc.code, exc.text, exc.detail)
                     if exc.fatal:
-                        return
+                        break
         except FrameError as exc:
             self._error(exc.code, str(exc))
         except (ConnectionError, TimeoutError) as exc:
@@ -94,11 +118,13 @@ class Session:
         except OSError as exc:
             self.config.log(f"connection error: {exc}")
         finally:
-            self.close()
+            if not ready:  # also on SIGTERM (SystemExit): the uploaded files go
+                self.close()
+        return ready
 
-    def _dispatch(self, handlers: dict[int, Callable[[Frame], None]], frame: Frame) -> None:
+    def _dispatch(self, frame: Frame) -> None:
         self._check_state(frame.type)
-        handler = handlers.get(frame.type)
+        handler = self.handlers.get(frame.type)
         if handler is None:
             raise Refused(ErrorCode.UNKNOWN_TYPE, f"unknown message type 0x{frame.type:02x}", fatal=True)
         try:
@@ -108,7 +134,7 @@ class Session:
         except PayloadError as exc:
             raise Refused(ErrorCode.BAD_FRAME, f"malformed {_name(frame.type)}: {exc}", fatal=True) from None
         except Exception as exc:  # a bug or a framework surprise must not take the server down
-            raise Refused(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}") from None
+            raise Refused(ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}") from None
 
     def close(self) -> None:
         if self.latencies:
@@ -118,9 +144,14 @@ class Session:
             self.upload["file"].close()
         if self.runtime is not None:
             self.runtime.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def _error(self, code: int, text: str) -> None:
+    def _error(self, code: int, text: str, detail: str | None = None) -> None:
+        if detail is not None:
+            incident = next(_incidents)
+            self.config.log(f"incident {incident}: {detail}")
+            text += f" (the server's log has the details: incident {incident})"
         self.config.log(f"ERROR {m.error_name(code)}: {text}")
         try:
             self.channel.send(MsgType.ERROR, m.pack_error(code, text))
@@ -144,12 +175,12 @@ class Session:
             raise Refused(ErrorCode.OUT_OF_ORDER, "HELLO twice", fatal=True)
         versions = m.unpack_json(frame.payload).get("versions")
         if not isinstance(versions, list) or VERSION not in versions:
-            raise Refused(ErrorCode.VERSION, f"no common protocol version: client offers {versions}, "
-                                             f"server speaks [{VERSION}]", fatal=True)
+            raise Refused(ErrorCode.VERSION, f"no common protocol version: client offers "
+                                             f"{_short(versions)}, server speaks [{VERSION}]", fatal=True)
         reply: dict[str, Any] = {
             "version": VERSION, "server": f"heiti {__version__}", "runtimes": self.config.runtimes,
             "max_message": self.channel.max_message, "max_upload": self.config.max_upload,
-            "auth": self.config.token is not None}
+            "limits": {"threads": self.config.max_threads}, "auth": self.config.token is not None}
         if self.config.token is not None:
             self.nonce = os.urandom(32)
             reply["nonce"] = self.nonce.hex()
@@ -179,21 +210,56 @@ class Session:
         if size > self.config.max_upload:
             raise Refused(ErrorCode.TOO_LARGE, f"model of {size} bytes exceeds the server's upload "
                                                f"limit of {self.config.max_upload} bytes")
-        runtime = info.get("runtime") or {"type": self.config.runtimes[0], "parameters": {}}
-        if runtime.get("type") not in self.config.runtimes:
-            raise Refused(ErrorCode.REFUSED, f"runtime {runtime.get('type')!r} is not offered by "
-                                             f"this server (offered: {', '.join(self.config.runtimes)})")
         if info.get("packing") not in (None, "tar"):
-            raise Refused(ErrorCode.REFUSED, f"unknown packing {info.get('packing')!r} (known: tar)")
+            raise Refused(ErrorCode.REFUSED, f"unknown packing {_short(info.get('packing'))} (known: tar)")
+        runtime = self._runtime_for(info.get("runtime") or {"type": self.config.runtimes[0]})
         self._unload()
-        shutil.rmtree(self.workdir, ignore_errors=True)  # the previous model's files
-        self.workdir.mkdir()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)  # the previous model's files
+        self.workdir = Path(tempfile.mkdtemp(prefix="heiti-server-"))
         path = self.workdir / ("upload.tar" if info.get("packing") else
                                "model" + _safe_suffix(str(info.get("name", ""))))
         self.upload = {"info": info, "runtime": runtime, "path": path, "file": open(path, "wb"),
                        "received": 0, "hash": hashlib.sha256()}
         self.state = "uploading"
         self.channel.send(MsgType.OK)
+
+    def _runtime_for(self, spec: dict[str, Any]) -> Any:
+        """The runtime a client asks for, if this server may run it with those parameters:
+        decided from the runtime itself and the operator's limits, before any byte is stored."""
+        from heiti import registry
+        from heiti.errors import HeitiError
+
+        name, params = spec.get("type"), spec.get("parameters") or {}
+        if name not in self.config.runtimes:
+            raise Refused(ErrorCode.REFUSED, f"runtime {_short(name)} is not offered by this server "
+                                             f"(offered: {', '.join(self.config.runtimes)})")
+        if not isinstance(params, dict):
+            raise PayloadError("'runtime.parameters' must be a JSON object")
+        cls = registry.get("runtime", name)
+        if cls.executes_native_code and not self.config.allow_native_code:
+            raise Refused(ErrorCode.REFUSED, f"runtime '{name}' runs native code from the model it "
+                                             "loads; this server was not started with --allow-native-code")
+        # the default is what the server uses; a client repeating it (every describe() does) is fine
+        fields = cls.Params.model_fields
+        reserved = sorted(key for key in set(params) & set(cls.operator_parameters)
+                          if params[key] != fields[key].default)
+        if reserved:
+            raise Refused(ErrorCode.REFUSED, f"runtime parameter {', '.join(reserved)} of '{name}' is "
+                                             "chosen by the server's operator, not by clients")
+        try:
+            cls.check_available()
+            runtime = cls(params)
+        except HeitiError as exc:
+            raise Refused(ErrorCode.REFUSED, str(exc)) from None
+        except ValueError as exc:  # pydantic validation of the parameters
+            raise Refused(ErrorCode.REFUSED, f"runtime parameters: {exc}") from None
+        threads = getattr(runtime.params, "threads", None)
+        if isinstance(threads, int) and threads > self.config.max_threads:
+            raise Refused(ErrorCode.REFUSED, f"runtime parameter threads={_short(threads)} is above "
+                                             f"this server's limit of {self.config.max_threads} "
+                                             "(heiti server --max-threads)")
+        return runtime
 
     def model_chunk(self, frame: Frame) -> None:
         up = self.upload
@@ -212,6 +278,7 @@ class Session:
             raise Refused(ErrorCode.BAD_FRAME, f"upload incomplete or corrupted: {up['received']} of "
                                                f"{info['size']} bytes, sha256 mismatch or not")
         from heiti.core.artifact import Artifact
+        from heiti.errors import InputError
 
         path = up["path"]
         if info.get("packing") == "tar":
@@ -221,21 +288,28 @@ class Session:
             try:
                 unpack_tar(up["path"], path, self.config.max_upload)
             except PackingError as exc:
-                raise Refused(ErrorCode.REFUSED, str(exc)) from None
+                raise Refused(ErrorCode.REFUSED, "cannot unpack the model archive",
+                              detail=str(exc)) from None
             up["path"].unlink()
         try:
             artifact = Artifact.model_validate({**(info.get("sidecar") or {}), "path": path})
         except ValueError as exc:
             raise Refused(ErrorCode.MODEL_LOAD, f"invalid model metadata: {exc}") from None
         self._check_native(artifact)
-        self.runtime = _make_runtime(up["runtime"], artifact.format)
+        runtime = up["runtime"]
+        if artifact.format not in runtime.formats:
+            raise Refused(ErrorCode.REFUSED, f"runtime '{runtime.name}' cannot run {artifact.format} "
+                                             f"models (it runs {', '.join(runtime.formats)})")
         try:
-            self.runtime.load(artifact)
-        except Exception as exc:  # any failure of a framework loading foreign bytes
-            self.runtime = None
+            runtime.load(artifact)
+        except InputError as exc:  # heiti's own check of the model (a missing sidecar field)
             raise Refused(ErrorCode.MODEL_LOAD, f"the runtime could not load the model: "
-                                                f"{type(exc).__name__}: {exc}") from None
-        self.model, self.latencies = artifact, []
+                                                f"{exc.message}") from None
+        except Exception as exc:  # a framework or compiler: its words may quote server files
+            raise Refused(ErrorCode.MODEL_LOAD, f"the runtime could not load the model "
+                                                f"({type(exc).__name__})",
+                          detail=f"{type(exc).__name__}: {exc}") from None
+        self.runtime, self.model, self.latencies = runtime, artifact, []
         self.started = (time.perf_counter(), _cpu_seconds())
         self.config.log(f"model loaded: {artifact.format}, {info['size']} bytes, runtime "
                         f"{self.runtime.name}")
@@ -248,19 +322,22 @@ class Session:
         return up
 
     def _check_native(self, artifact: Any) -> None:
+        """Defence in depth behind the runtime check: machine code in any uploaded file.
+        The client's own ``native_code`` flag can only make this stricter."""
         if self.config.allow_native_code:
             return
+        from heiti.protocols.native_code import Uninspectable, carries_native_code
         from heiti.protocols.packing import files_in
 
-        heads = []
-        for file in files_in(artifact.path):
-            with open(file, "rb") as f:
-                heads.append(f.read(4))
-        if artifact.provenance.details.get("native_code") or any(h.startswith(NATIVE_MAGICS)
-                                                                 for h in heads):
-            raise Refused(ErrorCode.REFUSED, "the model carries native code (a shared library or "
-                                             "executable); start the server with --allow-native-code "
-                                             "to accept it")
+        try:
+            native = artifact.provenance.details.get("native_code") is True or any(
+                carries_native_code(file, self.config.max_upload) for file in files_in(artifact.path))
+        except Uninspectable as exc:
+            raise Refused(ErrorCode.REFUSED, f"{exc}; it cannot be checked for native code") from None
+        if native:
+            raise Refused(ErrorCode.REFUSED, "the model carries native code (a shared library, "
+                                             "object file or executable); start the server with "
+                                             "--allow-native-code to accept it")
 
     def _unload(self) -> None:
         if self.runtime is not None:
@@ -355,27 +432,15 @@ class Session:
         self.channel.send(MsgType.STATS, m.pack_json(reply))
 
 
-def _make_runtime(spec: dict[str, Any], model_format: str) -> Any:
-    from heiti import registry
-    from heiti.errors import HeitiError
-
-    try:
-        cls = registry.get("runtime", str(spec.get("type")))
-        cls.check_available()
-        runtime = cls(spec.get("parameters") or {})
-    except HeitiError as exc:
-        raise Refused(ErrorCode.REFUSED, str(exc)) from None
-    except ValueError as exc:  # pydantic validation of the parameters
-        raise Refused(ErrorCode.REFUSED, f"runtime parameters: {exc}") from None
-    if model_format not in cls.formats:
-        raise Refused(ErrorCode.REFUSED, f"runtime '{cls.name}' cannot run {model_format} models "
-                                         f"(it runs {', '.join(cls.formats)})")
-    return runtime
-
-
 def _safe_suffix(name: str) -> str:
     suffix = Path(name).suffix
     return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,12}", suffix) else ""
+
+
+def _short(value: Any) -> str:
+    """A client's value quoted in a reply, cut short (it may be megabytes of JSON)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _name(msg_type: int) -> str:

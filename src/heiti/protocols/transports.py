@@ -2,7 +2,9 @@
 
 A transport moves bytes and nothing else: ``send`` writes everything,
 ``recv_some`` returns at least one byte (b"" at end of stream) or raises
-TimeoutError. Framing, retransmission and message logic live above it.
+TimeoutError, after its idle timeout or, when given, ``within`` seconds (the rest of
+a frame's or a handshake's deadline). Framing, retransmission and message logic live
+above it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Transport:
     def send(self, data: bytes) -> None:
         raise NotImplementedError
 
-    def recv_some(self, need: int) -> bytes:
+    def recv_some(self, need: int, within: float | None = None) -> bytes:
         raise NotImplementedError
 
     def discard_input(self) -> None:
@@ -60,7 +62,11 @@ class SocketTransport(Transport):
         except BlockingIOError:  # SO_SNDTIMEO expired
             raise TimeoutError("the peer did not accept data within the timeout") from None
 
-    def recv_some(self, need: int) -> bytes:
+    def recv_some(self, need: int, within: float | None = None) -> bytes:
+        # a deadline is the slow path (a frame arriving in pieces, a handshake): one poll
+        # before the read instead of a socket option changed back and forth
+        if within is not None and not select.select([self.sock], [], [], max(within, 0))[0]:
+            raise TimeoutError("the deadline passed before the data arrived")
         try:
             return self.sock.recv(max(need, CHUNK))
         except BlockingIOError:  # SO_RCVTIMEO expired
@@ -94,11 +100,17 @@ class SerialTransport(Transport):
         except self._errors as exc:
             raise ConnectionError(f"serial write failed: {exc}") from None
 
-    def recv_some(self, need: int) -> bytes:
+    def recv_some(self, need: int, within: float | None = None) -> bytes:
+        idle = self.port.timeout
+        if within is not None:
+            self.port.timeout = max(min(within, idle or within), 0)
         try:
             data = self.port.read(max(need, self.port.in_waiting))
         except self._errors as exc:
             raise ConnectionError(f"serial read failed: {exc}") from None
+        finally:
+            if within is not None:
+                self.port.timeout = idle
         if not data:  # a serial line has no end of stream: nothing within the timeout
             raise TimeoutError("no data within the read timeout")
         return data
@@ -137,8 +149,9 @@ class PipeTransport(Transport):
         while view:
             view = view[os.write(self.write_fd, view) :]
 
-    def recv_some(self, need: int) -> bytes:
-        ready, _, _ = select.select([self.read_fd], [], [], self.timeout)
+    def recv_some(self, need: int, within: float | None = None) -> bytes:
+        timeout = self.timeout if within is None else max(min(within, self.timeout or within), 0)
+        ready, _, _ = select.select([self.read_fd], [], [], timeout)
         if not ready:
             raise TimeoutError("no data within the read timeout")
         return os.read(self.read_fd, max(need, CHUNK))

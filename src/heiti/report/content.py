@@ -93,7 +93,9 @@ def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
                             num(m["support"])] for name, m in quality["per_class"].items()])
         sections.append(Section("Quality", [overall, per_class], [
             Figure(f"{prefix}confusion", "Confusion matrix", lambda: plots.confusion_matrix(doc))]))
-    return sections
+    from heiti.report.board import board_sections  # (imports this module)
+
+    return sections + board_sections(doc)
 
 
 def _target_latency(doc: dict[str, Any]) -> list[Table]:

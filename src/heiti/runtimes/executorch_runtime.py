@@ -24,6 +24,7 @@ class ExecutorchRuntime(Runtime):
     name = "executorch"
     Params = ExecutorchParams
     formats = ("pte", "pte-int8")
+    executes_native_code = False  # a program of built-in and XNNPACK operators
     requires = ("executorch", "torch")
     extra = "executorch"
 

@@ -19,6 +19,7 @@ class IreeRuntime(ArrayRuntime):
 
     name = "iree"
     formats = ("iree", "iree-cross")
+    executes_native_code = True  # a .vmfb embeds the compiled kernels as machine code
     requires = ("iree.runtime",)
     extra = "iree"
 

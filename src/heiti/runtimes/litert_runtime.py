@@ -24,6 +24,7 @@ class LitertRuntime(Runtime):
     name = "litert"
     Params = LitertParams
     formats = ("tflite", "tflite-int8")
+    executes_native_code = False  # a graph of the interpreter's built-in operators
     requires = ("ai_edge_litert",)
     extra = "litert"
 

@@ -18,34 +18,32 @@ class MicroHostParams(Params):
 
 class MicroHost(Runtime):
     """Builds a c-int8 artifact for this host (cached by content hash) and runs the int8
-    engine through ctypes, one sample per call as on the device."""
+    engine through ctypes, one sample per call as on the device: raw uint8 in, int8 out."""
 
     name = "micro-host"
     Params = MicroHostParams
     formats = ("c-int8",)
+    executes_native_code = True  # compiles the artifact's C and loads the library
+    operator_parameters = ("compiler",)  # a client must not pick the program the server runs
 
     def load(self, model: Artifact) -> None:
         from heiti.errors import InputError
         from heiti.micro.build import HostModel, host_library
 
         details = model.provenance.details
-        missing = {"input_scale", "output_scale", "input_size", "output_size"} - set(details)
+        missing = {"input_size", "output_size"} - set(details)
         if missing:
             raise InputError(f"micro-host: the sidecar of '{model.path}' lacks {sorted(missing)}",
                              hint="regenerate the artifact with the micro-c optimizer")
-        self._input_scale, self._output_scale = details["input_scale"], details["output_scale"]
-        self._output_zero_point = details.get("output_zero_point", 0)
         self._model = HostModel(host_library(model.path, self.params.compiler),
                                 details["input_size"], details["output_size"])
 
     def prepare(self, batch: np.ndarray) -> Any:
-        from heiti.micro.graph import raw_input
-
-        raw = raw_input(batch, self._input_scale).reshape(len(batch), -1)
+        raw = np.ascontiguousarray(batch, dtype=np.uint8).reshape(len(batch), -1)
         return raw, np.empty((len(batch), self._model.output_size), dtype=np.int8)
 
     def infer(self, prepared: Any) -> Any:
         return self._model.run_batch(*prepared)
 
     def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [((raw.astype(np.float64) - self._output_zero_point) * self._output_scale).astype(np.float32)]
+        return [raw]

@@ -26,6 +26,7 @@ class OnnxRuntime(Runtime):
     name = "onnxruntime"
     Params = OnnxRuntimeParams
     formats = ("onnx", "onnx-int8", "onnx-fp16")
+    executes_native_code = False  # a graph of ONNX Runtime's own operators
     requires = ("onnxruntime",)
     extra = "onnx"
 

@@ -30,6 +30,7 @@ class OpenVinoRuntime(ArrayRuntime):
     name = "openvino"
     Params = OpenVinoRuntimeParams
     formats = ("openvino", "openvino-int8", "onnx")
+    executes_native_code = False  # a graph the plugin compiles from its own kernels
     requires = ("openvino",)
     extra = "openvino"
 

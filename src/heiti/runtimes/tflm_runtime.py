@@ -20,8 +20,9 @@ class TflmParams(Params):
 class TflmRuntime(Runtime):
     """TensorFlow Lite Micro (TFLM) with its portable reference kernels, one sample per
     ``invoke`` as on a microcontroller: the oracle that heiti micro's ``tflite`` scheme is
-    checked against bit for bit. int8 inputs are quantized with the tensor's scale and zero
-    point (rounding half away from zero, like TFLite's own quantization), outside the timed call."""
+    checked against bit for bit. An int8 model takes its raw int8 input and gives its raw int8
+    output (heiti quantizes and dequantizes with the tensors' scales and zero points); float
+    values given to it are quantized rounding half away from zero, like TFLite's own quantization."""
 
     name = "tflm"
     Params = TflmParams
@@ -42,9 +43,12 @@ class TflmRuntime(Runtime):
                              hint="TFLM runs .tflite models whose operators it has kernels for") from None
         self._input = _details(self._interpreter.get_input_details(0))
         self._output = _details(self._interpreter.get_output_details(0))
+        self._raw_output = model.io.outputs[0].raw_integers  # heiti dequantizes it
 
     def prepare(self, batch: np.ndarray) -> Any:
         dtype, shape, scale, zero_point = self._input
+        if np.asarray(batch).dtype == np.dtype(dtype):  # raw integers already
+            return np.ascontiguousarray(batch).reshape(len(batch), *shape[1:])
         x = np.asarray(batch, dtype=np.float64).reshape(len(batch), *shape[1:])
         if np.dtype(dtype).kind == "f":
             return x.astype(dtype)
@@ -62,7 +66,7 @@ class TflmRuntime(Runtime):
 
     def outputs(self, raw: Any) -> list[np.ndarray]:
         dtype, _, scale, zero_point = self._output
-        if np.dtype(dtype).kind == "f":
+        if np.dtype(dtype).kind == "f" or self._raw_output:
             return [raw]
         return [((raw.astype(np.float64) - zero_point) * scale).astype(np.float32)]
 

@@ -22,6 +22,7 @@ class TorchRuntime(Runtime):
     name = "torch"
     Params = TorchRuntimeParams
     formats = ("torch",)
+    executes_native_code = False  # a zoo network rebuilt by name, weights_only
     requires = ("torch",)
     extra = "torch"
 

@@ -21,6 +21,7 @@ class TvmRuntime(ArrayRuntime):
 
     name = "tvm"
     formats = ("tvm", "tvm-cross")
+    executes_native_code = True  # loads the artifact as a shared library or object archive
     requires = ("tvm",)
     extra = "tvm"
 

@@ -78,14 +78,30 @@ class Remote(Target):
             channel = self._connect(runtime)
         client = Client(channel)
         with self._failures("setting up the session", client):
-            token = self.params.token.get_secret_value() if self.params.token else None
-            client.hello(token or os.environ.get("HEITI_TOKEN"))
-            sidecar = model.model_dump(mode="json", exclude={"path"})
-            # on a serial line, chunks of about a second of line time keep every wait short
-            chunk = max(1024, self.params.baud // 10) if self.params.protocol == "serial" else CHUNK
-            loaded = client.upload(model.path, sidecar, runtime.describe(), chunk)
+            client.hello(self._token())
+            if model.sha256 and client.server.get("model_sha256") == model.sha256:
+                loaded = {"versions": client.server.get("versions", {})}  # compiled into the firmware
+            else:
+                sidecar = model.model_dump(mode="json", exclude={"path"})
+                loaded = client.upload(model.path, sidecar, runtime.describe(), self._chunk(CHUNK))
             client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
-        return RemoteExecutor(self, client, runtime, model, loaded)
+        return self.executor(client, runtime, model, loaded)
+
+    def executor(self, *args: Any) -> RemoteExecutor:
+        return RemoteExecutor(self, *args)
+
+    @property
+    def pipelines(self) -> bool:
+        """Whether requests may be sent ahead: never on a serial line (a NAK names one frame)."""
+        return self.params.pipeline and self.params.protocol != "serial"
+
+    def _token(self) -> str | None:
+        token = self.params.token.get_secret_value() if self.params.token else None
+        return token or os.environ.get("HEITI_TOKEN")
+
+    def _chunk(self, default: int) -> int:
+        # on a serial line, chunks of about a second of line time keep every wait short
+        return max(1024, self.params.baud // 10) if self.params.protocol == "serial" else default
 
     def environment(self) -> dict[str, Any]:
         return self._environment
@@ -101,8 +117,10 @@ class Remote(Target):
             with _missing_pyserial():
                 transport = SerialTransport(p.port, p.baud, p.timeout_s)
         else:
+            # our own child serves only us: its native code is the user's own
+            native = ["--allow-native-code"] if runtime.executes_native_code else []
             command = p.command or [sys.executable, "-m", "heiti", "server", "--protocol", "pipe",
-                                    "--runtime", runtime.name]
+                                    "--runtime", runtime.name, *native]
             transport = PipeTransport.spawn(command, p.timeout_s)
         return Channel(transport, retransmits=p.retransmits)
 
@@ -162,7 +180,7 @@ class RemoteExecutor(Runtime):
         self._versions = loaded.get("versions", {})
         self._max_message = int(client.server.get("max_message", 2**32 - 1))
         self.target_latencies_ns: list[int] = []
-        self.pipelined = target.params.pipeline and target.params.protocol != "serial"
+        self.pipelined = target.pipelines
         self._sent_ahead: collections.deque[bytes] = collections.deque()
         self.target_statistics: dict[str, Any] | None = None
         self._broken = False
@@ -206,6 +224,9 @@ class RemoteExecutor(Runtime):
         except self._link_errors as exc:
             self._broken = True
             raise self.target.failure("inference", exc) from None
+        except KeyboardInterrupt:  # the answer may never come: close without a goodbye
+            self._broken = True
+            raise
 
     def outputs(self, raw: bytes) -> list[np.ndarray]:
         try:

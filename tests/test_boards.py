@@ -1,0 +1,251 @@
+"""heiti micro on emulated boards (real QEMU, real cross compilers): the firmware's outputs on
+the whole digits test set are bit-identical to the golden model and the host C engine on
+every built-in board; a model too large for a board fails before inference; a firmware
+that faults or hangs ends the run with exit 1 and leaves no QEMU behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import heiti
+from conftest import run_cli, scenario_dict, write_scenario
+from heiti import boards
+from heiti.core.artifact import Artifact
+from heiti.errors import InputError
+
+NEEDED = ("qemu-system-arm", "qemu-system-riscv32", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc")
+pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in NEEDED),
+                                reason="QEMU and the ARM/RISC-V cross compilers are not installed "
+                                "(.ci/apt-packages)")
+CHAIN = [{"type": "micro-ptq", "parameters": {"calibration_samples": 100}},
+         {"type": "micro-c", "parameters": {"check_samples": 0, "cortex_m4": False}}]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A private firmware cache: its path marks this module's QEMU processes."""
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("board-cache")
+    mp.setenv("HEITI_CACHE", str(folder))
+    yield folder
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def c_model(cache, tmp_path_factory, trained_model_dir) -> Path:
+    """The session's digits model as a c-int8 artifact (scenario run once, on the host)."""
+    folder = tmp_path_factory.mktemp("boards")
+    shutil.copytree(trained_model_dir / "model", folder / "model")
+    data = scenario_dict("host", optimizers=CHAIN, runtime={"type": "micro-host"},
+                         test={"warmup": 0, "samples": 8}, report={"enabled": False})
+    assert run_cli("run", write_scenario(folder, data)) == 0
+    return folder
+
+
+def _board_scenario(folder: Path, name: str, board: str, **test) -> Path:
+    data = scenario_dict(name, build_dir="build", optimizers=CHAIN, runtime={"type": "micro-host"},
+                         target={"kind": "qemu", "board": board}, report={"enabled": False},
+                         test={"warmup": 1, **test})
+    return write_scenario(folder, data, f"{name}.yml")
+
+
+def _qemu_processes(cache: Path) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "qemu-system" in text and str(cache) in text:
+            found.append(text)
+    return found
+
+
+def test_built_in_boards_are_listed_and_a_user_board_file_is_checked(tmp_path, capsys):
+    assert run_cli("list", "--kind", "board") == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("mps2-an386", "mps2-an500", "riscv32-virt"))
+    assert run_cli("info", "mps2-an500") == 0
+    assert "cortex-m7" in capsys.readouterr().out
+    broken = boards.builtin()["mps2-an386"].model_dump() | {"clock_hz": "fast"}
+    (tmp_path / "b.yml").write_text(yaml.safe_dump(broken))
+    with pytest.raises(InputError, match="clock_hz"):
+        boards.get("b.yml", tmp_path)
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "riscv32-virt"])
+def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, board, cache):
+    from heiti.datasets.digits import Digits
+    from heiti.flow.inference import run_inference
+    from heiti.micro import golden
+    from heiti.micro.build import HostModel, host_library
+    from heiti.micro.graph import Graph
+    from heiti.runtimes.micro_host import MicroHost
+    from heiti.targets.qemu import Qemu
+
+    artifact = Artifact.load(c_model / "build" / "02-micro-c")
+    graph = Graph.load(c_model / "build" / "01-micro-ptq.npz")
+    raw = artifact.io.inputs[0].quantize(Digits().split("test").x)
+    assert raw.dtype == np.uint8
+    target = Qemu({"board": board})
+    executor = target.open(MicroHost(), artifact)
+    try:
+        board_out = run_inference(executor, raw, warmup=0, show_progress=False).outputs
+    finally:
+        executor.close()
+    host = HostModel(host_library(artifact.path), raw[0].size, board_out.shape[1]).predict(raw)
+    assert board_out.dtype == np.int8 and len(board_out) == len(raw) == 359
+    assert np.array_equal(board_out, golden.predict(graph, raw))
+    assert np.array_equal(board_out, host)
+    summary = executor.target_statistics["board"]
+    assert summary["inferences"] == 359
+    assert summary["ram"]["used_bytes"] <= summary["ram"]["limit_bytes"]
+    assert 0 < summary["stack"]["high_water_bytes"] < summary["stack"]["reserved_bytes"]
+    convs = [row for row in summary["layers"] if row["kind"] == "conv2d"]
+    assert convs and all(row["instructions"] > row["macs"] for row in convs)
+    assert not _qemu_processes(cache)
+
+
+def test_a_board_run_records_the_board_in_measurements(c_model):
+    assert run_cli("run", _board_scenario(c_model, "an386", "mps2-an386", samples=40)) == 0
+    document = json.loads((c_model / "build" / "measurements.json").read_text())
+    board = document["resources"]["target"]["board"]
+    assert board["name"] == "mps2-an386" and board["flash"]["sections"][".rodata"] > 0
+    assert board["instructions_per_mac"] > 1
+    assert document["environment"]["target"]["cpu"] == "cortex-m4"
+    assert document["quality"]["accuracy"] > 0.8
+
+
+def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys):
+    from heiti.boards.build import build_firmware
+
+    small = boards.builtin()["mps2-an386"].model_copy(
+        update={"flash": boards.Region(origin=0, size=4096)})  # same name: same strings
+    (c_model / "tiny-board.yml").write_text(yaml.safe_dump(small.model_dump()))
+    artifact = Artifact.load(c_model / "build" / "02-micro-c")
+    details = artifact.provenance.details
+    fits = build_firmware(boards.builtin()["mps2-an386"], artifact.path, artifact.io, artifact.sha256,
+                          details["input_size"], details["output_size"])
+    capsys.readouterr()
+    assert run_cli("run", _board_scenario(c_model, "tiny", "tiny-board.yml")) == 2
+    err = capsys.readouterr().err
+    over = re.search(r"FLASH needs \d+ bytes \(.text \d+, .rodata \d+, .data \d+\), (\d+) bytes over", err)
+    assert over and int(over.group(1)) == fits.flash_bytes - 4096
+    assert "inference" not in err
+
+
+def _broken_model(folder: Path, name: str, statement: str) -> Path:
+    """A copy of the c-int8 step whose heiti_model_run starts with ``statement``: the flow's
+    step cache takes it as the chain's output (the sidecar is re-saved with its new hash)."""
+    shutil.copytree(folder / "model", folder / name / "model")
+    shutil.copytree(folder / "build", folder / name / "build",
+                    ignore=shutil.ignore_patterns("measurements.json", "report"))
+    model_c = folder / name / "build" / "02-micro-c" / "model.c"
+    text = model_c.read_text()
+    head = "{\n    int8_t *const A = (int8_t *)arena;\n"
+    model_c.write_text(text.replace(head, head + f"    {statement}\n", 1))
+    Artifact.load(model_c.parent).save()
+    return folder / name
+
+
+@pytest.mark.parametrize(("case", "statement", "expected"), [
+    ("fault", "__builtin_trap();", r"hard fault: pc=0x[0-9a-f]{8}"),
+    ("hang", "for (;;) {}", r"no answer within the timeout"),
+])
+def test_a_faulting_or_hanging_firmware_fails_the_run_and_stops_qemu(c_model, cache, capsys, case,
+                                                                     statement, expected):
+    folder = _broken_model(c_model, case, statement)
+    scenario = _board_scenario(folder, case, "mps2-an386", samples=4)
+    data = yaml.safe_load(scenario.read_text())
+    data["target"]["timeout_s"] = 2
+    scenario.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert run_cli("run", scenario) == 1
+    assert re.search(expected, capsys.readouterr().err)
+    assert not (folder / "build" / "measurements.json").exists()
+    assert not _qemu_processes(cache)
+
+
+def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_model, cache):
+    from heiti.boards.build import build_firmware
+    from heiti.boards.qemu import Emulation
+    from heiti.protocols import messages as m
+    from heiti.protocols.channel import Channel
+    from heiti.protocols.framing import encode
+    from heiti.protocols.messages import MsgType
+    from heiti.protocols.transports import SocketTransport
+
+    artifact = Artifact.load(c_model / "build" / "02-micro-c")
+    details = artifact.provenance.details
+    board = boards.builtin()["riscv32-virt"]
+    firmware = build_firmware(board, artifact.path, artifact.io, artifact.sha256,
+                              details["input_size"], details["output_size"])
+    emulation = Emulation(board, firmware.elf)
+    channel = Channel(SocketTransport(emulation.connect(10), "qemu", 10))
+
+    def ask(msg_type: int, payload: bytes = b"", flags: int = 0) -> tuple[int, bytes]:
+        channel.send(msg_type, payload, flags)
+        frame = channel.recv()
+        return frame.type, frame.payload
+
+    try:
+        assert ask(MsgType.HELLO, m.pack_json({"versions": [7]}))[0] == MsgType.ERROR
+        kind, payload = ask(MsgType.HELLO, m.pack_json({"versions": [1], "client": "test"}))
+        hello = m.unpack_json(payload)
+        assert kind == MsgType.HELLO and hello["model_sha256"] == artifact.sha256
+        assert ask(MsgType.PING, b"xyz") == (MsgType.OK, b"xyz")
+        damaged = bytearray(encode(MsgType.PING, b"abc"))
+        damaged[-1] ^= 0xFF
+        channel.transport.send(bytes(damaged))
+        assert channel.recv().type == MsgType.NAK
+        channel.transport.send(encode(MsgType.NAK))  # "your last transmission was damaged"
+        assert channel.recv().payload == b"xyz"
+        wrong = m.pack_tensors([np.zeros((1, 1, 8, 7), dtype=np.uint8)])
+        kind, payload = ask(MsgType.DATA, wrong)
+        assert kind == MsgType.ERROR and m.unpack_error(payload)[0] == m.ErrorCode.BAD_INPUT
+        kind, payload = ask(MsgType.MODEL_BEGIN, m.pack_json({"size": 1, "sha256": "0" * 64}))
+        assert m.unpack_error(payload)[0] == m.ErrorCode.REFUSED
+        begin = m.pack_json({"size": 3, "sha256": artifact.sha256})
+        assert [ask(t, p)[0] for t, p in ((MsgType.MODEL_BEGIN, begin), (MsgType.MODEL_CHUNK, b"abc"),
+                                          (MsgType.MODEL_END, b""))] == [MsgType.OK] * 3
+        raw = np.full((1, 1, 8, 8), 7, dtype=np.uint8)
+        assert ask(MsgType.DATA, m.pack_tensors([raw]))[0] == MsgType.OK
+        assert ask(MsgType.PROCESS)[0] == MsgType.PROCESS_STARTED
+        assert channel.recv().type == MsgType.PROCESS_DONE
+        kind, payload = ask(MsgType.OUTPUT)
+        assert kind == MsgType.OUTPUT and m.unpack_tensors(payload)[0].dtype == np.int8
+        assert m.unpack_json(ask(MsgType.STATS)[1])["inferences"] == 1
+        assert ask(0x7E)[0] == MsgType.ERROR  # unknown type: the session ends
+        assert ask(MsgType.PING)[0] == MsgType.ERROR  # HELLO first
+    finally:
+        channel.close()
+        emulation.stop()
+    assert not _qemu_processes(cache)
+
+
+def test_ctrl_c_during_a_hung_inference_stops_qemu(c_model, cache):
+    folder = _broken_model(c_model, "interrupted", "for (;;) {}")
+    scenario = _board_scenario(folder, "interrupted", "mps2-an386", samples=4)
+    env = {**os.environ, "PYTHONPATH": str(Path(heiti.__file__).parents[1])}
+    heiti_run = subprocess.Popen([sys.executable, "-m", "heiti", "run", str(scenario)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not _qemu_processes(cache) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _qemu_processes(cache), "QEMU never started"
+    time.sleep(1.0)  # the firmware is now spinning in its first inference
+    heiti_run.send_signal(signal.SIGINT)
+    assert heiti_run.wait(timeout=20) == 130
+    assert not _qemu_processes(cache)

@@ -1,0 +1,381 @@
+"""`heiti server` as an attacker would try it (docs/security.md): native code, server files
+in error texts, unbounded runtime parameters, clients that trickle bytes, hostile control
+messages, bad options and SIGTERM. Real server processes on loopback unless a test says
+otherwise."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from heiti.protocols import messages as m
+from heiti.protocols.channel import Channel
+from heiti.protocols.client import Client, RemoteError
+from heiti.protocols.framing import encode
+from heiti.protocols.messages import ErrorCode, MsgType
+from heiti.protocols.server import ServerConfig, Session
+from heiti.protocols.transports import SocketTransport
+from remote_helpers import error_of, healthy, hello, send_and_collect, server_process, tcp_channel
+
+E = ErrorCode
+HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [1]}))
+IO = {"inputs": [{"name": "input", "shape": [-1, 4]}], "outputs": [{"name": "logits", "shape": [-1, 4]}]}
+SIDECAR = {"format": "onnx", "io": IO, "provenance": {"producer": "test"}}
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory) -> Path:
+    """A four-value ReLU: the smallest model ONNX Runtime loads."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["logits"])], "relu",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4])])
+    path = tmp_path_factory.mktemp("onnx") / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Short deadlines, so that slow clients are dropped within the test's patience."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with server_process(log, "--port", "0", "--max-upload-mb", "1", "--max-threads", "2",
+                        "--handshake-timeout", "1.5", "--idle-timeout", "2") as (proc, port):
+        yield int(port)
+        assert proc.poll() is None, log.read_text()
+
+
+def _refusal(port: int, path: Path, sidecar: dict, runtime: dict | None = None) -> RemoteError:
+    channel = tcp_channel(port)
+    try:
+        with pytest.raises(RemoteError) as refused:
+            hello(channel).upload(path, sidecar, runtime)
+        return refused.value
+    finally:
+        channel.close()
+
+
+def _exit_of(*args: str, timeout: float = 8) -> tuple[int | None, str]:
+    """`heiti server ARGS` as a process: its exit code (None: still serving after ``timeout``)
+    and its stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "heiti", "server", "--port", "0", *args],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        return proc.wait(timeout=timeout), proc.stderr.read().decode()
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None, proc.stderr.read().decode()
+    finally:
+        proc.stderr.close()
+
+
+# --- native code: decided from the runtime, never from the client ---------------------
+
+@pytest.mark.parametrize("runtime", ["micro-host", "tvm", "iree", "onnxruntime,micro-host"])
+def test_runtimes_that_run_native_code_need_the_operators_consent(runtime):
+    code, err = _exit_of("--runtime", runtime)
+    assert code == 2 and "--allow-native-code" in err and "native code" in err
+
+
+@pytest.mark.parametrize("runtime, declared", [("micro-host", {}), ("iree", {"native_code": False}),
+                                               ("tvm", {"native_code": False})])
+def test_a_session_refuses_native_runtimes_whatever_the_sidecar_says(runtime, declared, tmp_path):
+    """Defence in depth for servers configured in code (the CLI refuses such a config): a
+    Session over a real socket pair, in this process, because no CLI server can be built
+    this way. The refusal comes at MODEL_BEGIN, before a byte is stored."""
+    ours, theirs = socket.socketpair()
+    config = ServerConfig(runtimes=[runtime], allow_native_code=False)
+    session = Session(Channel(SocketTransport(ours, "socketpair", 10)), config)
+    thread = threading.Thread(target=session.run, daemon=True)
+    thread.start()
+    client = Client(Channel(SocketTransport(theirs, "socketpair", 10)))
+    client.hello(None)
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"not machine code at all" * 10)
+    sidecar = {**SIDECAR, "format": runtime, "provenance": {"producer": "x", "details": declared}}
+    with pytest.raises(RemoteError) as refused:
+        client.upload(model, sidecar, {"type": runtime, "parameters": {}})
+    assert refused.value.code == E.REFUSED and "--allow-native-code" in refused.value.text
+    assert session.workdir is None  # nothing was written
+    client.bye()
+    thread.join(5)
+    theirs.close()
+
+
+def _tar(members: dict[str, bytes], compress: bool = False) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(out.getvalue()) if compress else out.getvalue()
+
+
+OBJECT = Path(sys.executable).read_bytes()[:4096]  # the start of a real ELF file
+
+
+@pytest.mark.parametrize("content", [
+    _tar({"lib0.o": OBJECT, "devc.o": OBJECT}),
+    _tar({"lib0.o": OBJECT}, compress=True),
+    _tar({"inner.tar": _tar({"weights.txt": b"1 2 3", "lib0.o": OBJECT})}),
+    b"!<arch>\n" + b"lib0.o/         0           0     0     644     4096      `\n" + OBJECT,
+], ids=["tar", "tar.gz", "tar-in-tar", "ar"])
+def test_archives_holding_object_files_are_native_code(server, content, tmp_path):
+    model = tmp_path / "model.onnx"  # the name a client chooses says nothing
+    model.write_bytes(content)
+    refused = _refusal(server, model, SIDECAR)
+    assert refused.code == E.REFUSED and "native code" in refused.text
+    folder = tmp_path / "ir.openvino"  # and inside a directory model, after unpacking
+    folder.mkdir()
+    (folder / "model.xml").write_text("<net/>")
+    (folder / "kernels.bin").write_bytes(content)
+    refused = _refusal(server, folder, {**SIDECAR, "format": "openvino"})
+    assert refused.code == E.REFUSED and "native code" in refused.text
+
+
+# --- micro-host on a server that allows native code: still no server files leave ------
+
+@pytest.fixture(scope="module")
+def micro_server(tmp_path_factory):
+    if shutil.which("gcc") is None:
+        pytest.skip("micro-host needs gcc (apt-get install gcc)")
+    folder = tmp_path_factory.mktemp("micro-server")
+    with server_process(folder / "server.log", "--port", "0", "--runtime", "micro-host",
+                        "--allow-native-code", env={"HEITI_CACHE": str(folder / "cache")}) as (_, port):
+        yield int(port), folder / "server.log"
+
+
+def _c_project(folder: Path, model_c: str) -> tuple[Path, dict]:
+    folder.mkdir()
+    (folder / "model.c").write_text(model_c)
+    (folder / "heiti_micro.c").write_text("int heiti_unused;\n")
+    for header in ("model.h", "heiti_micro.h"):
+        (folder / header).write_text("\n")
+    details = {"input_scale": 1.0, "output_scale": 1.0, "input_size": 4, "output_size": 4}
+    return folder, {**SIDECAR, "format": "c-int8", "provenance": {"producer": "x", "details": details}}
+
+
+def test_compiler_output_quoting_a_server_file_stays_on_the_server(micro_server, tmp_path):
+    port, log = micro_server
+    secret = tmp_path / "secret.txt"  # a file of the server's, e.g. a key
+    secret.write_text("TOPSECRET_7f3a = 1;\n")
+    folder, sidecar = _c_project(tmp_path / "c", f'#include "{secret}"\n')
+    refused = _refusal(port, folder, sidecar, {"type": "micro-host", "parameters": {}})
+    assert refused.code == E.MODEL_LOAD and "incident" in refused.text
+    assert "TOPSECRET" not in refused.text and str(secret) not in refused.text
+    assert "TOPSECRET" in log.read_text()  # the operator sees what happened
+
+
+def test_clients_cannot_choose_the_compiler(micro_server, tmp_path):
+    port, _ = micro_server
+    folder, sidecar = _c_project(tmp_path / "c", "int x;\n")
+    refused = _refusal(port, folder, sidecar, {"type": "micro-host", "parameters": {"compiler": "sh"}})
+    assert refused.code == E.REFUSED and "compiler" in refused.text and "operator" in refused.text
+    # the server's own default, which every client's runtime description repeats, is fine:
+    # this C builds, and only the missing model function fails the load
+    failed = _refusal(port, folder, sidecar, {"type": "micro-host", "parameters": {"compiler": "gcc"}})
+    assert failed.code == E.MODEL_LOAD
+
+
+# --- runtime parameters within the operator's limits ----------------------------------
+
+@pytest.mark.parametrize("threads", [3, 2000, 10**30])
+def test_threads_above_the_operators_limit_are_refused(server, onnx_model, threads):
+    runtime = {"type": "onnxruntime", "parameters": {"threads": threads}}
+    refused = _refusal(server, onnx_model, SIDECAR, runtime)
+    assert refused.code == E.REFUSED and "limit of 2" in refused.text and "--max-threads" in refused.text
+    channel = tcp_channel(server)
+    client = hello(channel)
+    assert client.server["limits"] == {"threads": 2}
+    loaded = client.upload(onnx_model, SIDECAR, {"type": "onnxruntime", "parameters": {"threads": 2}})
+    assert loaded["runtime"]["parameters"]["threads"] == 2
+    channel.close()
+
+
+# --- deadlines: nobody holds the server before authenticating ------------------------
+
+def _trickle(port: int, data: bytes, gap: float, result: dict, prefix: bytes = b"") -> None:
+    """Send ``prefix`` at once, then ``data`` a byte every ``gap`` seconds; record when the
+    server closed the connection (seconds after the first trickled byte)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        if prefix:
+            sock.sendall(prefix)
+            sock.recv(4096)  # the HELLO reply
+        start = time.monotonic()
+        for byte in data:
+            if select.select([sock], [], [], gap)[0]:
+                try:
+                    if not sock.recv(4096):
+                        break  # the server let go
+                except OSError:
+                    break
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+        result["closed_after"] = time.monotonic() - start
+
+
+def test_a_slow_client_does_not_block_a_legitimate_one(server, onnx_model):
+    unauthenticated, authenticated = {}, {}
+    slow = [threading.Thread(target=_trickle, args=(server, HELLO, 0.25, unauthenticated)),
+            threading.Thread(target=_trickle, args=(server, encode(MsgType.PING, b"p" * 40), 0.25,
+                                                    authenticated, HELLO))]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    channel = tcp_channel(server, timeout=3)  # a legitimate session, while both trickle
+    client = hello(channel)
+    assert client.upload(onnx_model, SIDECAR, None)["runtime"]["type"] == "onnxruntime"
+    client.bye()
+    channel.close()
+    assert time.monotonic() - started < 2
+    for thread in slow:
+        thread.join(15)
+    # dropped at the handshake deadline (1.5 s) and at the frame deadline (2 s), though
+    # each kept sending: HELLO alone would take 8 s at that pace, the PING 13 s
+    assert unauthenticated["closed_after"] < 3.5
+    assert authenticated["closed_after"] < 4
+    assert healthy(server)
+
+
+# --- hostile control messages: rejected frames, never internal errors -----------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("msg_type, payload", [
+    (MsgType.HELLO, '{"versions":' + DEEP + "}"),
+    (MsgType.MODEL_BEGIN, '{"size":4,"sha256":"0","sidecar":{"io":' + DEEP + "}}"),
+    (MsgType.MODEL_BEGIN, '{"size":4,"sha256":"0","runtime":{"parameters":' + "[" * 40 + "]" * 40 + "}}"),
+    (MsgType.MODEL_BEGIN, '{"size":' + "9" * 5000 + ',"sha256":"0"}'),
+    (MsgType.MODEL_BEGIN, '{"size":NaN,"sha256":"0"}'),
+], ids=["deep-hello", "deep-sidecar", "40-deep", "5000-digit-number", "nan"])
+def test_deep_or_huge_json_is_a_rejected_frame(server, msg_type, payload):
+    prefix = b"" if msg_type == MsgType.HELLO else HELLO
+    frames = send_and_collect(server, prefix + encode(msg_type, payload.encode()))
+    code, text = error_of(frames)
+    assert code == E.BAD_FRAME, text
+    assert healthy(server)
+
+
+def _junk_json():
+    leaves = (st.none() | st.booleans() | st.text(max_size=6)
+              | st.integers(-2**64, 2**64) | st.integers(300, 4000).map(lambda n: 10**n - 1)
+              | st.floats(allow_nan=False, allow_infinity=False))
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=3)
+                        | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+
+
+JUNK_TEXT = st.one_of(_junk_json().map(json.dumps),
+                      st.integers(33, 3000).map(lambda n: "[" * n + "]" * n),  # deep
+                      st.sampled_from(["1e400", "-1e400", "9" * 4400, '"\\ud800"']))  # huge, odd
+
+
+def _payload(valid: dict, junk: dict[str, str]) -> bytes:
+    """``valid`` as JSON with the values at some dotted paths ("sidecar.io.inputs.0.shape")
+    replaced by raw JSON texts; a path through a value already replaced is left out."""
+    data = json.loads(json.dumps(valid))
+    marks = {}  # placeholder -> raw text
+    for i, (path, text) in enumerate(junk.items()):
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) and key.isdigit() and int(key) < len(node) \
+                else node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) or (isinstance(node, list) and last.isdigit() and int(last) < len(node)):
+            node[int(last) if isinstance(node, list) else last] = mark = f"@junk{i}@"
+            marks[json.dumps(mark)] = text
+    payload = json.dumps(data)
+    for mark, text in marks.items():
+        payload = payload.replace(mark, text)
+    return payload.encode()
+
+
+def _junk_fields(keys: list[str]):
+    """Mostly none (so that later messages are reached), else up to three fields replaced."""
+    return st.one_of(*[st.just({})] * 3, st.dictionaries(st.sampled_from(keys), JUNK_TEXT, min_size=1,
+                                                        max_size=3))
+
+
+BEGIN_PATHS = ["name", "size", "sha256", "packing", "sidecar", "runtime", *(f"sidecar.{path}" for path in (
+    "format", "io", "io.inputs", "io.inputs.0.shape", "io.inputs.0.dtype", "io.outputs", "provenance",
+    "provenance.details", "provenance.details.native_code")),
+    "runtime.parameters", "runtime.parameters.threads", "runtime.parameters.graph_optimization",
+    "runtime.type"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(hello_junk=_junk_fields(["versions", "client"]), begin_junk=_junk_fields(BEGIN_PATHS),
+       iospec_junk=_junk_fields(["inputs", "outputs", "class_names", "inputs.0", "inputs.0.shape"]))
+def test_property_control_messages_with_wrong_types_deep_nesting_huge_numbers(
+        server, onnx_model, hello_junk, begin_junk, iospec_junk):
+    data = onnx_model.read_bytes()
+    begin = {"name": "m.onnx", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+             "sidecar": SIDECAR, "runtime": {"type": "onnxruntime", "parameters": {"threads": 1}}}
+    stream = (encode(MsgType.HELLO, _payload({"versions": [1]}, hello_junk))
+              + encode(MsgType.MODEL_BEGIN, _payload(begin, begin_junk)) + encode(MsgType.MODEL_CHUNK, data)
+              + encode(MsgType.MODEL_END) + encode(MsgType.IOSPEC, _payload(IO, iospec_junk))
+              + encode(MsgType.PING))
+    frames = send_and_collect(server, stream)
+    codes = [m.unpack_error(f.payload)[0] for f in frames if f.type == MsgType.ERROR]
+    assert E.INTERNAL not in codes and all(c in E.__members__.values() for c in codes), codes
+    assert frames, "the server answered nothing"
+    event(f"answers {[MsgType(f.type).name for f in frames]} errors {[E(c).name for c in codes]}")
+
+
+def test_server_stays_healthy_after_the_fuzzing(server):
+    assert healthy(server)
+
+
+# --- options and signals --------------------------------------------------------------
+
+@pytest.mark.parametrize("option, value", [
+    ("--idle-timeout", "inf"), ("--idle-timeout", "nan"), ("--idle-timeout", "1e300"),
+    ("--max-upload-mb", "inf"), ("--max-upload-mb", "nan"), ("--handshake-timeout", "-1"),
+    ("--max-threads", "0"),
+])
+def test_unreasonable_limits_are_refused_at_start(option, value):
+    code, err = _exit_of(option, value)
+    assert code == 2 and option in err and "Traceback" not in err
+
+
+def test_sigterm_during_a_session_removes_the_uploaded_model(tmp_path, onnx_model):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with server_process(tmp_path / "s.log", "--port", "0", env={"TMPDIR": str(tmp)}) as (proc, port):
+        channel = tcp_channel(int(port))
+        client = hello(channel)
+        client.upload(onnx_model, SIDECAR, None)
+        client.request(MsgType.MODEL_BEGIN, m.pack_json({"name": "m.onnx", "size": 5000,
+                                                         "sha256": "0" * 64}))
+        client.request(MsgType.MODEL_CHUNK, b"x" * 1000)  # in the middle of a second upload
+        assert len(list(tmp.glob("heiti-server-*/model.onnx"))) == 1
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+        channel.close()
+    assert list(tmp.glob("heiti-server-*")) == []
+    assert "stopping (SIGTERM)" in (tmp_path / "s.log").read_text()
