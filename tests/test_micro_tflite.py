@@ -43,7 +43,8 @@ def env(tmp_path_factory, trained_model_dir):
     for name, params in ZOO.items():
         spec = {"type": name, "parameters": params, "path": f"{name}/model.pt",
                 "train": dict(DIGITS_MODEL["train"], epochs=2)}
-        assert heiti_main(["train", str(write_scenario(folder, scenario_dict(model=spec), f"{name}.yml"))]) == 0
+        scenario = write_scenario(folder, scenario_dict(model=spec), f"{name}.yml")
+        assert heiti_main(["train", str(scenario)]) == 0
         models[name] = Artifact.load(folder / name / "model.pt")
     ctx = StepContext(dataset=Digits(), build_dir=folder, log=lambda m: None)
     yield models, ctx
@@ -52,11 +53,12 @@ def env(tmp_path_factory, trained_model_dir):
 
 @pytest.fixture(scope="module")
 def tflite_models(env):
-    pytest.importorskip("litert_torch", reason='litert-torch not installed: pip install "heiti[litert-convert]"')
+    pytest.importorskip("litert_torch", reason='pip install "heiti[litert-convert]" for litert-torch')
     from heiti.optimizers.litert_convert import LitertConvert
 
     models, ctx = env
-    return {name: step(LitertConvert({"quantization": "int8"}), model, ctx.build_dir / f"{name}.tflite", ctx)
+    convert = LitertConvert({"quantization": "int8", "calibration_samples": 64})
+    return {name: step(convert, model, ctx.build_dir / f"{name}.tflite", ctx)
             for name, model in models.items()}
 
 
