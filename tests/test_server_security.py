@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 from heiti.protocols import messages as m
 from heiti.protocols.channel import Channel
 from heiti.protocols.client import Client, RemoteError
-from heiti.protocols.framing import encode
+from heiti.protocols.framing import VERSION, encode
 from heiti.protocols.messages import ErrorCode, MsgType
 from heiti.protocols.server import ServerConfig, Session
 from heiti.protocols.transports import SocketTransport
 from remote_helpers import error_of, healthy, hello, send_and_collect, server_process, tcp_channel
 
 E = ErrorCode
-HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [1]}))
+HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [VERSION]}))
 IO = {"inputs": [{"name": "input", "shape": [-1, 4]}], "outputs": [{"name": "logits", "shape": [-1, 4]}]}
 SIDECAR = {"format": "onnx", "io": IO, "provenance": {"producer": "test"}}
 
@@ -401,7 +401,7 @@ def test_property_control_messages_with_wrong_types_deep_nesting_huge_numbers(
     data = onnx_model.read_bytes()
     begin = {"name": "m.onnx", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
              "sidecar": SIDECAR, "runtime": {"type": "onnxruntime", "parameters": {"threads": 1}}}
-    stream = (encode(MsgType.HELLO, _payload({"versions": [1]}, hello_junk))
+    stream = (encode(MsgType.HELLO, _payload({"versions": [VERSION]}, hello_junk))
               + encode(MsgType.MODEL_BEGIN, _payload(begin, begin_junk)) + encode(MsgType.MODEL_CHUNK, data)
               + encode(MsgType.MODEL_END) + encode(MsgType.IOSPEC, _payload(IO, iospec_junk))
               + encode(MsgType.PING))
