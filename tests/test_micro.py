@@ -281,7 +281,7 @@ def test_golden_runtime_maps_raw_input_to_int8_output_and_host_runtime_checks_it
                         provenance=Provenance(producer="test"))
     runtime = MicroGolden()
     runtime.load(artifact)
-    got = runtime.outputs(runtime.infer(runtime.prepare(raw[:4])))[0]
+    got = runtime.outputs(runtime.infer(runtime.prepare({"input": raw[:4]})))["logits"]
     assert got.dtype == np.int8 and np.array_equal(got, golden.predict(graph, raw[:4]))
     with pytest.raises(InputError, match="lacks"):
         MicroHost().load(artifact.model_copy(update={"format": "c-int8"}))

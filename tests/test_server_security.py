@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 from heiti.protocols import messages as m
 from heiti.protocols.channel import Channel
 from heiti.protocols.client import Client, RemoteError
-from heiti.protocols.framing import encode
+from heiti.protocols.framing import VERSION, encode
 from heiti.protocols.messages import ErrorCode, MsgType
 from heiti.protocols.server import ServerConfig, Session
 from heiti.protocols.transports import SocketTransport
 from remote_helpers import error_of, healthy, hello, send_and_collect, server_process, tcp_channel
 
 E = ErrorCode
-HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [1]}))
+HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [VERSION]}))
 IO = {"inputs": [{"name": "input", "shape": [-1, 4]}], "outputs": [{"name": "logits", "shape": [-1, 4]}]}
 SIDECAR = {"format": "onnx", "io": IO, "provenance": {"producer": "test"}}
 
@@ -58,7 +58,7 @@ def onnx_model(tmp_path_factory) -> Path:
 def server(tmp_path_factory):
     """Short deadlines, so that slow clients are dropped within the test's patience."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with server_process(log, "--port", "0", "--max-upload-mb", "1", "--max-threads", "2",
+    with server_process(log, "--port", "0", "--max-upload-mb", "1", "--max-threads", "1",
                         "--handshake-timeout", "1.5", "--idle-timeout", "2") as (proc, port):
         yield int(port)
         assert proc.poll() is None, log.read_text()
@@ -154,6 +154,69 @@ def test_archives_holding_object_files_are_native_code(server, content, tmp_path
     assert refused.code == E.REFUSED and "native code" in refused.text
 
 
+def test_an_archive_too_large_to_inspect_is_refused(server, tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(_tar({"zeros.bin": bytes(3 * 2**20)}, compress=True))  # 3 MiB in 3 KiB
+    assert model.stat().st_size < 2**20
+    refused = _refusal(server, model, SIDECAR)
+    assert refused.code == E.REFUSED and "cannot be checked for native code" in refused.text
+
+
+def test_a_framework_failing_at_inference_says_nothing_of_its_own(server, tmp_path):
+    """ONNX Runtime's message about a failed Reshape stays in the server's log."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [3, -1])
+    graph = helper.make_graph([helper.make_node("Reshape", ["input", "shape"], ["logits"])], "bad",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)], [shape])
+    path = tmp_path / "reshape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    channel = tcp_channel(server)
+    client = hello(channel)
+    client.upload(path, SIDECAR, None)
+    client.request(MsgType.IOSPEC, m.pack_json(IO))
+    client.request(MsgType.DATA, m.pack_tensors([np.ones((1, 4), np.float32)]))
+    with pytest.raises(RemoteError) as failed:
+        client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+        client.expect(MsgType.PROCESS_DONE)
+    channel.close()
+    assert failed.value.code == E.INFERENCE
+    assert "incident" in failed.value.text and "Reshape" not in failed.value.text
+    assert "ONNXRuntime" not in failed.value.text and "[3" not in failed.value.text
+
+
+def test_a_model_asking_for_more_memory_than_allowed_fails_alone(tmp_path):
+    """A 300-byte ONNX model whose first node wants 3.6 GB: the request fails, not the server."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [30000, 30000])
+    graph = helper.make_graph([helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+                               helper.make_node("Add", ["zeros", "input"], ["logits"])], "huge",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)], [shape])
+    path = tmp_path / "huge.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    io = {"inputs": [{"name": "input", "shape": [1]}], "outputs": [{"name": "logits", "shape": [-1, -1]}]}
+    with server_process(tmp_path / "s.log", "--port", "0", "--max-memory-mb", "1024") as (proc, port):
+        channel = tcp_channel(int(port))
+        client = hello(channel)
+        client.upload(path, {**SIDECAR, "io": io}, None)
+        client.request(MsgType.IOSPEC, m.pack_json(io))
+        client.request(MsgType.DATA, m.pack_tensors([np.ones(1, np.float32)]))
+        with pytest.raises(RemoteError) as failed:
+            client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+            client.expect(MsgType.PROCESS_DONE)
+        assert failed.value.code == E.INFERENCE
+        assert client.request(MsgType.PING, b"still here").payload == b"still here"
+        channel.close()
+        assert proc.poll() is None and healthy(int(port))
+
+
 # --- micro-host on a server that allows native code: still no server files leave ------
 
 @pytest.fixture(scope="module")
@@ -200,16 +263,18 @@ def test_clients_cannot_choose_the_compiler(micro_server, tmp_path):
 
 # --- runtime parameters within the operator's limits ----------------------------------
 
-@pytest.mark.parametrize("threads", [3, 2000, 10**30])
+@pytest.mark.parametrize("threads", [2, 2000, 10**30, 0])
 def test_threads_above_the_operators_limit_are_refused(server, onnx_model, threads):
+    if threads == 0 and (os.cpu_count() or 1) < 2:
+        pytest.skip("0 means one thread per core, within the limit of 1 on a 1-core machine")
     runtime = {"type": "onnxruntime", "parameters": {"threads": threads}}
     refused = _refusal(server, onnx_model, SIDECAR, runtime)
-    assert refused.code == E.REFUSED and "limit of 2" in refused.text and "--max-threads" in refused.text
+    assert refused.code == E.REFUSED and "limit of 1" in refused.text and "--max-threads" in refused.text
     channel = tcp_channel(server)
     client = hello(channel)
-    assert client.server["limits"] == {"threads": 2}
-    loaded = client.upload(onnx_model, SIDECAR, {"type": "onnxruntime", "parameters": {"threads": 2}})
-    assert loaded["runtime"]["parameters"]["threads"] == 2
+    assert client.server["limits"] == {"threads": 1}
+    loaded = client.upload(onnx_model, SIDECAR, {"type": "onnxruntime", "parameters": {"threads": 1}})
+    assert loaded["runtime"]["parameters"]["threads"] == 1
     channel.close()
 
 
@@ -336,7 +401,7 @@ def test_property_control_messages_with_wrong_types_deep_nesting_huge_numbers(
     data = onnx_model.read_bytes()
     begin = {"name": "m.onnx", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
              "sidecar": SIDECAR, "runtime": {"type": "onnxruntime", "parameters": {"threads": 1}}}
-    stream = (encode(MsgType.HELLO, _payload({"versions": [1]}, hello_junk))
+    stream = (encode(MsgType.HELLO, _payload({"versions": [VERSION]}, hello_junk))
               + encode(MsgType.MODEL_BEGIN, _payload(begin, begin_junk)) + encode(MsgType.MODEL_CHUNK, data)
               + encode(MsgType.MODEL_END) + encode(MsgType.IOSPEC, _payload(IO, iospec_junk))
               + encode(MsgType.PING))
@@ -356,7 +421,7 @@ def test_server_stays_healthy_after_the_fuzzing(server):
 @pytest.mark.parametrize("option, value", [
     ("--idle-timeout", "inf"), ("--idle-timeout", "nan"), ("--idle-timeout", "1e300"),
     ("--max-upload-mb", "inf"), ("--max-upload-mb", "nan"), ("--handshake-timeout", "-1"),
-    ("--max-threads", "0"),
+    ("--max-threads", "0"), ("--max-memory-mb", "inf"),
 ])
 def test_unreasonable_limits_are_refused_at_start(option, value):
     code, err = _exit_of(option, value)

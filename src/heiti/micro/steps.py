@@ -90,4 +90,5 @@ def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]
     net = QatNet(floats, ranges, params.momentum, params.scheme)
     settings = TrainSettings(epochs=params.epochs, lr=params.lr, batch_size=params.batch_size,
                              patience=params.patience, threads=params.threads)
-    return net, fit(net, train, ctx.dataset.split("val"), settings, ctx.seed)
+    return net, fit(net, train, ctx.dataset.split("val"), settings, ctx.seed, ctx.dataset.task,
+                    [spec.name for spec in model.io.outputs])

@@ -47,7 +47,7 @@ class MicroQat(TorchToMicro):
         net, result = train_qat(model, ctx, self.params)
         graph = net.to_integer()
         ctx.log(f"micro-qat: best epoch {result.best_epoch}, "
-                f"int8 val accuracy {result.best_val_accuracy:.4f}")
-        details = {"best_epoch": result.best_epoch, "val_accuracy": result.best_val_accuracy,
+                f"int8 validation score {result.best_val_score:.4f}")
+        details = {"best_epoch": result.best_epoch, "val_score": result.best_val_score,
                    "history": result.history}
         return graph_artifact(graph, output, model, self.name, details, {"torch": torch.__version__})

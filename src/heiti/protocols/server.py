@@ -255,9 +255,11 @@ class Session:
         except ValueError as exc:  # pydantic validation of the parameters
             raise Refused(ErrorCode.REFUSED, f"runtime parameters: {exc}") from None
         threads = getattr(runtime.params, "threads", None)
-        if isinstance(threads, int) and threads > self.config.max_threads:
-            raise Refused(ErrorCode.REFUSED, f"runtime parameter threads={_short(threads)} is above "
-                                             f"this server's limit of {self.config.max_threads} "
+        # 0 leaves the choice to the runtime, which takes up to one thread per core
+        if isinstance(threads, int) and (threads or os.cpu_count() or 1) > self.config.max_threads:
+            meant = f"{threads} (one per core: {os.cpu_count()})" if threads == 0 else _short(threads)
+            raise Refused(ErrorCode.REFUSED, f"runtime parameter threads={meant} is above this "
+                                             f"server's limit of {self.config.max_threads} "
                                              "(heiti server --max-threads)")
         return runtime
 
@@ -370,14 +372,17 @@ class Session:
             raise Refused(ErrorCode.BAD_INPUT, "inputs do not match the IO specification: expected "
                           f"{'; '.join(s.describe() for s in expected)}, received "
                           f"{m.describe_tensors(arrays)}")
-        # copied into a buffer of our own: frameworks run markedly slower on the unaligned,
+        # copied into buffers of our own: frameworks run markedly slower on the unaligned,
         # read-only views that point into the received payload
-        key = (arrays[0].dtype, arrays[0].shape)
-        buffer = self.buffers.get(key)
-        if buffer is None:
-            buffer = self.buffers[key] = np.empty_like(arrays[0])
-        np.copyto(buffer, arrays[0])
-        self.prepared = self.runtime.prepare(buffer)
+        inputs = {}
+        for spec, array in zip(self.spec.inputs, arrays, strict=True):
+            key = (spec.name, array.dtype, array.shape)
+            buffer = self.buffers.get(key)
+            if buffer is None:
+                buffer = self.buffers[key] = np.empty_like(array)
+            np.copyto(buffer, array)
+            inputs[spec.name] = buffer
+        self.prepared = self.runtime.prepare(inputs)
         if not frame.flags & m.FLAG_NO_ACK:
             self.channel.send(MsgType.OK)
 
@@ -400,7 +405,8 @@ class Session:
         try:
             raw = self.runtime.infer(self.prepared)
             elapsed = clock() - start
-            self.last_outputs = m.pack_tensors(self.runtime.outputs(raw))
+            outputs = self.runtime.outputs(raw)
+            self.last_outputs = m.pack_tensors([outputs[spec.name] for spec in self.spec.outputs])
         except Exception as exc:  # the framework failed on this input
             raise Refused(ErrorCode.INFERENCE, f"inference failed: {type(exc).__name__}: {exc}") from None
         self.latencies.append(elapsed)
