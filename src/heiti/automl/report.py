@@ -26,7 +26,7 @@ def trials(study: Any) -> list[dict[str, Any]]:
                      "message": attrs.get("message", ""), "values": t.values,
                      "params": attrs.get("values", {}),
                      "facts": attrs.get("facts", {}), "curve": attrs.get("curve", []),
-                     "duration_s": attrs.get("duration_s")})
+                     "duration_s": attrs.get("duration_s"), "worker": attrs.get("worker")})
     return rows
 
 

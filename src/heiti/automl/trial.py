@@ -12,6 +12,8 @@ decides. Only a candidate that passes is trained.
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,7 @@ class Result:
     facts: dict[str, Any] = field(default_factory=dict)  # metric, flash, ram, instructions, ...
     curve: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
+    worker: str = ""  # host:pid that ran the trial
 
 
 def evaluate(job: Job) -> Result:
@@ -78,6 +81,7 @@ def evaluate(job: Job) -> Result:
         result = Result("crashed", message=f"{type(exc).__name__}: {exc}")
     result.curve = curve
     result.duration_s = time.perf_counter() - started
+    result.worker = f"{socket.gethostname()}:{os.getpid()}"
     return result
 
 
