@@ -30,16 +30,19 @@ def export_zoo_model(model, input_shape: tuple[int, ...], num_classes: int, path
     import torch
 
     from heiti.core.artifact import Artifact, Provenance
+    from heiti.core.iospec import TensorSpec
     from heiti.core.steps import StepContext
     from heiti.frameworks.torch_tools import seed_everything
     from heiti.optimizers.onnx_export import OnnxExport
 
     seed_everything(0)
     weights = path.with_suffix(".pt")
-    torch.save(model.build(input_shape, num_classes).state_dict(), weights)
+    module = model.build(input_shape, num_classes)
+    torch.save(module.state_dict(), weights)
+    inputs = [TensorSpec(name="input", shape=[-1, *input_shape])]
     artifact = Artifact(
         path=weights, format="torch",
-        io=model.iospec(input_shape, num_classes, [str(i) for i in range(num_classes)]),
+        io=model.iospec(module, inputs, [str(i) for i in range(num_classes)]),
         provenance=Provenance(producer="benchmark", details={
             "architecture": model.describe(), "input_shape": list(input_shape),
             "num_classes": num_classes})).save()

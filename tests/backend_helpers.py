@@ -48,7 +48,7 @@ def digits_fixture(trained_model_dir, tmp_path_factory) -> DigitsReference:
     test = dataset.split("test")
     with torch.no_grad():
         reference = load_module(model)(torch.from_numpy(test.x)).numpy().argmax(axis=1)
-    return DigitsReference(onnx, test.x, test.y, reference, ctx, folder)
+    return DigitsReference(onnx, test.x, test.truth, reference, ctx, folder)
 
 
 def step(optimizer: Optimizer, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
@@ -63,10 +63,11 @@ def predict(runtime: Runtime, model: Artifact, x: np.ndarray) -> np.ndarray:
     """Predicted classes of ``x``, one sample per call, through heiti's inference loop."""
     runtime.load(model)
     try:
-        loop = run_inference(runtime, x, batch_size=1, warmup=1, show_progress=False)
+        loop = run_inference(runtime, {model.io.inputs[0].name: x}, batch_size=1, warmup=1,
+                             show_progress=False)
     finally:
         runtime.close()
-    return loop.outputs.argmax(axis=1)
+    return loop.outputs[model.io.outputs[0].name].argmax(axis=1)
 
 
 def agreement(predicted: np.ndarray, reference: np.ndarray) -> float:

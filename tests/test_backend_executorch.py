@@ -15,5 +15,5 @@ def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference)
         batch_size=8)
     assert agreement(fp32, torch_reference) >= 0.99
     assert int8["performance"]["samples"] == 359 and int8["performance"]["batches"] == 45
-    assert fp32["quality"]["accuracy"] - int8["quality"]["accuracy"] <= 0.015
+    assert fp32["quality"]["metrics"]["accuracy"] - int8["quality"]["metrics"]["accuracy"] <= 0.015
     assert int8["model"]["format"] == "pte-int8"

@@ -19,7 +19,7 @@ def test_fp32_agrees_with_pytorch_and_int8_stays_close(workdir, torch_reference,
     int8 = measure(workdir, "lt-int8", [{"type": "litert-convert",
                                          "parameters": {"quantization": "int8"}}], {"type": "litert"})
     assert agreement(fp32, torch_reference) >= 0.99
-    assert fp32["quality"]["accuracy"] - int8["quality"]["accuracy"] <= 0.015
+    assert fp32["quality"]["metrics"]["accuracy"] - int8["quality"]["metrics"]["accuracy"] <= 0.015
     assert int8["model"]["format"] == "tflite-int8"
     first_input = int8["model"]["io"]["inputs"][0]
     assert first_input["dtype"] == "int8" and first_input["scale"] > 0
@@ -42,11 +42,11 @@ def test_a_file_that_is_not_tflite_is_bad_input(workdir, capsys):
 
 
 def test_quantized_io_round_trips_with_scale_and_zero_point():
-    from heiti.frameworks import litert_tools
+    from heiti.core.iospec import TensorSpec
 
-    detail = {"dtype": np.int8, "quantization": (0.5, 3)}
-    q = litert_tools.quantize(np.array([-100.0, 0.0, 1.0, 100.0]), detail)
+    spec = TensorSpec(name="x", shape=[-1, 4], dtype="int8", scale=0.5, zero_point=3)
+    q = spec.quantize(np.array([-100.0, 0.0, 1.0, 100.0]))
     assert q.dtype == np.int8 and q.tolist() == [-128, 3, 5, 127]
-    assert litert_tools.dequantize(q, detail).tolist() == [-65.5, 0.0, 1.0, 62.0]
-    floats = {"dtype": np.float32, "quantization": (0.0, 0)}
-    assert litert_tools.quantize(np.ones(2), floats).dtype == np.float32
+    assert spec.dequantize(q).tolist() == [-65.5, 0.0, 1.0, 62.0]
+    floats = TensorSpec(name="x", shape=[-1, 2])
+    assert floats.quantize(np.ones(2, np.float32)).dtype == np.float32

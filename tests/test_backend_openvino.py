@@ -63,7 +63,7 @@ def test_scenario_records_the_inference_precision_in_the_measurements(workdir):
     assert run_cli("test", scenario) == 0
     measured = json.loads((workdir / "build" / "measurements.json").read_text())
     assert measured["runtime"]["parameters"]["inference_precision"] == "f32"
-    assert measured["model"]["format"] == "openvino" and measured["quality"]["accuracy"] > 0.85
+    assert measured["model"]["format"] == "openvino" and measured["quality"]["metrics"]["accuracy"] > 0.85
 
 
 def test_example_scenario_fits_together():

@@ -18,14 +18,15 @@ def test_digits_splits_are_deterministic_disjoint_and_stratified():
     rows = {s: {r.tobytes() for r in a.split(s).x} for s in ("train", "test")}
     # digits holds a few duplicate images; splits must not share more than those
     assert len(rows["train"] & rows["test"]) < 5
-    test_share = np.bincount(a.split("test").y) / len(a.split("test"))
+    test_share = np.bincount(a.split("test").truth) / len(a.split("test"))
     assert np.all(np.abs(test_share - 0.1) < 0.02)
     assert len(a.split("calibration")) == 200
     assert a.input_shape == (1, 8, 8) and a.split("test").x.dtype == np.float32
 
 
 def test_digits_seed_changes_the_split():
-    assert not np.array_equal(Digits({"seed": 0}).split("test").y, Digits({"seed": 1}).split("test").y)
+    a, b = Digits({"seed": 0}).split("test"), Digits({"seed": 1}).split("test")
+    assert not np.array_equal(a.truth, b.truth)
 
 
 def _make_images(root, classes=("cat", "dog"), per_class=8, suffix=".png"):
@@ -45,9 +46,9 @@ def test_image_folder_reads_resizes_and_normalizes(tmp_path):
     assert ds.class_names == ["cat", "dog"]
     test = ds.split("test")
     assert test.x.shape[1:] == (3, 12, 10) and test.x.dtype == np.float32
-    assert sorted(test.y.tolist()) == [0, 0, 1, 1]
+    assert sorted(test.truth.tolist()) == [0, 0, 1, 1]
     # class 1 images are bright: after (x - 0.5) / 0.25 they are positive, class 0 negative
-    assert test.x[test.y == 1].mean() > 0 > test.x[test.y == 0].mean()
+    assert test.x[test.truth == 1].mean() > 0 > test.x[test.truth == 0].mean()
     jpg = ImageFolder({"path": "imgs2", "grayscale": True, "size": [8, 8]}, base_dir=tmp_path)
     assert jpg.split("train").x.shape[1:] == (1, 8, 8)
 

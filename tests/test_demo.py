@@ -17,7 +17,7 @@ def test_demo_meets_its_promises(tmp_path):
                    "--compare", tmp_path / "build" / "comparison") == 0
     fp32 = json.loads((tmp_path / "build" / "digits-fp32" / "measurements.json").read_text())
     int8 = json.loads((tmp_path / "build" / "digits-int8" / "measurements.json").read_text())
-    assert fp32["quality"]["accuracy"] >= 0.97
-    assert int8["quality"]["accuracy"] >= fp32["quality"]["accuracy"] - 0.01
+    assert fp32["quality"]["metrics"]["accuracy"] >= 0.97
+    assert int8["quality"]["metrics"]["accuracy"] >= fp32["quality"]["metrics"]["accuracy"] - 0.01
     assert int8["model"]["size_bytes"] <= 0.35 * fp32["model"]["size_bytes"]
     assert (tmp_path / "build" / "comparison" / "report.html").stat().st_size > 10_000

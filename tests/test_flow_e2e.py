@@ -36,8 +36,8 @@ def test_measurements_are_complete_and_consistent(demo_runs):
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert len(perf["series"]["latency_ms"]) == 359
     assert perf["throughput_sps"] == pytest.approx(359 / (sum(perf["series"]["latency_ms"]) / 1e3), rel=1e-3)
-    assert doc["quality"]["accuracy"] >= 0.9
-    assert sum(map(sum, doc["quality"]["confusion_matrix"])) == 359
+    assert doc["quality"]["metrics"]["accuracy"] >= 0.9
+    assert sum(map(sum, doc["quality"]["details"]["confusion_matrix"])) == 359
     model = doc["model"]
     assert model["format"] == "onnx" and model["parameters"] > 1000 and model["macs"] > model["parameters"]
     assert [step["producer"] for step in model["chain"]] == ["model:tiny-cnn", "optimizer:onnx-export",
@@ -55,7 +55,8 @@ def test_int8_is_smaller_and_close_in_accuracy(demo_runs):
     # this test model has only ~3.7k weights, so fixed per-tensor overhead keeps the ratio well
     # above the demo's (test_demo.py checks the demo's own figures)
     assert docs["int8"]["model"]["size_bytes"] < 0.75 * docs["fp32"]["model"]["size_bytes"]
-    assert abs(docs["int8"]["quality"]["accuracy"] - docs["fp32"]["quality"]["accuracy"]) <= 0.02
+    accuracy = {name: doc["quality"]["metrics"]["accuracy"] for name, doc in docs.items()}
+    assert abs(accuracy["int8"] - accuracy["fp32"]) <= 0.02
 
 
 def test_reports_are_written_with_embedded_plots(demo_runs):
@@ -64,7 +65,7 @@ def test_reports_are_written_with_embedded_plots(demo_runs):
     assert html.count("data:image/png;base64,") == 2 + 2 * 4  # comparison + 4 per run
     assert "Latency versus accuracy" in html and "fp32" in html and "int8" in html
     md = (folder / "compare" / "report.md").read_text()
-    assert "| run | format |" in md and (folder / "compare" / "compare-latency-accuracy.png").exists()
+    assert "| run | format |" in md and (folder / "compare" / "compare-latency-metric.png").exists()
     single = (folder / "b" / "int8" / "report" / "report.html").read_text()
     assert "Confusion matrix" in single and "G-mean" in single
 
@@ -90,7 +91,7 @@ def test_quality_gate_fails_the_run_with_exit_1(workdir, capsys):
     assert "quality gate failed: accuracy" in capsys.readouterr().err
     # the measurements are true results, so they are kept
     doc = json.loads((workdir / "build" / "measurements.json").read_text())
-    assert doc["quality"]["accuracy"] < 0.999
+    assert doc["quality"]["metrics"]["accuracy"] < 0.999
 
 
 def test_torch_runtime_agrees_with_onnxruntime(workdir):

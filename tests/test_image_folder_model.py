@@ -26,8 +26,8 @@ def test_user_onnx_model_on_image_folder(workdir):
     assert yaml.safe_load(scenario.read_text())["model"] == {"type": "onnx-file", "path": "model.onnx"}
     assert run_cli("run", scenario) == 0
     doc = json.loads((user / "build" / "my-onnx-model" / "measurements.json").read_text())
-    assert doc["quality"]["class_names"] == [str(d) for d in range(10)]
+    assert doc["quality"]["details"]["class_names"] == [str(d) for d in range(10)]
     assert 85 <= doc["quality"]["samples"] <= 95  # 30 % of 300, rounded per class
-    assert doc["quality"]["accuracy"] > 0.85
+    assert doc["quality"]["metrics"]["accuracy"] > 0.85
     assert doc["model"]["chain"][0]["producer"] == "model:onnx-file"
     assert (user / "build" / "my-onnx-model" / "report" / "report.html").exists()

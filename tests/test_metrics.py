@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from heiti.evaluation.classification import classification_metrics, confusion_matrix, top_k_accuracy
+from heiti.tasks.classification import classification_metrics, confusion_matrix, top_k_accuracy
 
 # 3 classes, 6 samples. Predictions (argmax of scores): 0, 1, 1, 2, 2, 0; truth: 0, 0, 1, 2, 2, 1
 SCORES = np.array([

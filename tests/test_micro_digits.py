@@ -57,9 +57,9 @@ def test_qat_eval_golden_and_c_are_bit_identical_and_qat_is_near_fp32(env):
     gold = golden.predict(graph, raw)
     c = _c_outputs(graph, ctx.build_dir / "qat-c", raw)
     assert np.array_equal(qat, gold) and np.array_equal(c, gold)
-    fp32 = evaluate_split(load_module(model), test)[1]
-    assert _accuracy(c, test.y) == _accuracy(gold, test.y) == _accuracy(qat, test.y)
-    assert _accuracy(c, test.y) >= fp32 - 0.01
+    fp32 = evaluate_split(load_module(model), test, ctx.dataset.task, ["logits"])[1]
+    assert _accuracy(c, test.truth) == _accuracy(gold, test.truth) == _accuracy(qat, test.truth)
+    assert _accuracy(c, test.truth) >= fp32 - 0.01
 
 
 @pytest.mark.parametrize("scheme", ["pow2", "per-channel"])
@@ -73,7 +73,7 @@ def test_ptq_c_engine_equals_golden(env, scheme):
     raw = raw_input(test.x, graph.input_scale)
     gold = golden.predict(graph, raw)
     assert np.array_equal(_c_outputs(graph, ctx.build_dir / f"{scheme}-c", raw), gold)
-    assert _accuracy(gold, test.y) > 0.9
+    assert _accuracy(gold, test.truth) > 0.9
 
 
 # Symmetric activations (zero point 0) as heiti micro's kernels. ort-quantize's default

@@ -58,7 +58,7 @@ def test_fp16_and_dynamic_int8_chains_run_end_to_end(workdir):
     exported = (workdir / "fp16" / "01-onnx-export.onnx").stat().st_size
     assert fp16["model"]["format"] == "onnx-fp16" and fp16["model"]["size_bytes"] < 0.7 * exported
     assert dyn["model"]["format"] == "onnx-int8"
-    assert fp16["quality"]["accuracy"] > 0.85 and dyn["quality"]["accuracy"] > 0.85
+    assert fp16["quality"]["metrics"]["accuracy"] > 0.85 and dyn["quality"]["metrics"]["accuracy"] > 0.85
 
 
 def test_export_records_agreement_with_pytorch(workdir):

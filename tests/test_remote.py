@@ -19,7 +19,7 @@ from conftest import run_cli, scenario_dict, write_scenario
 from heiti.core.artifact import Artifact
 from heiti.protocols import messages as m
 from heiti.protocols.client import RemoteError
-from heiti.protocols.framing import HEADER_SIZE, MAGIC, encode
+from heiti.protocols.framing import HEADER_SIZE, MAGIC, VERSION, encode
 from heiti.protocols.messages import ErrorCode, MsgType
 from remote_helpers import (
     PtyCable,
@@ -69,7 +69,7 @@ def sidecar(model: Artifact, **details) -> dict:
 def test_frame_layout_is_little_endian_with_crc_over_header_and_payload():
     frame = encode(MsgType.PING, b"abc", flags=0x02)
     assert len(frame) == HEADER_SIZE + 3 == 17
-    assert frame[:10] == b"HT\x01\x40\x02\x00" + struct.pack("<I", 3)
+    assert frame[:10] == b"HT\x02\x40\x02\x00" + struct.pack("<I", 3)
     assert struct.unpack_from("<I", frame, 10)[0] == zlib.crc32(frame[:10] + b"abc")
 
 
@@ -122,9 +122,11 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
     folder, local = local_run
     remote = _run(folder, "tcp", {"kind": "remote", "protocol": "tcp", "port": server}, samples=120)
     _assert_same_results(local, remote)
+    from heiti.flow.measurements import Measurements
     from heiti.report.content import run_sections
 
-    performance = next(s for s in run_sections(remote, "") if s.title == "Performance")
+    typed = Measurements.model_validate(remote)
+    performance = next(s for s in run_sections(typed, "") if s.title == "Performance")
     assert any(row[0].startswith("on the target") for t in performance.tables for row in t.rows)
     # batches of 5 over 23 samples: the last batch has another shape
     batched = _run(folder, "tcp5", {"kind": "remote", "protocol": "tcp", "port": server}, 23, 5)
@@ -179,7 +181,7 @@ def test_pipe_target_runs_the_server_as_a_child_process(local_run):
 # --- robustness: every bad input gets an ERROR (or a closed connection), then service -----
 
 def _frame_with(**fields) -> bytes:
-    head = dict(magic=MAGIC, version=1, type=MsgType.PING, flags=0, reserved=0, payload=b"x")
+    head = dict(magic=MAGIC, version=VERSION, type=MsgType.PING, flags=0, reserved=0, payload=b"x")
     head.update(fields)
     header = struct.pack("<2sBBBBI", head["magic"], head["version"], head["type"], head["flags"],
                          head["reserved"], fields.get("length", len(head["payload"])))
@@ -187,21 +189,23 @@ def _frame_with(**fields) -> bytes:
     return header + struct.pack("<I", crc) + head["payload"]
 
 
-HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [1]}))
+HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [2]}))
 
 
 @pytest.mark.parametrize("data, code", [
     (b"\x00garbage\xff" * 20, E.BAD_FRAME),
     (_frame_with(magic=b"XX"), E.BAD_FRAME),
     (_frame_with(version=9), E.VERSION),
+    (_frame_with(version=1), E.VERSION),  # a client of protocol 1 (single-tensor DATA)
     (_frame_with(crc=1234), E.CRC),
     (_frame_with(length=2**31), E.TOO_LARGE),
     (HELLO + _frame_with(type=0x7E), E.UNKNOWN_TYPE),
     (HELLO + encode(MsgType.PROCESS), E.OUT_OF_ORDER),
     (encode(MsgType.HELLO, m.pack_json({"versions": [7]})), E.VERSION),
+    (encode(MsgType.HELLO, m.pack_json({"versions": [1]})), E.VERSION),
     (encode(MsgType.HELLO, b"{not json"), E.BAD_FRAME),
-], ids=["random-bytes", "magic", "version", "crc", "length", "unknown-type", "process-first",
-        "no-common-version", "bad-json"])
+], ids=["random-bytes", "magic", "version", "old-frame-version", "crc", "length", "unknown-type",
+        "process-first", "no-common-version", "old-client-hello", "bad-json"])
 def test_server_reports_bad_input_and_keeps_serving(server, data, code):
     assert error_of(send_and_collect(server, data))[0] == code
     assert healthy(server)

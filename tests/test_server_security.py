@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 from heiti.protocols import messages as m
 from heiti.protocols.channel import Channel
 from heiti.protocols.client import Client, RemoteError
-from heiti.protocols.framing import encode
+from heiti.protocols.framing import VERSION, encode
 from heiti.protocols.messages import ErrorCode, MsgType
 from heiti.protocols.server import ServerConfig, Session
 from heiti.protocols.transports import SocketTransport
 from remote_helpers import error_of, healthy, hello, send_and_collect, server_process, tcp_channel
 
 E = ErrorCode
-HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [1]}))
+HELLO = encode(MsgType.HELLO, m.pack_json({"versions": [VERSION]}))
 IO = {"inputs": [{"name": "input", "shape": [-1, 4]}], "outputs": [{"name": "logits", "shape": [-1, 4]}]}
 SIDECAR = {"format": "onnx", "io": IO, "provenance": {"producer": "test"}}
 
@@ -186,6 +186,35 @@ def test_a_framework_failing_at_inference_says_nothing_of_its_own(server, tmp_pa
     assert failed.value.code == E.INFERENCE
     assert "incident" in failed.value.text and "Reshape" not in failed.value.text
     assert "ONNXRuntime" not in failed.value.text and "[3" not in failed.value.text
+
+
+def test_a_model_asking_for_more_memory_than_allowed_fails_alone(tmp_path):
+    """A 300-byte ONNX model whose first node wants 3.6 GB: the request fails, not the server."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [30000, 30000])
+    graph = helper.make_graph([helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+                               helper.make_node("Add", ["zeros", "input"], ["logits"])], "huge",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)], [shape])
+    path = tmp_path / "huge.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    io = {"inputs": [{"name": "input", "shape": [1]}], "outputs": [{"name": "logits", "shape": [-1, -1]}]}
+    with server_process(tmp_path / "s.log", "--port", "0", "--max-memory-mb", "1024") as (proc, port):
+        channel = tcp_channel(int(port))
+        client = hello(channel)
+        client.upload(path, {**SIDECAR, "io": io}, None)
+        client.request(MsgType.IOSPEC, m.pack_json(io))
+        client.request(MsgType.DATA, m.pack_tensors([np.ones(1, np.float32)]))
+        with pytest.raises(RemoteError) as failed:
+            client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+            client.expect(MsgType.PROCESS_DONE)
+        assert failed.value.code == E.INFERENCE
+        assert client.request(MsgType.PING, b"still here").payload == b"still here"
+        channel.close()
+        assert proc.poll() is None and healthy(int(port))
 
 
 # --- micro-host on a server that allows native code: still no server files leave ------
@@ -372,7 +401,7 @@ def test_property_control_messages_with_wrong_types_deep_nesting_huge_numbers(
     data = onnx_model.read_bytes()
     begin = {"name": "m.onnx", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
              "sidecar": SIDECAR, "runtime": {"type": "onnxruntime", "parameters": {"threads": 1}}}
-    stream = (encode(MsgType.HELLO, _payload({"versions": [1]}, hello_junk))
+    stream = (encode(MsgType.HELLO, _payload({"versions": [VERSION]}, hello_junk))
               + encode(MsgType.MODEL_BEGIN, _payload(begin, begin_junk)) + encode(MsgType.MODEL_CHUNK, data)
               + encode(MsgType.MODEL_END) + encode(MsgType.IOSPEC, _payload(IO, iospec_junk))
               + encode(MsgType.PING))
@@ -392,7 +421,7 @@ def test_server_stays_healthy_after_the_fuzzing(server):
 @pytest.mark.parametrize("option, value", [
     ("--idle-timeout", "inf"), ("--idle-timeout", "nan"), ("--idle-timeout", "1e300"),
     ("--max-upload-mb", "inf"), ("--max-upload-mb", "nan"), ("--handshake-timeout", "-1"),
-    ("--max-threads", "0"),
+    ("--max-threads", "0"), ("--max-memory-mb", "inf"),
 ])
 def test_unreasonable_limits_are_refused_at_start(option, value):
     code, err = _exit_of(option, value)

@@ -20,8 +20,9 @@ from importlib.metadata import entry_points
 from heiti.core.component import Component
 from heiti.errors import InputError
 
-KINDS = ("dataset", "model", "optimizer", "runtime", "target")
+KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target")
 _PACKAGES = {
+    "task": "heiti.tasks",
     "dataset": "heiti.datasets",
     "model": "heiti.models",
     "optimizer": "heiti.optimizers",

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from heiti import registry
 from heiti.core.component import Component
 from heiti.core.dataset import Dataset
 from heiti.core.files import require_file
 from heiti.core.steps import Model, Optimizer, Runtime, Target
+from heiti.core.task import Task
 from heiti.errors import InputError
 
 
@@ -62,15 +63,29 @@ class TestSettings(_Strict):
     warmup: int = Field(10, ge=0, description="untimed runs before measuring")
     samples: int | None = Field(None, ge=1, description="limit the number of test samples")
     batch_size: int = Field(1, ge=1)
-    split: Literal["test", "val", "train"] = "test"
+    split: Literal["test", "val", "train", "all"] = Field(
+        "test", description="samples to evaluate on; 'all' takes every sample of the dataset "
+        "(for a model trained elsewhere)")
     min_duration_s: float = Field(
         0.0, ge=0, description="repeat timed passes over the samples until this much time has "
         "passed (quality still comes from the first pass)"
     )
+    save_outputs: bool = Field(False, description="write every raw model output (before "
+                               "post-processing) to BUILD_DIR/outputs.npz")
     resource_interval_s: float = Field(0.05, gt=0, description="CPU/RAM sampling period")
+    min_metric: dict[str, float] = Field(
+        {}, description="quality gate: {METRIC: floor}; the run fails (exit 1) when a metric of "
+        "the task is below its floor")
+    max_metric: dict[str, float] = Field(
+        {}, description="quality gate for metrics where lower is better: {METRIC: ceiling}")
     min_accuracy: float | None = Field(
-        None, ge=0, le=1, description="quality gate: the run fails (exit 1) below this accuracy"
-    )
+        None, ge=0, le=1, description="alias of min_metric: {accuracy: value}")
+
+    @model_validator(mode="after")
+    def _accuracy_alias(self) -> TestSettings:
+        if self.min_accuracy is not None:
+            self.min_metric = {"accuracy": self.min_accuracy, **self.min_metric}
+        return self
 
 
 class ReportSettings(_Strict):
@@ -82,7 +97,9 @@ class ReportSettings(_Strict):
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     build_dir: Path | None = Field(None, description="default: build/NAME beside the scenario")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="seed of training and of anything else random")
+    task: ComponentSpec | None = Field(None, description="the task and its parameters (default: "
+                                       "the dataset's task with default parameters)")
     dataset: ComponentSpec
     model: ModelSpec
     optimizers: list[ComponentSpec] = []
@@ -111,6 +128,10 @@ class LoadedScenario:
         return self.spec.name
 
     @property
+    def task(self) -> Task:
+        return self.dataset.task
+
+    @property
     def report_dir(self) -> Path:
         return self.spec.report.directory or self.build_dir / "report"
 
@@ -118,6 +139,7 @@ class LoadedScenario:
         """The scenario as run: defaults filled in, paths absolute."""
         data = self.spec.model_dump(mode="json")
         data["build_dir"] = str(self.build_dir)
+        data["task"] = self.task.describe()
         data["dataset"] = self.dataset.describe()
         data["model"].update(self.model.describe(), path=str(self.model_path))
         data["optimizers"] = [o.describe() for o in self.optimizers]
@@ -141,14 +163,23 @@ def read_scenario_file(path: Path) -> dict[str, Any]:
 
 def load_scenario(path: str | Path) -> LoadedScenario:
     source = Path(path).resolve()
-    data = read_scenario_file(Path(path))
+    return scenario_from_dict(read_scenario_file(Path(path)), source.parent, source)
+
+
+def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
+                       source: Path | None = None) -> LoadedScenario:
+    """Validate and load a scenario given as a mapping, exactly as a file would be;
+    relative paths resolve against ``base_dir``."""
+    base = Path(base_dir).resolve()
+    source = source or base / "<in memory>"
     spec = _validate(Scenario, data, prefix="")
-    base = source.parent
     build_dir = (base / spec.build_dir) if spec.build_dir else base / "build" / spec.name
     if spec.report.directory is not None:
         spec.report.directory = (base / spec.report.directory).resolve()
 
     dataset = instantiate("dataset", spec.dataset, "dataset", base)
+    if spec.task is not None:
+        dataset.task = instantiate("task", spec.task, "task", base)
     model = instantiate("model", spec.model, "model", base)
     optimizers = [
         instantiate("optimizer", o, f"optimizers[{i}]", base) for i, o in enumerate(spec.optimizers)

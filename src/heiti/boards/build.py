@@ -23,6 +23,7 @@ from heiti.boards import Board
 from heiti.boards.elf import Sections, read_sections
 from heiti.core.iospec import IOSpec
 from heiti.errors import InputError, RunFailed
+from heiti.protocols.framing import VERSION as PROTOCOL_VERSION
 
 FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-ffunction-sections",
          "-fdata-sections", "-ffreestanding", "-nostartfiles", "-Wl,--gc-sections"]
@@ -84,7 +85,8 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
         "FW_CLOCK_HZ": f"{board.clock_hz}u", "FW_UART_BASE": f"0x{board.uart.base:08x}u",
         "FW_TICK_INSTRUCTIONS": f"{board.counter.instructions_per_tick}u",
         "FW_MAX_MESSAGE": str(max_message), "FW_TX_BUFFER": str(tx_buffer),
-        "FW_MAX_VERSION": "1", "FW_MAX_VERSION_TEXT": '"1"',
+        # a single-input firmware means the same by DATA in protocol 1 and 2: it speaks both
+        "FW_MAX_VERSION": str(PROTOCOL_VERSION), "FW_MAX_VERSION_TEXT": f'"{PROTOCOL_VERSION}"',
         "FW_MODEL_SHA256": _c_string(model_sha256),
         "FW_INPUT_NDIM": str(len(in_dims)), "FW_INPUT_DIMS": "{" + ", ".join(map(str, in_dims)) + "}",
         "FW_INPUT_SPEC": _c_string(spec),

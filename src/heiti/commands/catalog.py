@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ["dataset", "model", "optimizer", "runtime", "target", "board"]
+KINDS = ["task", "dataset", "model", "optimizer", "runtime", "target", "board"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

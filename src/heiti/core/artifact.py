@@ -8,12 +8,13 @@ artifact can be understood, reused and checked without the run that made it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from heiti.core.files import sha256_file, write_json
+from heiti.core.files import atomic_path, sha256_file, write_json
 from heiti.core.iospec import IOSpec
 from heiti.errors import InputError
 
@@ -68,6 +69,23 @@ class Artifact(BaseModel):
     def is_current(self) -> bool:
         """True when the file on disk is the one the sidecar describes."""
         return self.path.exists() and sha256_file(self.path) == self.sha256
+
+
+def save_with_sidecar(artifact: Artifact, write: Callable[[Path], None]) -> Artifact:
+    """Write an artifact's file with ``write(temporary_path)`` and its sidecar as a unit:
+    both are complete before either replaces an earlier pair, so a failure (a full disk)
+    leaves the old pair or none, never a file without its description."""
+    final = artifact.path
+    with atomic_path(final) as tmp:
+        write(tmp)
+        artifact.path = tmp
+        artifact.save()  # hashes the finished file; writes the sidecar beside the final name
+        artifact.path = final
+        data = json.loads(sidecar_path(tmp).read_text(encoding="utf-8"))
+        sidecar_path(tmp).unlink()
+        data["path"] = final.name
+        write_json(artifact.sidecar, data)
+    return artifact
 
 
 def sidecar_path(path: Path) -> Path:

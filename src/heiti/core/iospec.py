@@ -6,6 +6,8 @@ their scale and zero point so that a runtime on a target can (de)quantize.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -57,6 +59,9 @@ class IOSpec(BaseModel):
     class_names: list[str] | None = Field(
         default=None, description="labels of the classifier outputs, in output order"
     )
+    postprocess: dict[str, Any] | None = Field(
+        default=None, description="the model's post-processing after inference, outside the "
+        "timed region: {type: NAME, parameters: {...}} (see heiti.postprocess)")
 
     def static_batch(self, batch: int) -> IOSpec:
         """A copy whose tensors have a fixed batch dimension (for compilers that need one)."""

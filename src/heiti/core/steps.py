@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 from heiti.core.artifact import Artifact
 from heiti.core.component import Component
 from heiti.core.dataset import Dataset
+from heiti.core.iospec import IOSpec
+from heiti.errors import InputError, RunFailed
 
 
 @dataclass
@@ -73,11 +76,12 @@ class Optimizer(Component):
 
 
 class Runtime(Component):
-    """Runs inference on artifacts of the formats it supports.
+    """Runs inference on artifacts of the formats it supports, on named tensors.
 
-    The inference loop calls ``prepare`` (untimed), ``infer`` (timed: one call into
-    the framework and nothing else) and ``outputs`` (untimed), so that latency
-    figures measure the runtime, not heiti.
+    ``load`` keeps the artifact's IO specification in ``io``. The inference loop then
+    calls ``prepare`` (untimed) with the model's inputs by name, ``infer`` (timed: one
+    call into the framework and nothing else) and ``outputs`` (untimed), which returns
+    every output by name, so that latency figures measure the runtime, not heiti.
     """
 
     kind = "runtime"
@@ -92,12 +96,13 @@ class Runtime(Component):
     # parameters only the server's operator may choose (a compiler path): a remote client
     # setting one is refused
     operator_parameters: ClassVar[tuple[str, ...]] = ()
+    io: IOSpec
 
     def load(self, model: Artifact) -> None:
         raise NotImplementedError
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return batch
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        return inputs
 
     def infer(self, prepared: Any) -> Any:
         raise NotImplementedError
@@ -105,8 +110,27 @@ class Runtime(Component):
     def send_ahead(self, prepared: Any) -> None:
         """Hand over the input of the next ``infer`` call early (only when ``pipelined``)."""
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [np.asarray(r) for r in raw]
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return self.named_outputs(raw)
+
+    def ordered_inputs(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The inputs in the order of the IO specification (for positional frameworks)."""
+        return [inputs[spec.name] for spec in self.io.inputs]
+
+    def only_input(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The input of a runtime that supports single-input models only."""
+        if len(inputs) != 1:
+            raise InputError(f"runtime '{self.name}' runs single-input models; this one has "
+                             f"{len(inputs)} inputs ({', '.join(inputs)})")
+        return next(iter(inputs.values()))
+
+    def named_outputs(self, arrays: Sequence[Any]) -> dict[str, np.ndarray]:
+        """Name positional outputs after the IO specification's outputs, in order."""
+        names = [spec.name for spec in self.io.outputs]
+        if len(arrays) != len(names):
+            raise RunFailed(f"runtime '{self.name}' returned {len(arrays)} outputs, the model's "
+                            f"IO specification lists {len(names)} ({', '.join(names)})")
+        return {name: np.asarray(a) for name, a in zip(names, arrays, strict=True)}
 
     def versions(self) -> dict[str, str]:
         return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from heiti.core.dataset import Dataset, Samples
-from heiti.datasets.splitting import SplitParams, stratified_splits
+from heiti.datasets.splitting import SplitParams, split_samples
 
 
 class Digits(Dataset):
@@ -27,4 +27,4 @@ class Digits(Dataset):
         bunch = load_digits()
         x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
         y = bunch.target.astype(np.int64)
-        return stratified_splits(x, y, self.params)
+        return split_samples(self.task, {"input": x}, y, self.params)

@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_dir
-from heiti.datasets.splitting import SplitParams, stratified_splits
+from heiti.core.iospec import IOSpec
+from heiti.datasets.splitting import SplitParams, split_samples
 from heiti.errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -52,8 +53,15 @@ class ImageFolder(Dataset):
             raise InputError(f"image folder '{root}' needs at least two class sub-folders")
         return names
 
+    def fit_hint(self, io: IOSpec) -> str | None:
+        shape = io.inputs[0].shape if len(io.inputs) == 1 else []
+        if len(shape) != 4 or shape[1] not in (1, 3) or min(shape[2:]) <= 0:
+            return None
+        return (f"set 'size: [{shape[2]}, {shape[3]}]' and 'grayscale: {str(shape[1] == 1).lower()}' "
+                "in the image-folder parameters")
+
     def _load_splits(self) -> dict[str, Samples]:
-        images, labels = [], []
+        images, labels, ids = [], [], []
         for label, name in enumerate(self.class_names):
             files = sorted(
                 f for f in (self.params.path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
@@ -62,8 +70,10 @@ class ImageFolder(Dataset):
                 raise InputError(f"class folder '{self.params.path / name}' holds no images")
             images += [self._read(f) for f in files]
             labels += [label] * len(files)
+            ids += [f.relative_to(self.params.path).as_posix() for f in files]
         x = np.stack(images)
-        return stratified_splits(x, np.asarray(labels, dtype=np.int64), self.params)
+        return split_samples(self.task, {"input": x}, np.asarray(labels, dtype=np.int64),
+                             self.params, ids)
 
     def _read(self, file: Path) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError

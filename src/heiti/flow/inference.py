@@ -14,7 +14,7 @@ from heiti.flow.progress import Progress
 
 @dataclass
 class LoopResult:
-    outputs: np.ndarray         # first model output, concatenated over all batches
+    outputs: dict[str, np.ndarray]  # every model output by name, concatenated over batches
     latencies_ns: np.ndarray    # one per batch: time spent inside Runtime.infer
     offsets_s: np.ndarray       # start of each timed call, relative to the loop's start
     wall_s: float
@@ -24,14 +24,18 @@ class LoopResult:
     target_latencies_ns: np.ndarray | None = None  # measured by a remote target itself
 
 
-def run_inference(runtime: Runtime, x: np.ndarray, batch_size: int = 1, warmup: int = 10,
-                  show_progress: bool = True, min_duration_s: float = 0.0) -> LoopResult:
-    """Time every batch of ``x``; repeat whole passes until ``min_duration_s`` has passed.
+def run_inference(runtime: Runtime, inputs: dict[str, np.ndarray], batch_size: int = 1,
+                  warmup: int = 10, show_progress: bool = True,
+                  min_duration_s: float = 0.0) -> LoopResult:
+    """Time every batch of the named ``inputs``; repeat whole passes until
+    ``min_duration_s`` has passed.
 
     Repeating lets short runs yield stable statistics and enough resource samples;
     outputs (hence quality) come from the first pass.
     """
-    batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
+    samples = len(next(iter(inputs.values())))
+    batches = [{name: a[i : i + batch_size] for name, a in inputs.items()}
+               for i in range(0, samples, batch_size)]
     for i in range(warmup):
         runtime.infer(runtime.prepare(batches[i % len(batches)]))
 
@@ -44,17 +48,18 @@ def run_inference(runtime: Runtime, x: np.ndarray, batch_size: int = 1, warmup: 
         passes.append(_timed_pass(runtime, batches, loop_start, False)[1:])
     wall_s = (clock() - loop_start) / 1e9
 
-    outputs = np.concatenate([runtime.outputs(r)[0] for r in raw])
+    named = [runtime.outputs(r) for r in raw]
+    outputs = {name: np.concatenate([n[name] for n in named]) for name in named[0]}
     all_latencies = np.concatenate([p[0] for p in passes])
     all_offsets = np.concatenate([p[1] for p in passes])
     target = getattr(runtime, "target_latencies_ns", None)
     timed = count * len(passes)
-    return LoopResult(outputs, all_latencies, all_offsets / 1e9, wall_s, batch_size, len(x),
+    return LoopResult(outputs, all_latencies, all_offsets / 1e9, wall_s, batch_size, samples,
                       len(passes),
                       None if target is None else np.asarray(target[-timed:], dtype=np.int64))
 
 
-def _timed_pass(runtime: Runtime, batches: list[np.ndarray], loop_start: int,
+def _timed_pass(runtime: Runtime, batches: list[dict[str, np.ndarray]], loop_start: int,
                 show_progress: bool) -> tuple[list[Any], np.ndarray, np.ndarray]:
     count = len(batches)
     latencies = np.empty(count, dtype=np.int64)

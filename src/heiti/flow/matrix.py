@@ -15,7 +15,7 @@ import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -24,6 +24,9 @@ from heiti.core.files import write_json
 from heiti.core.steps import Optimizer
 from heiti.errors import HeitiError, InputError
 from heiti.scenario import ComponentSpec, LoadedScenario
+
+if TYPE_CHECKING:
+    from heiti.flow.measurements import Measurements
 
 MAX_STEPS = 4
 VARIANTS = ("fp32", "int8")
@@ -191,18 +194,19 @@ def cell_scenario(scenario: LoadedScenario, cell: Cell, build_dir: Path,
                                runtime=instantiate("runtime", runtime, "runtime", base))
 
 
-def summarize(document: dict[str, Any], path: Path) -> dict[str, Any]:
-    chain = document["model"]["chain"]
-    latency = document["performance"]["latency_ms"]
+def summarize(document: Measurements, path: Path) -> dict[str, Any]:
+    chain = document.model.chain
+    latency = document.performance.latency_ms
     return {
         "measurements": str(path),
-        "chain": [step["producer"].split(":", 1)[1] for step in chain],
-        "format": document["model"]["format"],
-        "accuracy": document["quality"].get("accuracy"),
-        "p50_ms": latency["p50"], "p99_ms": latency["p99"],
-        "size_bytes": document["model"]["size_bytes"],
-        "compile_s": sum(step["duration_s"] or 0.0 for step in chain[1:]),
-        "predictions": document["quality"].get("predictions"),
+        "chain": [step.producer.split(":", 1)[1] for step in chain],
+        "format": document.model.format,
+        "metric_name": document.quality.primary_metric,
+        "metric": document.quality.primary,
+        "p50_ms": latency.p50, "p99_ms": latency.p99,
+        "size_bytes": document.model.size_bytes,
+        "compile_s": sum(step.duration_s or 0.0 for step in chain[1:]),
+        "predictions": document.quality.predictions,
     }
 
 

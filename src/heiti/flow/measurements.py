@@ -1,4 +1,4 @@
-"""The measurements file: one versioned JSON document per test run.
+"""The measurements file: one versioned, typed JSON document per test run.
 
 Its schema is documented in docs/measurements.md; bump SCHEMA_VERSION when a field
 changes meaning or disappears (adding fields keeps the version).
@@ -12,58 +12,138 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from heiti import __version__
 from heiti.core.artifact import Artifact
 from heiti.core.files import require_file, write_json
+from heiti.core.task import Quality
 from heiti.errors import InputError
 from heiti.flow.inference import LoopResult, latency_statistics
 
 SCHEMA = "heiti.measurements"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the task's typed quality section, the dataset section, named outputs
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
-def performance_section(loop: LoopResult, warmup: int) -> dict[str, Any]:
+class Latency(_Section):
+    mean: float
+    std: float
+    min: float
+    max: float
+    p50: float
+    p90: float
+    p99: float
+
+
+class Series(_Section):
+    offset_s: list[float]
+    latency_ms: list[float]
+    target_latency_ms: list[float] | None = None
+
+
+class Performance(_Section):
+    batch_size: int
+    samples: int
+    passes: int
+    batches: int
+    warmup: int
+    latency_ms: Latency
+    target_latency_ms: Latency | None = Field(None, description="measured by a remote target itself")
+    throughput_sps: float | None
+    wall_throughput_sps: float | None
+    series: Series
+
+
+class ChainStep(_Section):
+    producer: str
+    format: str
+    file: str
+    size_bytes: int
+    sha256: str
+    duration_s: float | None
+    details: dict[str, Any] = {}
+
+
+class ModelSection(_Section):
+    path: str
+    format: str
+    size_bytes: int
+    sha256: str
+    io: dict[str, Any]
+    chain: list[ChainStep]
+    parameters: int | None = None
+    macs: int | None = None
+    statistics_from: str | None = None
+
+
+class DatasetSection(_Section):
+    type: str
+    parameters: dict[str, Any]
+    split: str
+    samples: int
+
+
+class Measurements(_Section):
+    schema_tag: str = Field(SCHEMA, alias="schema")
+    schema_version: int = SCHEMA_VERSION
+    heiti_version: str = __version__
+    name: str
+    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    scenario: dict[str, Any]
+    dataset: DatasetSection
+    environment: dict[str, Any]
+    runtime: dict[str, Any]
+    model: ModelSection
+    performance: Performance
+    resources: dict[str, Any]
+    quality: Quality
+    files: dict[str, str] = Field({}, description="further outputs beside this file, by role "
+                                  "(predictions CSV, example figure)")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
+
+    @property
+    def target_kind(self) -> str:
+        return str(self.scenario["target"]["kind"])
+
+    def write(self, path: Path) -> Path:
+        write_json(path, self.model_dump(mode="json", by_alias=True))
+        return path
+
+
+def performance_section(loop: LoopResult, warmup: int) -> Performance:
     total_s = loop.latencies_ns.sum() / 1e9
     timed_samples = loop.samples * loop.passes
-    section: dict[str, Any] = {
-        "batch_size": loop.batch_size,
-        "samples": loop.samples,
-        "passes": loop.passes,
-        "batches": len(loop.latencies_ns),
-        "warmup": warmup,
-        "latency_ms": latency_statistics(loop.latencies_ns),
-        "throughput_sps": timed_samples / total_s if total_s > 0 else None,
-        "wall_throughput_sps": timed_samples / loop.wall_s if loop.wall_s > 0 else None,
-        "series": {
-            "offset_s": np.round(loop.offsets_s, 6).tolist(),
-            "latency_ms": np.round(loop.latencies_ns / 1e6, 6).tolist(),
-        },
-    }
-    if loop.target_latencies_ns is not None:
-        section["target_latency_ms"] = latency_statistics(loop.target_latencies_ns)
-        section["series"]["target_latency_ms"] = np.round(loop.target_latencies_ns / 1e6, 6).tolist()
-    return section
+    target = loop.target_latencies_ns
+    return Performance(
+        batch_size=loop.batch_size, samples=loop.samples, passes=loop.passes,
+        batches=len(loop.latencies_ns), warmup=warmup,
+        latency_ms=Latency(**latency_statistics(loop.latencies_ns)),
+        target_latency_ms=None if target is None else Latency(**latency_statistics(target)),
+        throughput_sps=timed_samples / total_s if total_s > 0 else None,
+        wall_throughput_sps=timed_samples / loop.wall_s if loop.wall_s > 0 else None,
+        series=Series(
+            offset_s=np.round(loop.offsets_s, 6).tolist(),
+            latency_ms=np.round(loop.latencies_ns / 1e6, 6).tolist(),
+            target_latency_ms=None if target is None else np.round(target / 1e6, 6).tolist()),
+    )
 
 
-def model_section(artifacts: list[Artifact]) -> dict[str, Any]:
+def model_section(artifacts: list[Artifact]) -> ModelSection:
     final = artifacts[-1]
-    section: dict[str, Any] = {
-        "path": str(final.path), "format": final.format, "size_bytes": final.size_bytes,
-        "sha256": final.sha256, "io": final.io.model_dump(mode="json"),
-        "chain": [
-            {"producer": a.provenance.producer, "format": a.format, "file": a.path.name,
-             "size_bytes": a.size_bytes, "sha256": a.sha256, "duration_s": a.provenance.duration_s,
-             "details": {k: v for k, v in a.provenance.details.items() if k != "history"}}
-            for a in artifacts
-        ],
-    }
-    section.update(network_statistics(artifacts))
-    return section
+    return ModelSection(
+        path=str(final.path), format=final.format, size_bytes=final.size_bytes,
+        sha256=final.sha256, io=final.io.model_dump(mode="json"),
+        chain=[ChainStep(producer=a.provenance.producer, format=a.format, file=a.path.name,
+                         size_bytes=a.size_bytes, sha256=a.sha256, duration_s=a.provenance.duration_s,
+                         details={k: v for k, v in a.provenance.details.items() if k != "history"})
+               for a in artifacts],
+        **network_statistics(artifacts),
+    )
 
 
 def network_statistics(artifacts: list[Artifact]) -> dict[str, Any]:
@@ -84,28 +164,27 @@ def network_statistics(artifacts: list[Artifact]) -> dict[str, Any]:
             return {"parameters": torch_tools.parameter_count(module),
                     "macs": torch_tools.mac_count(module, shape),
                     "statistics_from": artifact.path.name}
-    return {"parameters": None, "macs": None, "statistics_from": None}
+    return {}
 
 
-def write_measurements(path: Path, document: dict[str, Any]) -> Path:
-    write_json(path, document)
-    return path
-
-
-def load_measurements(path: Path) -> dict[str, Any]:
+def load_measurements(path: Path) -> Measurements:
     require_file(path, given=path, what="measurements file")
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"measurements file '{path}' is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise InputError(f"'{path}' is not a heiti measurements file (no '{SCHEMA}' schema tag)")
-    if document.get("schema_version", 0) > SCHEMA_VERSION:
-        raise InputError(f"'{path}' has schema version {document['schema_version']}; this heiti "
-                         f"reads up to {SCHEMA_VERSION}", hint="upgrade heiti")
-    return document
-
-
-def header(name: str) -> dict[str, Any]:
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "heiti_version": __version__,
-            "name": name, "created": now_iso()}
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        newer = isinstance(version, int) and version > SCHEMA_VERSION
+        raise InputError(f"'{path}' has schema version {version}; this heiti reads version "
+                         f"{SCHEMA_VERSION}",
+                         hint="upgrade heiti" if newer else "rerun 'heiti test' on its scenario "
+                         "to measure it again with this heiti")
+    try:
+        return Measurements.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"measurements file '{path}' is damaged: {where}: {first['msg']}") from None

@@ -7,17 +7,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from heiti import postprocess
 from heiti.core.artifact import Artifact
+from heiti.core.files import write_atomic
 from heiti.core.steps import StepContext
 from heiti.errors import InputError, RunFailed
 from heiti.flow import measurements
+from heiti.flow.binding import bind, check_inputs
 from heiti.flow.chain import plan_chain, run_chain
 from heiti.flow.environment import host_environment
 from heiti.flow.inference import run_inference
+from heiti.flow.measurements import DatasetSection, Measurements
 from heiti.flow.resources import ResourceSampler
 from heiti.scenario import LoadedScenario
 
 MEASUREMENTS_FILE = "measurements.json"
+PREDICTIONS_FILE = "predictions.csv"
+EXAMPLES_FILE = "examples.png"
+OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
@@ -44,47 +51,117 @@ def optimize(scenario: LoadedScenario, force: bool = False) -> list[Artifact]:
     return run_chain(steps, model, ctx, force=force)
 
 
-def test(scenario: LoadedScenario) -> tuple[Path, dict[str, Any]]:
+def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     """Evaluate the final artifact on the target; write and return the measurements."""
     artifacts = optimize(scenario)
     final = artifacts[-1]
     settings = scenario.spec.test
     _check_batch(final, settings.batch_size)
     data = scenario.dataset.split(settings.split).head(settings.samples)
-    log(f"test: {len(data)} samples on target '{scenario.target.name}' with runtime "
-        f"'{scenario.runtime.name}' ({final.path.name})")
+    info = scenario.dataset.info()
+    check_inputs(data.input_specs(), final.io, hint=scenario.dataset.fit_hint(final.io))
+    scenario.task.check_model(final.io, info)
+    inputs = bind(data.inputs, final.io)
+    # a quantized input travels as its raw integers, so a device computes no float
+    quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in final.io.inputs}
+    log(f"test: {len(data)} {settings.split} samples on target '{scenario.target.name}' with "
+        f"runtime '{scenario.runtime.name}' ({final.path.name})")
     executor = scenario.target.open(scenario.runtime, final)
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler:
-            # a quantized input travels as raw integers, so the device computes no float
-            loop = run_inference(executor, final.io.inputs[0].quantize(data.x), settings.batch_size,
-                                 settings.warmup, min_duration_s=settings.min_duration_s)
+            loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,
+                                 min_duration_s=settings.min_duration_s)
         runtime_versions = executor.versions()
     finally:
         executor.close()
-    quality = scenario.dataset.evaluate(final.io.outputs[0].dequantize(loop.outputs), data.y)
-    document = {
-        **measurements.header(scenario.name),
-        "scenario": scenario.resolved(),
-        "environment": {"host": host_environment(), "target": scenario.target.environment()},
-        "runtime": {**scenario.runtime.describe(), "versions": runtime_versions},
-        "model": measurements.model_section(artifacts),
-        "performance": measurements.performance_section(loop, settings.warmup),
-        "resources": _resources(sampler.summary(), executor),
-        "quality": quality,
-    }
-    path = measurements.write_measurements(scenario.build_dir / MEASUREMENTS_FILE, document)
-    log(f"test: accuracy {quality['accuracy']:.4f}, median latency "
-        f"{document['performance']['latency_ms']['p50']:.4f} ms -> {path}")
+    real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in final.io.outputs}
+    outputs = postprocess.apply(final.io.postprocess, real, inputs)
+    quality = scenario.task.evaluate(data, outputs, info)
+    files = _write_extras(scenario, data, outputs, quality, info)
+    if settings.save_outputs:
+        files["outputs"] = _save_outputs(scenario.build_dir / OUTPUTS_FILE, loop.outputs)
+    document = Measurements(
+        name=scenario.name,
+        scenario=scenario.resolved(),
+        dataset=DatasetSection(**scenario.dataset.describe(), split=settings.split,
+                               samples=len(data)),
+        environment={"host": host_environment(), "target": scenario.target.environment()},
+        runtime={**scenario.runtime.describe(), "versions": runtime_versions},
+        model=measurements.model_section(artifacts),
+        performance=measurements.performance_section(loop, settings.warmup),
+        resources=_resources(sampler.summary(), executor),
+        quality=quality,
+        files=files,
+    )
+    path = document.write(scenario.build_dir / MEASUREMENTS_FILE)
+    primary = quality.primary
+    log(f"test: {quality.primary_metric} {'–' if primary is None else f'{primary:.4f}'}, "
+        f"median latency {document.performance.latency_ms.p50:.4f} ms -> {path}")
     return path, document
 
 
-def check_quality_gate(scenario: LoadedScenario, document: dict[str, Any]) -> None:
-    floor = scenario.spec.test.min_accuracy
-    accuracy = document["quality"].get("accuracy")
-    if floor is not None and accuracy is not None and accuracy < floor:
-        raise RunFailed(f"quality gate failed: accuracy {accuracy:.4f} is below "
-                        f"test.min_accuracy {floor}")
+def check_quality_gate(scenario: LoadedScenario, document: Measurements) -> None:
+    """``test.min_metric`` floors and ``test.max_metric`` ceilings on the task's metrics."""
+    quality, settings = document.quality, scenario.spec.test
+    bounds = [(name, floor, "below", "min_metric") for name, floor in settings.min_metric.items()]
+    bounds += [(name, ceiling, "above", "max_metric") for name, ceiling in settings.max_metric.items()]
+    for name, bound, relation, field in bounds:
+        if name not in quality.metrics:
+            raise InputError(f"test.{field} names '{name}', which task '{quality.task}' does not "
+                             f"measure (it measures {', '.join(quality.metrics)})")
+        value = quality.metrics[name]
+        if value is None or (value < bound if relation == "below" else value > bound):
+            shown = "none" if value is None else f"{value:.4f}"
+            raise RunFailed(f"quality gate failed: {name} {shown} is {relation} test.{field} {bound}")
+
+
+def _write_extras(scenario: LoadedScenario, data: Any, outputs: dict[str, Any], quality: Any,
+                  info: Any) -> dict[str, str]:
+    """Per-sample predictions as CSV, and the task's example figure when it has one."""
+    files = {}
+    if quality.predictions:
+        path = scenario.build_dir / PREDICTIONS_FILE
+        write_predictions(path, data, quality.predictions)
+        files["predictions"] = path.name
+    figure = scenario.task.examples_figure(data, outputs, info)
+    if figure is not None:
+        path = scenario.build_dir / EXAMPLES_FILE
+        write_atomic(path, figure)
+        files["examples"] = path.name
+    return files
+
+
+def _save_outputs(path: Path, outputs: dict[str, Any]) -> str:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **outputs)
+    write_atomic(path, buffer.getvalue())
+    return path.name
+
+
+def write_predictions(path: Path, data: Any, predictions: list[Any]) -> None:
+    """One row per sample: its id (file path relative to the dataset root, or its index),
+    the truth and the prediction (JSON when not a plain value)."""
+    import csv
+    import io
+    import json
+
+    def cell(value: Any) -> Any:
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        return value if isinstance(value, str | int | float) else json.dumps(value)
+
+    ids = data.ids or [str(i) for i in range(len(data))]
+    truth = data.truth.tolist() if hasattr(data.truth, "tolist") else list(data.truth)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["sample", "truth", "prediction"])
+    for row in zip(ids, truth, predictions, strict=True):
+        writer.writerow([cell(v) for v in row])
+    write_atomic(path, buffer.getvalue())
 
 
 def _resources(host: dict[str, Any], executor: Any) -> dict[str, Any]:

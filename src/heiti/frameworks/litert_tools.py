@@ -31,20 +31,3 @@ def _spec(detail: dict[str, Any]) -> TensorSpec:
                       scale=float(scale) if quantized else None,
                       zero_point=int(zero_point) if quantized else None)
 
-
-def quantize(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Float values to the tensor's dtype with its scale and zero point (a no-op for floats,
-    and for raw integers the host already quantized)."""
-    dtype = np.dtype(detail["dtype"])
-    scale, zero_point = detail["quantization"]
-    if dtype.kind == "f" or not scale or np.asarray(x).dtype == dtype:
-        return np.ascontiguousarray(x, dtype=dtype)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
-def dequantize(y: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if np.dtype(detail["dtype"]).kind == "f" or not scale:
-        return y
-    return (y.astype(np.float32) - zero_point) * np.float32(scale)

@@ -124,21 +124,23 @@ class ThreadsParams(Params):
 
 
 class ArrayRuntime(Runtime):
-    """Base of runtimes that take float32 numpy arrays and return a list of arrays."""
+    """Base of runtimes that take positional numpy arrays of the IO specification's dtypes."""
 
     Params = ThreadsParams
 
     def load(self, model: Artifact) -> None:
         refuse_cross(model, self.name)
-        self._dtype = np.dtype(model.io.inputs[0].dtype)
+        self.io = model.io
+        self._dtypes = [np.dtype(spec.dtype) for spec in model.io.inputs]
         with tool_errors(self.name, "loading"):
             self.open(model)
 
     def open(self, model: Artifact) -> None:
         raise NotImplementedError
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return np.ascontiguousarray(batch, dtype=self._dtype)
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        return [np.ascontiguousarray(a, dtype=d)
+                for a, d in zip(self.ordered_inputs(inputs), self._dtypes, strict=True)]
 
 
 @contextlib.contextmanager

@@ -8,24 +8,32 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from heiti.core.artifact import Artifact, Provenance
-from heiti.core.files import atomic_path
+from heiti.core.artifact import Artifact, Provenance, save_with_sidecar
 from heiti.core.iospec import IOSpec, TensorSpec
 from heiti.core.steps import Model, StepContext
 from heiti.errors import InputError
 
 
 class TorchModel(Model):
+    """Base of zoo architectures. ``build`` returns a module whose ``forward`` takes the
+    dataset's inputs in order and returns one tensor or a tuple, named ``output_names``."""
+
     output_format = "torch"
     file_suffix = ".pt"
     requires = ("torch",)
     extra = "torch"
+    output_names: ClassVar[tuple[str, ...]] = ("logits",)
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> Any:
-        """Return a fresh ``torch.nn.Module`` for inputs of ``input_shape`` (no batch dim)."""
+        """Return a fresh ``torch.nn.Module`` for inputs of ``input_shape`` (no batch dim);
+        ``num_classes`` is the dataset's class (or category) count, 0 when it has none."""
         raise NotImplementedError
+
+    def postprocess(self) -> dict[str, Any] | None:
+        """The model's post-processing after inference (e.g. box decoding), untimed."""
+        return None
 
     def prepare(self, path: Path, train: Any, ctx: StepContext, force: bool = False) -> Artifact:
         config = self._config(train, ctx)
@@ -33,7 +41,8 @@ class TorchModel(Model):
             existing = Artifact.load(path) if Artifact.sidecar_exists(path) else None
             if existing is None:
                 raise InputError(f"model file '{path}' has no sidecar '{path.name}.json'; "
-                                 "heiti cannot tell which architecture it holds")
+                                 "heiti cannot tell which architecture it holds",
+                                 hint="retrain it with 'heiti train --force' or remove the file")
             if train is None or existing.provenance.details.get("config") == config:
                 ctx.log(f"model: using {path}")
                 return existing
@@ -44,6 +53,7 @@ class TorchModel(Model):
 
     def _config(self, train: Any, ctx: StepContext) -> dict[str, Any]:
         return {"architecture": self.describe(), "dataset": ctx.dataset.describe(),
+                "task": ctx.dataset.task.describe(),
                 "train": train.model_dump() if train else None, "seed": ctx.seed}
 
     def _train(self, path: Path, train: Any, ctx: StepContext, config: dict[str, Any]) -> Artifact:
@@ -52,23 +62,23 @@ class TorchModel(Model):
         from heiti.frameworks.torch_tools import seed_everything
         from heiti.frameworks.torch_training import evaluate_split, fit
 
-        dataset = ctx.dataset
+        dataset, task = ctx.dataset, ctx.dataset.task
         input_shape = dataset.input_shape
         num_classes = len(dataset.class_names)
         seed_everything(ctx.seed)
         module = self.build(input_shape, num_classes)
         ctx.log(f"model: training {self.name} for up to {train.epochs} epochs")
         started = time.perf_counter()
-        result = fit(module, dataset.split("train"), dataset.split("val"), train, ctx.seed)
+        result = fit(module, dataset.split("train"), dataset.split("val"), train, ctx.seed, task,
+                     self.output_names)
         duration = time.perf_counter() - started
-        _, test_accuracy = evaluate_split(module, dataset.split("test"))
-        ctx.log(f"model: best epoch {result.best_epoch}, val accuracy {result.best_val_accuracy:.4f}")
-        with atomic_path(path) as tmp:
-            torch.save(module.state_dict(), tmp)
+        _, test_score = evaluate_split(module, dataset.split("test"), task, self.output_names)
+        shown = "" if result.best_val_score is None else f", validation score {result.best_val_score:.4f}"
+        ctx.log(f"model: best epoch {result.best_epoch}{shown}")
         artifact = Artifact(
             path=path,
             format=self.output_format,
-            io=self.iospec(input_shape, num_classes, dataset.class_names),
+            io=self.iospec(module, dataset.input_specs(), dataset.class_names),
             provenance=Provenance(
                 producer=f"model:{self.name}",
                 parameters=self.params.model_dump(mode="json"),
@@ -80,18 +90,28 @@ class TorchModel(Model):
                     "num_classes": num_classes,
                     "config": config,
                     "best_epoch": result.best_epoch,
-                    "val_accuracy": result.best_val_accuracy,
-                    "test_accuracy_after_training": test_accuracy,
+                    "val_score": result.best_val_score,
+                    "test_score_after_training": test_score,
                     "history": result.history,
                 },
             ),
         )
-        return artifact.save()
+        save_with_sidecar(artifact, lambda tmp: torch.save(module.state_dict(), tmp))
+        return artifact
 
-    @staticmethod
-    def iospec(input_shape: tuple[int, ...], num_classes: int, class_names: list[str]) -> IOSpec:
+    def iospec(self, module: Any, inputs: list[TensorSpec], class_names: list[str]) -> IOSpec:
+        """Inputs as the dataset names them; outputs named ``output_names``, shaped by a
+        forward pass on zeros."""
+        import torch
+
+        from heiti.frameworks.torch_training import named
+
+        with torch.no_grad():
+            probe = [torch.zeros([1, *spec.shape[1:]]) for spec in inputs]
+            outputs = named(module.eval()(*probe), self.output_names)
         return IOSpec(
-            inputs=[TensorSpec(name="input", shape=[-1, *input_shape])],
-            outputs=[TensorSpec(name="logits", shape=[-1, num_classes])],
-            class_names=class_names,
+            inputs=[spec.model_copy() for spec in inputs],
+            outputs=[TensorSpec(name=name, shape=[-1, *t.shape[1:]]) for name, t in outputs.items()],
+            class_names=class_names or None,
+            postprocess=self.postprocess(),
         )

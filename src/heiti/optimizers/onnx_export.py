@@ -47,8 +47,9 @@ class OnnxExport(Optimizer):
         module = load_module(model)
         inputs = [spec.name for spec in model.io.inputs]
         outputs = [spec.name for spec in model.io.outputs]
-        example = torch.from_numpy(ctx.dataset.split("val").x[:2])
-        dynamic = ({0: torch.export.Dim("batch", min=1, max=4096)},) if self.params.dynamic_batch else None
+        example = tuple(torch.from_numpy(a[:2]) for a in ctx.dataset.split("val").inputs.values())
+        batch_dim = torch.export.Dim("batch", min=1, max=4096)
+        dynamic = tuple({0: batch_dim} for _ in example) if self.params.dynamic_batch else None
         started = time.perf_counter()
         # the exporter prints its stages and warns about optional packages: keep that out of
         # heiti's output unless it fails
@@ -57,7 +58,7 @@ class OnnxExport(Optimizer):
             warnings.simplefilter("ignore")
             try:
                 program = torch.onnx.export(
-                    module, (example,), None, input_names=inputs, output_names=outputs,
+                    module, example, None, input_names=inputs, output_names=outputs,
                     opset_version=self.params.opset, dynamic_shapes=dynamic,
                     external_data=False, dynamo=True,
                 )
@@ -87,17 +88,20 @@ class OnnxExport(Optimizer):
         import onnxruntime as ort
         import torch
 
+        from heiti.frameworks.torch_training import named
+
         batch = 1 if not self.params.dynamic_batch else self.params.check_samples
-        x = ctx.dataset.split("val").x[: self.params.check_samples]
+        data = ctx.dataset.split("val").head(self.params.check_samples)
         session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
+        names = [i.name for i in session.get_inputs()]
         diffs = []
-        for start in range(0, len(x), batch):
-            chunk = x[start : start + batch]
-            got = session.run(None, {name: chunk})[0]
+        for start in range(0, len(data), batch):
+            chunk = [a[start : start + batch] for a in data.inputs.values()]
+            got = session.run(None, dict(zip(names, chunk, strict=True)))
             with torch.no_grad():
-                want = module(torch.from_numpy(chunk)).numpy()
-            diffs.append(float(np.max(np.abs(got - want))))
+                want = named(module(*(torch.from_numpy(c) for c in chunk)), got and range(len(got)))
+            diffs += [float(np.max(np.abs(g - w.numpy()))) for g, w in zip(got, want.values(),
+                                                                               strict=True)]
         return max(diffs)
 
 

@@ -12,6 +12,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
+from heiti.flow.binding import bind
 
 
 class OrtQuantizeParams(Params):
@@ -64,7 +65,7 @@ class OrtQuantize(Optimizer):
                 method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                           "percentile": CalibrationMethod.Percentile}[self.params.calibration_method]
                 quantize_static(
-                    str(prepared), str(output), _Samples(model.io.inputs[0].name, calibration.x),
+                    str(prepared), str(output), _Samples(bind(calibration.inputs, model.io)),
                     quant_format=QuantFormat.QDQ, per_channel=self.params.per_channel,
                     reduce_range=self.params.reduce_range,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
@@ -88,8 +89,9 @@ class OrtQuantize(Optimizer):
 class _Samples:
     """Feeds calibration samples one at a time to ONNX Runtime's calibrator."""
 
-    def __init__(self, input_name: str, x: np.ndarray):
-        self._feeds = iter([{input_name: x[i : i + 1]} for i in range(len(x))])
+    def __init__(self, inputs: dict[str, np.ndarray]):
+        count = len(next(iter(inputs.values())))
+        self._feeds = iter([{k: v[i : i + 1] for k, v in inputs.items()} for i in range(count)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)

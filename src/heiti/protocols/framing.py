@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from heiti.protocols.messages import ErrorCode
 
 MAGIC = b"HT"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<2sBBBBI")   # everything the CRC covers before the payload
 HEADER_SIZE = HEADER.size + 4        # plus the CRC itself
 CRC = struct.Struct("<I")

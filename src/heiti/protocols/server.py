@@ -372,14 +372,17 @@ class Session:
             raise Refused(ErrorCode.BAD_INPUT, "inputs do not match the IO specification: expected "
                           f"{'; '.join(s.describe() for s in expected)}, received "
                           f"{m.describe_tensors(arrays)}")
-        # copied into a buffer of our own: frameworks run markedly slower on the unaligned,
+        # copied into buffers of our own: frameworks run markedly slower on the unaligned,
         # read-only views that point into the received payload
-        key = (arrays[0].dtype, arrays[0].shape)
-        buffer = self.buffers.get(key)
-        if buffer is None:
-            buffer = self.buffers[key] = np.empty_like(arrays[0])
-        np.copyto(buffer, arrays[0])
-        self.prepared = self.runtime.prepare(buffer)
+        inputs = {}
+        for spec, array in zip(self.spec.inputs, arrays, strict=True):
+            key = (spec.name, array.dtype, array.shape)
+            buffer = self.buffers.get(key)
+            if buffer is None:
+                buffer = self.buffers[key] = np.empty_like(array)
+            np.copyto(buffer, array)
+            inputs[spec.name] = buffer
+        self.prepared = self.runtime.prepare(inputs)
         if not frame.flags & m.FLAG_NO_ACK:
             self.channel.send(MsgType.OK)
 
@@ -402,7 +405,8 @@ class Session:
         try:
             raw = self.runtime.infer(self.prepared)
             elapsed = clock() - start
-            self.last_outputs = m.pack_tensors(self.runtime.outputs(raw))
+            outputs = self.runtime.outputs(raw)
+            self.last_outputs = m.pack_tensors([outputs[spec.name] for spec in self.spec.outputs])
         except Exception as exc:  # the framework failed on this input
             raise Refused(ErrorCode.INFERENCE, f"inference failed: {type(exc).__name__}: {exc}") from None
         self.latencies.append(elapsed)

@@ -3,13 +3,16 @@ measured by an emulated (or real) microcontroller running heiti's firmware."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from heiti.report.content import Section, Table, num
 
+if TYPE_CHECKING:
+    from heiti.flow.measurements import Measurements
 
-def board_sections(doc: dict[str, Any]) -> list[Section]:
-    board = (doc["resources"].get("target") or {}).get("board")
+
+def board_sections(doc: Measurements) -> list[Section]:
+    board = (doc.resources.get("target") or {}).get("board")
     if not board:
         return []
     memory = Table(["memory", "used B", "limit B", "used %", "sections"], [

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from heiti.errors import InputError
 from heiti.report import plots
+
+if TYPE_CHECKING:
+    from heiti.flow.measurements import Measurements
 
 
 @dataclass
@@ -48,81 +53,86 @@ def kib(size: int | None) -> str:
     return "–" if size is None else f"{size / 1024:.1f} KiB"
 
 
-def run_sections(doc: dict[str, Any], prefix: str) -> list[Section]:
-    model, perf, quality = doc["model"], doc["performance"], doc["quality"]
-    host = doc["environment"]["host"]
-    chain = " → ".join(step["producer"].split(":", 1)[1] for step in model["chain"])
+def run_sections(doc: Measurements, prefix: str) -> list[Section]:
+    from heiti import registry
+
+    model, perf, quality = doc.model, doc.performance, doc.quality
+    host = doc.environment["host"]
+    chain = " → ".join(step.producer.split(":", 1)[1] for step in model.chain)
+    dataset = doc.dataset
     summary = Table(["item", "value"], [
-        ["scenario", doc["name"]],
+        ["scenario", doc.name],
+        ["task", quality.task],
+        ["dataset", f"{dataset.type}, {dataset.split} split, {dataset.samples} samples"],
         ["chain", chain],
-        ["runtime", f"{doc['runtime']['type']} {doc['runtime']['parameters']}"],
-        ["target", doc["scenario"]["target"]["kind"]],
-        ["model file",
-         f"{model['path'].rsplit('/', 1)[-1]} ({model['format']}, {kib(model['size_bytes'])})"],
-        ["parameters / MACs", f"{num(model.get('parameters'))} / {num(model.get('macs'))}"],
+        ["runtime", f"{doc.runtime['type']} {doc.runtime['parameters']}"],
+        ["target", doc.target_kind],
+        ["model file", f"{Path(model.path).name} ({model.format}, {kib(model.size_bytes)})"],
+        ["parameters / MACs", f"{num(model.parameters)} / {num(model.macs)}"],
         ["host", f"{host['cpu']} ({host['cpu_count']} cores), Python {host['python']}"],
         ["frameworks", ", ".join(f"{k} {v}" for k, v in host["frameworks"].items())],
-        ["created", doc["created"]],
+        ["created", doc.created],
     ])
-    lat = perf["latency_ms"]
+    lat = perf.latency_ms
+    remote = perf.target_latency_ms is not None
     performance = Table(
         ["samples", "passes", "batch", "mean ms", "std ms", "p50 ms", "p90 ms", "p99 ms", "throughput/s"],
-        [[num(perf["samples"]), num(perf.get("passes", 1)), num(perf["batch_size"]),
-          num(lat["mean"]), num(lat["std"]), num(lat["p50"]), num(lat["p90"]),
-          num(lat["p99"]), num(perf["throughput_sps"], 1)]],
+        [[num(perf.samples), num(perf.passes), num(perf.batch_size), num(lat.mean), num(lat.std),
+          num(lat.p50), num(lat.p90), num(lat.p99), num(perf.throughput_sps, 1)]],
     )
-    resources = doc["resources"]
-    tables = [performance] + _target_latency(doc)
+    resources = doc.resources
+    timing = ("host times are per call with the transport included; the target's own inference "
+              "times are in the second table" if remote else
+              "latency is timed around the runtime call only")
     sections = [
         Section("Summary", [summary]),
-        Section("Performance", tables, [
+        Section("Performance", [performance, *_target_latency(doc)], [
             Figure(f"{prefix}latency", "Latency over time", lambda: plots.latency_over_time(doc)),
             Figure(f"{prefix}histogram", "Latency distribution", lambda: plots.latency_histogram(doc)),
             Figure(f"{prefix}resources", "CPU and memory over time",
                    lambda: plots.resources_over_time(doc)),
         ], notes=[f"CPU mean {resources['cpu_percent']['mean']:.0f} % of one core, "
-                  f"RSS max {resources['rss_mb']['max']:.0f} MiB; {perf['warmup']} warm-up runs "
-                  "excluded; latency is timed around the runtime call only."]),
+                  f"RSS max {resources['rss_mb']['max']:.0f} MiB; {perf.warmup} warm-up runs "
+                  f"excluded; {timing}."]),
     ]
-    if quality.get("task") == "classification":
-        overall = Table(["accuracy", "top-5", "macro precision", "macro recall", "macro F1", "G-mean"],
-                        [[num(quality[k]) for k in ("accuracy", "top5_accuracy", "macro_precision",
-                                                      "macro_recall", "macro_f1", "g_mean")]])
-        per_class = Table(["class", "precision", "recall", "F1", "support"],
-                          [[name, num(m["precision"]), num(m["recall"]), num(m["f1"]),
-                            num(m["support"])] for name, m in quality["per_class"].items()])
-        sections.append(Section("Quality", [overall, per_class], [
-            Figure(f"{prefix}confusion", "Confusion matrix", lambda: plots.confusion_matrix(doc))]))
+    task = registry.get("task", quality.task)()
+    sections += task.report_sections(quality, prefix)
     from heiti.report.board import board_sections  # (imports this module)
 
     return sections + board_sections(doc)
 
 
-def _target_latency(doc: dict[str, Any]) -> list[Table]:
+def _target_latency(doc: Measurements) -> list[Table]:
     """Remote targets: inference time measured on the target beside the host's round trip."""
-    perf, target = doc["performance"], doc["environment"].get("target") or {}
-    if "target_latency_ms" not in perf:
+    perf, target = doc.performance, doc.environment.get("target") or {}
+    if perf.target_latency_ms is None:
         return []
     keys = ("mean", "p50", "p90", "p99")
+    on_target, on_host = perf.target_latency_ms.model_dump(), perf.latency_ms.model_dump()
     return [Table(["measured", *(f"{k} ms" for k in keys)], [
-        [f"on the target ({target.get('cpu', '?')}): inference only",
-         *(num(perf["target_latency_ms"][k]) for k in keys)],
-        ["on the host: per call, transport included (table above)",
-         *(num(perf["latency_ms"][k]) for k in keys)]])]
+        [f"on the target ({target.get('cpu', '?')}): inference only", *(num(on_target[k]) for k in keys)],
+        ["on the host: per call, transport included (table above)", *(num(on_host[k]) for k in keys)]])]
 
 
-def comparison_sections(docs: list[dict[str, Any]]) -> list[Section]:
+def comparison_sections(docs: list[Measurements]) -> list[Section]:
+    from heiti import registry
+
+    tasks = {doc.quality.task for doc in docs}
+    if len(tasks) > 1:
+        raise InputError(f"runs of different tasks ({', '.join(sorted(tasks))}) cannot be compared",
+                         hint="compare runs of one task at a time")
+    columns = registry.get("task", tasks.pop())().comparison_columns()
     rows = []
     for doc in docs:
-        model, lat, quality = doc["model"], doc["performance"]["latency_ms"], doc["quality"]
-        rows.append([doc["name"], model["format"], doc["runtime"]["type"],
-                     doc["scenario"]["target"]["kind"], kib(model["size_bytes"]),
-                     num(quality.get("accuracy")), num(lat["p50"]), num(lat["p99"]),
-                     num(doc["performance"]["throughput_sps"], 1)])
-    table = Table(["run", "format", "runtime", "target", "size", "accuracy", "p50 ms", "p99 ms",
+        lat = doc.performance.latency_ms
+        rows.append([doc.name, doc.model.format, doc.runtime["type"], doc.target_kind,
+                     kib(doc.model.size_bytes), *(num(doc.quality.metrics.get(c)) for c in columns),
+                     num(lat.p50), num(lat.p99), num(doc.performance.throughput_sps, 1)])
+    table = Table(["run", "format", "runtime", "target", "size", *columns, "p50 ms", "p99 ms",
                    "throughput/s"], rows)
+    metric = docs[0].quality.primary_metric
     return [Section("Runs compared", [table], [
-        Figure("compare-latency-accuracy", "Latency versus accuracy",
-               lambda: plots.latency_vs_accuracy(docs)),
+        Figure("compare-latency-metric", f"Latency versus {metric}",
+               lambda: plots.latency_vs_metric(docs)),
         Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
     ])]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from heiti.flow.matrix import VARIANTS, Cell
 from heiti.report import plots
 from heiti.report.content import Figure, Section, Table, kib, num
 from heiti.report.render import write_report
+
+if TYPE_CHECKING:
+    from heiti.flow.measurements import Measurements
 
 
 def render_matrix(cells: list[Cell], out_dir: Path, title: str, notes: list[str]) -> list[Path]:
@@ -26,13 +30,14 @@ def matrix_sections(cells: list[Cell], out_dir: Path, notes: list[str]) -> list[
             if cell is not None and cell.status != "ok":
                 glance.tips[(r, v)] = cell.reason
         glance.rows.append(row)
-    detail = Table(["cell", "chain", "status", "accuracy", "agreement", "p50 ms", "p99 ms", "size",
+    metric = next((c.result["metric_name"] for c in cells if c.status == "ok"), "metric")
+    detail = Table(["cell", "chain", "status", metric, "agreement", "p50 ms", "p99 ms", "size",
                     "compile s"], [])
     for r, cell in enumerate(cells):
         res = cell.result
         agreement = res.get("agreement")
         detail.rows.append([
-            cell.name, cell.chain, cell.status, num(res.get("accuracy")),
+            cell.name, cell.chain, cell.status, num(res.get("metric")),
             "–" if agreement is None else f"{100 * agreement:.1f} %",
             num(res.get("p50_ms")), num(res.get("p99_ms")), kib(res.get("size_bytes")),
             num(res.get("compile_s"), 2)])
@@ -40,7 +45,7 @@ def matrix_sections(cells: list[Cell], out_dir: Path, notes: list[str]) -> list[
             detail.tips[(r, 2)] = cell.reason
     reference = next((c.result.get("reference") for c in cells if c.result.get("reference")), None)
     sections = [
-        Section("Matrix", [glance], notes=["Each cell: accuracy and median latency; a failed cell "
+        Section("Matrix", [glance], notes=[f"Each cell: {metric} and median latency; a failed cell "
                                            "shows why (footnote, or hover/click in HTML)."]),
         Section("Cells", [detail], notes=[
             f"agreement: share of test samples predicted as by '{reference}'." if reference else
@@ -49,9 +54,9 @@ def matrix_sections(cells: list[Cell], out_dir: Path, notes: list[str]) -> list[
     ]
     docs = [_load(c) for c in cells if c.status == "ok"]
     if docs:
-        sections.append(Section("Latency and accuracy", figures=[
-            Figure("matrix-latency-accuracy", "Median latency versus accuracy per cell",
-                   lambda: plots.latency_vs_accuracy(docs))]))
+        sections.append(Section(f"Latency and {metric}", figures=[
+            Figure("matrix-latency-metric", f"Median latency versus {metric} per cell",
+                   lambda: plots.latency_vs_metric(docs))]))
     if extra:
         sections[1].notes.append(f"{len(extra)} cell(s) from --chain: "
                                  + "; ".join(f"{c.name} = {c.chain}" for c in extra))
@@ -62,13 +67,11 @@ def _short(cell: Cell | None) -> str:
     if cell is None:
         return "–"
     if cell.status == "ok":
-        return f"{num(cell.result['accuracy'], 3)} · {num(cell.result['p50_ms'], 3)} ms"
+        return f"{num(cell.result['metric'], 3)} · {num(cell.result['p50_ms'], 3)} ms"
     return "n/a" if cell.status == "n/a" else "failed"
 
 
-def _load(cell: Cell) -> dict:
+def _load(cell: Cell) -> Measurements:
     from heiti.flow.measurements import load_measurements
 
-    doc = load_measurements(Path(cell.result["measurements"]))
-    doc["name"] = cell.name
-    return doc
+    return load_measurements(Path(cell.result["measurements"])).model_copy(update={"name": cell.name})

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from heiti.flow.measurements import Measurements
 
 
 def _figure(width: float = 7.0, height: float = 3.2):
@@ -29,21 +32,21 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def latency_over_time(doc: dict[str, Any]) -> bytes:
-    series = doc["performance"]["series"]
+def latency_over_time(doc: Measurements) -> bytes:
+    series = doc.performance.series
     fig, ax = _figure()
     # dots, not lines: a line between two far-apart samples suggests values never measured
-    ax.plot(series["offset_s"], series["latency_ms"], ".", ms=2.5, label="inference call")
-    if "target_latency_ms" in series:
-        ax.plot(series["offset_s"], series["target_latency_ms"], ".", ms=2.5, label="on target")
+    ax.plot(series.offset_s, series.latency_ms, ".", ms=2.5, label="inference call")
+    if series.target_latency_ms is not None:
+        ax.plot(series.offset_s, series.target_latency_ms, ".", ms=2.5, label="on target")
         ax.legend()
     ax.set(xlabel="time since start [s]", ylabel="latency [ms]", title="Latency over time")
     return _png(fig)
 
 
-def latency_histogram(doc: dict[str, Any]) -> bytes:
-    values = np.asarray(doc["performance"]["series"]["latency_ms"])
-    stats = doc["performance"]["latency_ms"]
+def latency_histogram(doc: Measurements) -> bytes:
+    values = np.asarray(doc.performance.series.latency_ms)
+    stats = doc.performance.latency_ms.model_dump()
     fig, ax = _figure()
     high = stats["p99"] * 1.25
     shown = values[values <= high]
@@ -57,8 +60,8 @@ def latency_histogram(doc: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def resources_over_time(doc: dict[str, Any]) -> bytes:
-    series = doc["resources"]["series"]
+def resources_over_time(doc: Measurements) -> bytes:
+    series = doc.resources["series"]
     fig, ax = _figure()
     ax.plot(series["t_s"], series["cpu_percent"], "o-", color="#4c72b0", lw=0.9, ms=2.5)
     ax.set(xlabel="time since start [s]", ylabel="CPU [% of one core]", title="CPU and memory")
@@ -67,15 +70,13 @@ def resources_over_time(doc: dict[str, Any]) -> bytes:
     ram.set_ylabel("RSS [MiB]", color="#dd8452")
     if len(series["t_s"]) < 5:
         ax.text(0.5, 0.5, f"only {len(series['t_s'])} sample(s): the run was shorter than a few "
-                f"sampling periods ({doc['resources']['interval_s'] * 1e3:.0f} ms)",
+                f"sampling periods ({doc.resources['interval_s'] * 1e3:.0f} ms)",
                 transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555")
     return _png(fig)
 
 
-def confusion_matrix(doc: dict[str, Any]) -> bytes:
-    quality = doc["quality"]
-    matrix = np.asarray(quality["confusion_matrix"], dtype=float)
-    names = quality["class_names"]
+def confusion_matrix(counts: list[list[int]], names: list[str]) -> bytes:
+    matrix = np.asarray(counts, dtype=float)
     size = min(2.5 + 0.45 * len(names), 9)
     fig, ax = _figure(size + 1, size)
     ax.grid(False)
@@ -94,25 +95,30 @@ def confusion_matrix(doc: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def latency_vs_accuracy(docs: list[dict[str, Any]]) -> bytes:
-    fig, ax = _figure(7, 4.2)
-    sizes = np.array([d["model"]["size_bytes"] for d in docs], dtype=float)
+def latency_vs_metric(docs: list[Measurements]) -> bytes:
+    """Each run's median latency against its task's primary metric; runs are told apart by
+    a numbered legend, so runs with equal figures do not print over each other."""
+    metric = docs[0].quality.primary_metric
+    fig, ax = _figure(7, 4.2 + 0.18 * len(docs))
+    sizes = np.array([d.model.size_bytes for d in docs], dtype=float)
     marker = 60 + 900 * sizes / max(sizes.max(), 1)
-    for doc, area in zip(docs, marker, strict=True):
-        x = doc["performance"]["latency_ms"]["p50"]
-        y = doc["quality"]["accuracy"]
-        ax.scatter([x], [y], s=area, alpha=0.55)
-        ax.annotate(f"{doc['name']}\n{doc['model']['size_bytes'] / 1024:.1f} KiB", (x, y),
-                    textcoords="offset points", xytext=(8, 6), fontsize=8)
-    ax.set(xlabel="median latency [ms]", ylabel="accuracy",
-           title="Latency vs accuracy (marker area: model size)")
+    for number, (doc, area) in enumerate(zip(docs, marker, strict=True), start=1):
+        x, y = doc.performance.latency_ms.p50, doc.quality.primary
+        if y is None:
+            continue
+        ax.scatter([x], [y], s=area, alpha=0.55,
+                   label=f"{number} {doc.name} ({doc.model.size_bytes / 1024:.1f} KiB)")
+        ax.annotate(str(number), (x, y), ha="center", va="center", fontsize=8)
+    ax.set(xlabel="median latency [ms]", ylabel=metric,
+           title=f"Latency vs {metric} (marker area: model size)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     ax.margins(0.25)
     return _png(fig)
 
 
-def latency_boxplot(docs: list[dict[str, Any]]) -> bytes:
+def latency_boxplot(docs: list[Measurements]) -> bytes:
     fig, ax = _figure(7, 0.6 + 0.5 * len(docs) + 1.5)
-    ax.boxplot([d["performance"]["series"]["latency_ms"] for d in docs], orientation="horizontal",
-               tick_labels=[d["name"] for d in docs], showfliers=False)
+    ax.boxplot([d.performance.series.latency_ms for d in docs], orientation="horizontal",
+               tick_labels=[d.name for d in docs], showfliers=False)
     ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
     return _png(fig)

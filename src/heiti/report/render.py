@@ -27,12 +27,12 @@ def render_report(paths: list[Path], out_dir: Path, title: str | None = None) ->
     docs = [load_measurements(Path(p)) for p in paths]
     if len(docs) == 1:
         sections = run_sections(docs[0], prefix="")
-        title = title or f"heiti report: {docs[0]['name']}"
+        title = title or f"heiti report: {docs[0].name}"
     else:
         sections = comparison_sections(docs)
-        for doc in docs:
-            sections += [Section(f"{doc['name']}: {s.title}", s.tables, s.figures, s.notes)
-                         for s in run_sections(doc, prefix=f"{doc['name']}-")]
+        for number, doc in enumerate(docs, start=1):
+            sections += [Section(f"{doc.name}: {s.title}", s.tables, s.figures, s.notes)
+                         for s in run_sections(doc, prefix=f"{number}-")]
         title = title or "heiti comparison"
     return write_report(out_dir, title, sections)
 

@@ -37,14 +37,15 @@ class ExecutorchRuntime(Runtime):
 
         portable_lib._unsafe_reset_threadpool(self.params.threads or os.cpu_count() or 1)
         self._torch = torch
+        self.io = model.io
         self._method = EtRuntime.get().load_program(str(model.path)).load_method("forward")
         shape = model.io.inputs[0].shape
         self._batch = shape[0] if shape and shape[0] > 0 else None
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         from heiti.frameworks.batching import pad_to
 
-        padded, rows = pad_to(batch, self._batch)
+        padded, rows = pad_to(self.only_input(inputs), self._batch)
         # a fresh array: canonical strides (a view's size-1 dims may have others, see pt2e)
         return [self._torch.from_numpy(np.array(padded, dtype=np.float32, order="C"))], rows
 
@@ -52,9 +53,9 @@ class ExecutorchRuntime(Runtime):
         inputs, rows = prepared
         return self._method.execute(inputs), rows
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
         values, rows = raw
-        return [v.numpy()[:rows] for v in values]
+        return self.named_outputs([v.numpy()[:rows] for v in values])
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

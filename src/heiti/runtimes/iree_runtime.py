@@ -41,11 +41,11 @@ class IreeRuntime(ArrayRuntime):
         self._main = module[names[0]]
 
     def infer(self, prepared: Any) -> Any:
-        return self._main(prepared)
+        return self._main(*prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
         items = raw if isinstance(raw, (list, tuple)) else [raw]
-        return [item.to_host() for item in items]
+        return self.named_outputs([item.to_host() for item in items])
 
     def versions(self) -> dict[str, str]:
         return package_versions("iree-base-runtime")

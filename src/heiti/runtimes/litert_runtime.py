@@ -18,8 +18,8 @@ class LitertParams(Params):
 
 class LitertRuntime(Runtime):
     """The LiteRT interpreter (ai-edge-litert, XNNPACK on the CPU) for ``.tflite`` models, float
-    or int8: int8 inputs are quantized and int8 outputs dequantized with each tensor's scale and
-    zero point, outside the timed call."""
+    or int8 (an int8 model takes and gives raw integers; the flow (de)quantizes them with each
+    tensor's scale and zero point, outside the timed call)."""
 
     name = "litert"
     Params = LitertParams
@@ -31,6 +31,7 @@ class LitertRuntime(Runtime):
     def load(self, model: Artifact) -> None:
         from heiti.frameworks import litert_tools
 
+        self.io = model.io
         self._interpreter = litert_tools.interpreter(model.path, self.params.threads)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
@@ -39,16 +40,16 @@ class LitertRuntime(Runtime):
         # a static batch is padded to; a dynamic one (-1) is resized to each batch's size
         self._batch = int(signature[0]) if len(signature) and signature[0] > 0 else None
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        from heiti.frameworks import litert_tools
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         from heiti.frameworks.batching import pad_to
 
+        batch = self.only_input(inputs)
         padded, rows = pad_to(batch, self._batch)
         if self._batch is None and self._input["shape"][0] != rows:
             self._interpreter.resize_input_tensor(self._input["index"], list(batch.shape))
             self._interpreter.allocate_tensors()
             self._input = self._interpreter.get_input_details()[0]
-        return litert_tools.quantize(padded, self._input), rows
+        return np.ascontiguousarray(padded, dtype=self._input["dtype"]), rows
 
     def infer(self, prepared: Any) -> Any:
         x, rows = prepared
@@ -56,11 +57,9 @@ class LitertRuntime(Runtime):
         self._interpreter.invoke()
         return [self._interpreter.get_tensor(o["index"]) for o in self._outputs], rows
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        from heiti.frameworks import litert_tools
-
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
         values, rows = raw
-        return [litert_tools.dequantize(v, d)[:rows] for v, d in zip(values, self._outputs, strict=True)]
+        return self.named_outputs([v[:rows] for v in values])
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

@@ -22,15 +22,16 @@ class MicroGolden(Runtime):
     def load(self, model: Artifact) -> None:
         from heiti.micro.graph import Graph
 
+        self.io = model.io
         self._graph = Graph.load(model.path)
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return np.asarray(batch, dtype=np.uint8)
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        return np.asarray(self.only_input(inputs), dtype=np.uint8)
 
     def infer(self, prepared: Any) -> Any:
         from heiti.micro import golden
 
         return golden.run(self._graph, prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [np.asarray(raw, dtype=np.int8)]
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return self.named_outputs([np.asarray(raw, dtype=np.int8)])

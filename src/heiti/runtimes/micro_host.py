@@ -30,6 +30,7 @@ class MicroHost(Runtime):
         from heiti.errors import InputError
         from heiti.micro.build import HostModel, host_library
 
+        self.io = model.io
         details = model.provenance.details
         missing = {"input_size", "output_size"} - set(details)
         if missing:
@@ -38,12 +39,13 @@ class MicroHost(Runtime):
         self._model = HostModel(host_library(model.path, self.params.compiler),
                                 details["input_size"], details["output_size"])
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        batch = self.only_input(inputs)
         raw = np.ascontiguousarray(batch, dtype=np.uint8).reshape(len(batch), -1)
         return raw, np.empty((len(batch), self._model.output_size), dtype=np.int8)
 
     def infer(self, prepared: Any) -> Any:
         return self._model.run_batch(*prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [raw]
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return self.named_outputs([raw])

@@ -33,6 +33,7 @@ class OnnxRuntime(Runtime):
     def load(self, model: Artifact) -> None:
         import onnxruntime as ort
 
+        self.io = model.io
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.params.threads
         options.inter_op_num_threads = 1
@@ -40,16 +41,18 @@ class OnnxRuntime(Runtime):
             ort.GraphOptimizationLevel, _LEVELS[self.params.graph_optimization])
         self._session = ort.InferenceSession(str(model.path), options,
                                              providers=["CPUExecutionProvider"])
-        first = self._session.get_inputs()[0]
-        self._input_name = first.name
-        self._input_dtype = np.float16 if first.type == "tensor(float16)" else np.float32
+        self._input_dtypes = {i.name: _numpy_dtype(i.type) for i in self._session.get_inputs()}
         self._output_names = [o.name for o in self._session.get_outputs()]
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return {self._input_name: np.ascontiguousarray(batch, dtype=self._input_dtype)}
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        return {name: np.ascontiguousarray(inputs[name], dtype=dtype)
+                for name, dtype in self._input_dtypes.items()}
 
     def infer(self, prepared: Any) -> Any:
         return self._session.run(self._output_names, prepared)
+
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return dict(zip(self._output_names, raw, strict=True))
 
     def versions(self) -> dict[str, str]:
         import onnxruntime as ort
@@ -58,3 +61,9 @@ class OnnxRuntime(Runtime):
 
     def close(self) -> None:
         self._session = None
+
+
+def _numpy_dtype(onnx_type: str) -> np.dtype:
+    """The numpy dtype of an ONNX Runtime type string such as ``tensor(float)``."""
+    name = onnx_type.removeprefix("tensor(").removesuffix(")")
+    return np.dtype({"float": "float32", "double": "float64"}.get(name, name))

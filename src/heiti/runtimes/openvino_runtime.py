@@ -52,10 +52,10 @@ class OpenVinoRuntime(ArrayRuntime):
         self._request = self._compiled.create_infer_request()
 
     def infer(self, prepared: Any) -> Any:
-        return self._request.infer([prepared])
+        return self._request.infer(prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [np.array(v) for v in raw.values()]
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return self.named_outputs([np.array(v) for v in raw.values()])
 
     def versions(self) -> dict[str, str]:
         return openvino_tools.version()

@@ -33,18 +33,19 @@ class TorchRuntime(Runtime):
 
         if self.params.threads:
             torch.set_num_threads(self.params.threads)
+        self.io = model.io
         self._module = load_module(model)
         self._torch = torch
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return self._torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        return [self._torch.from_numpy(np.ascontiguousarray(a)) for a in self.ordered_inputs(inputs)]
 
     def infer(self, prepared: Any) -> Any:
         with self._torch.inference_mode():
-            return self._module(prepared)
+            return self._module(*prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
-        return [raw.numpy()]
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
+        return self.named_outputs([t.numpy() for t in (raw if isinstance(raw, tuple) else (raw,))])
 
     def versions(self) -> dict[str, str]:
         import torch

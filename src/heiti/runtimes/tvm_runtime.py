@@ -38,15 +38,15 @@ class TvmRuntime(ArrayRuntime):
         self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(model.path)), tvm.cpu())
         self._main = self._vm["main"]
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return self._tensor(super().prepare(batch))
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        return [self._tensor(a) for a in super().prepare(inputs)]
 
     def infer(self, prepared: Any) -> Any:
-        return self._main(prepared)
+        return self._main(*prepared)
 
-    def outputs(self, raw: Any) -> list[np.ndarray]:
+    def outputs(self, raw: Any) -> dict[str, np.ndarray]:
         items = raw if isinstance(raw, (list, tuple)) or not hasattr(raw, "numpy") else [raw]
-        return [item.numpy() for item in items]
+        return self.named_outputs([item.numpy() for item in items])
 
     def versions(self) -> dict[str, str]:
         import tvm

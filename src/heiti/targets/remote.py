@@ -84,7 +84,7 @@ class Remote(Target):
             else:
                 sidecar = model.model_dump(mode="json", exclude={"path"})
                 loaded = client.upload(model.path, sidecar, runtime.describe(), self._chunk(CHUNK))
-            client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json")))
+            client.request(m.MsgType.IOSPEC, m.pack_json(model.io.model_dump(mode="json", exclude_none=True)))
         return self.executor(client, runtime, model, loaded)
 
     def executor(self, *args: Any) -> RemoteExecutor:
@@ -175,8 +175,10 @@ class RemoteExecutor(Runtime):
         self._m = m
         self._encode = encode
         self._process = encode(m.MsgType.PROCESS, flags=m.FLAG_WITH_OUTPUT)
-        self._dtype = np.dtype(model.io.inputs[0].dtype).newbyteorder("<")  # the wire order
-        self._headers: dict[tuple[int, ...], bytes] = {}
+        self.io = model.io
+        # DATA carries the inputs in the IO specification's order, in the wire's byte order
+        self._dtypes = [np.dtype(spec.dtype).newbyteorder("<") for spec in model.io.inputs]
+        self._headers: dict[tuple[tuple[int, ...], ...], bytes] = {}
         self._versions = loaded.get("versions", {})
         self._max_message = int(client.server.get("max_message", 2**32 - 1))
         self.target_latencies_ns: list[int] = []
@@ -186,14 +188,20 @@ class RemoteExecutor(Runtime):
         self._broken = False
         self._link_errors = (RemoteError, FrameError, m.PayloadError, TimeoutError, OSError)
 
-    def prepare(self, batch: np.ndarray) -> bytes:
+    def prepare(self, inputs: dict[str, np.ndarray]) -> bytes:
         m = self._m
-        batch = np.ascontiguousarray(batch, dtype=self._dtype)
-        header = self._headers.get(batch.shape)
-        if header is None:
-            header = self._headers[batch.shape] = (
-                m.tensor_count(1) + m.tensor_header(self._dtype, batch.shape))
-        frames = self._encode(m.MsgType.DATA, header + batch.tobytes(), m.FLAG_NO_ACK)
+        arrays = [np.ascontiguousarray(a, dtype=d)
+                  for a, d in zip(self.ordered_inputs(inputs), self._dtypes, strict=True)]
+        shapes = tuple(a.shape for a in arrays)
+        headers = self._headers.get(shapes)
+        if headers is None:
+            headers = self._headers[shapes] = m.tensor_count(len(arrays)) + b"".join(
+                m.tensor_header(d, s) for d, s in zip(self._dtypes, shapes, strict=True))
+        if len(arrays) == 1:  # the common case: header and data, no per-tensor interleaving
+            payload = headers + arrays[0].tobytes()
+        else:
+            payload = m.pack_tensors(arrays)
+        frames = self._encode(m.MsgType.DATA, payload, m.FLAG_NO_ACK)
         if len(frames) > self._max_message:
             raise RunFailed(f"remote target {self.target.address}: a batch of {len(frames)} bytes "
                             f"exceeds the target's message limit of {self._max_message} bytes",
@@ -228,9 +236,9 @@ class RemoteExecutor(Runtime):
             self._broken = True
             raise
 
-    def outputs(self, raw: bytes) -> list[np.ndarray]:
+    def outputs(self, raw: bytes) -> dict[str, np.ndarray]:
         try:
-            return self._m.unpack_tensors(raw)
+            return self.named_outputs(self._m.unpack_tensors(raw))
         except self._m.PayloadError as exc:
             raise self.target.failure("decoding outputs", exc) from None
 

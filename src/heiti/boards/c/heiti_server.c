@@ -29,7 +29,7 @@ static uint8_t rx[HEADER + FW_MAX_MESSAGE] __attribute__((aligned(4)));
 static uint8_t tx[FW_TX_BUFFER] __attribute__((aligned(4)));
 static uint32_t tx_len;  /* the last transmission: what a NAK makes us resend */
 static uint32_t frame_at;  /* where the frame being built starts in tx */
-static uint8_t version = 1;  /* frame version of the current session */
+static uint8_t version = FW_MAX_VERSION;  /* frame version of the current session */
 
 static uint8_t input[HEITI_MODEL_INPUT_SIZE];
 static int8_t output[HEITI_MODEL_OUTPUT_SIZE];
@@ -393,7 +393,7 @@ static int dispatch(int state, uint8_t type, uint8_t flags, const uint8_t *p, ui
         }
         version = (uint8_t)choose_version(p, n);
         if (!version) {
-            version = 1;
+            version = FW_MAX_VERSION;  /* refused in the newest framing, as the host does */
             send_error(E_VERSION, "no common protocol version (this firmware speaks 1.." FW_MAX_VERSION_TEXT ")");
             return S_HELLO;
         }

@@ -1,0 +1,73 @@
+"""heiti from Python: build a scenario in memory or load a file, run it, get typed results.
+
+    import heiti.api as heiti
+
+    scenario = heiti.scenario({
+        "name": "digits-fp32",
+        "dataset": {"type": "digits"},
+        "model": {"type": "tiny-cnn", "train": {"epochs": 5}},
+        "optimizers": [{"type": "onnx-export"}],
+        "runtime": {"type": "onnxruntime"},
+    }, base_dir="work")
+    result = heiti.run(scenario)
+    print(result.quality.primary_metric, result.quality.primary)
+
+A scenario built here is validated exactly like a file (the same messages, with the
+path of a bad value), and its relative paths resolve against ``base_dir``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from heiti.core.artifact import Artifact
+from heiti.flow import run as _flow
+from heiti.flow.measurements import Measurements, load_measurements
+from heiti.scenario import LoadedScenario, load_scenario, scenario_from_dict
+
+__all__ = ["Measurements", "load", "load_measurements", "optimize", "run", "scenario", "train"]
+
+
+def scenario(data: dict[str, Any] | None = None, *, base_dir: str | Path = ".",
+             **fields: Any) -> LoadedScenario:
+    """A scenario from a mapping and/or keyword arguments (keywords win)."""
+    return scenario_from_dict({**(data or {}), **fields}, base_dir)
+
+
+def load(path: str | Path) -> LoadedScenario:
+    """A scenario from a YAML or JSON file."""
+    return load_scenario(path)
+
+
+def _loaded(source: LoadedScenario | str | Path | dict[str, Any]) -> LoadedScenario:
+    if isinstance(source, LoadedScenario):
+        return source
+    return scenario(source) if isinstance(source, dict) else load(source)
+
+
+def train(source: LoadedScenario | str | Path | dict[str, Any], force: bool = False) -> Artifact:
+    return _flow.train(_loaded(source), force=force)
+
+
+def optimize(source: LoadedScenario | str | Path | dict[str, Any], force: bool = False
+             ) -> list[Artifact]:
+    """Train when needed and run the optimizer chain; the artifacts in chain order."""
+    return _flow.optimize(_loaded(source), force=force)
+
+
+def run(source: LoadedScenario | str | Path | dict[str, Any], *, report: bool = True,
+        quality_gate: bool = False) -> Measurements:
+    """Optimize, evaluate on the target and (by default) write the report; return the
+    measurements. ``quality_gate`` raises ``RunFailed`` when ``test.min_metric`` fails."""
+    loaded = _loaded(source)
+    _flow.plan_chain(loaded)
+    _, measurements = _flow.test(loaded)
+    if report and loaded.spec.report.enabled:
+        from heiti.report import render_report
+
+        render_report([loaded.build_dir / _flow.MEASUREMENTS_FILE], loaded.report_dir,
+                      title=loaded.spec.report.title or loaded.name)
+    if quality_gate:
+        _flow.check_quality_gate(loaded, measurements)
+    return measurements

@@ -1,0 +1,1 @@
+"""Built-in tasks, one file each: classification, detection, anomaly detection."""
