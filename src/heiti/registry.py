@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from heiti.core.component import Component
 from heiti.errors import InputError
 
-KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target")
+KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink")
 _PACKAGES = {
     "task": "heiti.tasks",
     "dataset": "heiti.datasets",
@@ -28,6 +28,9 @@ _PACKAGES = {
     "optimizer": "heiti.optimizers",
     "runtime": "heiti.runtimes",
     "target": "heiti.targets",
+    "source": "heiti.flows.sources",  # flow stages (heiti flow)
+    "transform": "heiti.flows.transforms",
+    "sink": "heiti.flows.sinks",
 }
 ENTRY_POINT_GROUP = "heiti.components"
 
