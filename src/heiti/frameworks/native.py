@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact, Provenance
-from heiti.core.component import Params
 from heiti.core.formats import Format
 from heiti.core.iospec import IOSpec
-from heiti.core.steps import Runtime
+from heiti.core.steps import Runtime, ThreadsParams
 from heiti.errors import InputError, RunFailed
 
 # what `uname -m` says -> the first part of the LLVM triples that run there
@@ -115,11 +113,6 @@ def _tidy(message: str) -> str:
         if not lines or line != lines[-1]:
             lines.append(line)
     return "\n".join(lines)
-
-
-class ThreadsParams(Params):
-    threads: int = Field(1, ge=0, description="worker threads (0: the runtime decides, usually "
-                         "one per core)")
 
 
 class ArrayRuntime(Runtime):

@@ -77,6 +77,7 @@ class TflmRuntime(Runtime):
 
     def close(self) -> None:
         self._interpreter = None
+        super().close()
 
 
 def _details(detail: dict[str, Any]) -> tuple[Any, tuple[int, ...], float, int]:
