@@ -16,7 +16,7 @@ from pathlib import Path
 from heiti import registry
 from heiti.core.artifact import Artifact, sidecar_path
 from heiti.core.steps import Optimizer, StepContext
-from heiti.errors import InputError, MissingExtraError
+from heiti.errors import InputError, MissingExtraError, component_failures
 from heiti.flow import conversions
 from heiti.scenario import LoadedScenario
 
@@ -120,7 +120,8 @@ def run_chain(steps: list[ChainStep], model: Artifact, ctx: StepContext,
         ctx.log(f"{step.label} {step.optimizer.name}: {step.input_format} -> {step.output_format}"
                 + (f" (converter inserted for {step.inserted_for})" if step.inserted_for else ""))
         started = time.perf_counter()
-        result = step.optimizer.optimize(current, step.output, ctx)
+        with component_failures(f"{step.label} '{step.optimizer.name}'"):
+            result = step.optimizer.optimize(current, step.output, ctx)
         result.format = step.output_format
         result.provenance.parameters = step.optimizer.params.model_dump(mode="json")
         result.provenance.input_sha256 = current.sha256
