@@ -129,8 +129,11 @@ def data_key(ctx: StepContext) -> dict[str, Any]:
     """The dataset's part of a step key: its identity and the calibration samples."""
     if ctx.dataset is None:
         return {}
-    return {"dataset": dataset_identity(ctx.dataset),
-            "calibration": samples_digest(ctx.dataset.split("calibration"))}
+    try:
+        calibration = samples_digest(ctx.dataset.split("calibration"))
+    except InputError:  # too few samples to split ('test: {split: all}'): no step calibrates
+        calibration = None
+    return {"dataset": dataset_identity(ctx.dataset), "calibration": calibration}
 
 
 def step_key(optimizer: Optimizer, current: Artifact, seed: int, data: dict[str, Any]) -> StepKey:
