@@ -92,6 +92,9 @@ class ReportSettings(_Strict):
     enabled: bool = True
     directory: Path | None = Field(None, description="default: BUILD_DIR/report")
     title: str | None = None
+    publish: str | None = Field(None, pattern=r"^mqtt://[^/]+/[^#+]+$",
+                                description="mqtt://HOST[:PORT]/TOPIC: publish the measurements "
+                                "summary there with QoS 1 (docs/flows.md)")
 
 
 class Scenario(_Strict):

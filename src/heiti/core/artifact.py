@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from heiti.core.cache import StepKey
 from heiti.core.files import atomic_path, sha256_file, write_json
 from heiti.core.iospec import IOSpec
 from heiti.errors import InputError
@@ -25,6 +26,7 @@ class Provenance(BaseModel):
     input_sha256: str | None = None
     tool_versions: dict[str, str] = {}
     duration_s: float | None = None
+    key: StepKey | None = Field(None, description="everything that decided this artifact (core.cache)")
     details: dict[str, Any] = Field(default={}, description="producer-specific facts")
 
 

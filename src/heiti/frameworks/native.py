@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact, Provenance
-from heiti.core.component import Params
+from heiti.core.formats import Format
 from heiti.core.iospec import IOSpec
-from heiti.core.steps import Runtime
+from heiti.core.steps import Runtime, ThreadsParams
 from heiti.errors import InputError, RunFailed
-
-CROSS_SUFFIX = "-cross"
 
 # what `uname -m` says -> the first part of the LLVM triples that run there
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
@@ -48,14 +45,14 @@ def is_cross(triple: str | None) -> bool:
 
 
 def cross_format(base: str, triple: str | None) -> str:
-    return base + CROSS_SUFFIX if is_cross(triple) else base
+    return str(Format.parse(base).crossed()) if is_cross(triple) else base
 
 
 def refuse_cross(model: Artifact, runtime: str) -> None:
     """Raise a clear error when ``model`` was compiled for another architecture than this
     host's (a cross-compiled artifact on a device of its own architecture is fine)."""
     triple = model.provenance.details.get("target_triple")
-    if not model.format.endswith(CROSS_SUFFIX) or (triple and not is_cross(triple)):
+    if not Format.parse(model.format).cross or (triple and not is_cross(triple)):
         return
     raise InputError(
         f"runtime '{runtime}' cannot run '{model.path.name}' here: it was cross-compiled for "
@@ -116,11 +113,6 @@ def _tidy(message: str) -> str:
         if not lines or line != lines[-1]:
             lines.append(line)
     return "\n".join(lines)
-
-
-class ThreadsParams(Params):
-    threads: int = Field(1, ge=0, description="worker threads (0: the runtime decides, usually "
-                         "one per core)")
 
 
 class ArrayRuntime(Runtime):

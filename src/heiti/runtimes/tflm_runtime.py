@@ -66,3 +66,4 @@ class TflmRuntime(Runtime):
 
     def close(self) -> None:
         self._interpreter = None
+        super().close()
