@@ -27,7 +27,7 @@ class ImageFolderSource(Source):
 
     def items(self) -> Iterator[Item]:
         root = require_dir(self.params.path, self.given_paths.get("path"), what="image folder")
-        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         if not files:
             raise InputError(f"image folder '{root}' holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         for seq, file in enumerate(files):
