@@ -64,7 +64,8 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
     summary = Table(["item", "value"], [
         ["scenario", doc.name],
         ["task", quality.task],
-        ["dataset", f"{dataset.type}, {dataset.split} split, {dataset.samples} samples"],
+        ["dataset", f"{dataset.type}{_where(dataset.parameters)}, {dataset.split} split, "
+                    f"{dataset.samples} samples"],
         ["chain", chain],
         ["runtime", f"{doc.runtime['type']} {doc.runtime['parameters']}"],
         ["target", doc.target_kind],
@@ -112,6 +113,12 @@ def _examples(doc: Measurements, prefix: str, folder: Path | None) -> list[Secti
     path = folder / name
     return [Section("Examples", figures=[
         Figure(f"{prefix}examples", "Samples with truth and predictions", path.read_bytes)])]
+
+
+def _where(parameters: dict[str, Any]) -> str:
+    """The file or folder a dataset read, when its parameters name one."""
+    path = parameters.get("path")
+    return f" ({path})" if isinstance(path, str) and path else ""
 
 
 def _target_latency(doc: Measurements) -> list[Table]:
