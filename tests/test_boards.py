@@ -58,7 +58,7 @@ def _board_scenario(folder: Path, name: str, board: str, **test) -> Path:
     data = scenario_dict(name, build_dir="build", optimizers=CHAIN, runtime={"type": "micro-host"},
                          target={"kind": "qemu", "board": board}, report={"enabled": False},
                          test={"warmup": 1, **test})
-    return write_scenario(folder, data, f"{name}.yml")
+    return write_scenario(folder, data, f"scenario-{name}.yml")
 
 
 def _qemu_processes(cache: Path) -> list[str]:
@@ -102,12 +102,13 @@ def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, bo
     target = Qemu({"board": board})
     executor = target.open(MicroHost(), artifact)
     try:
-        board_out = run_inference(executor, {"input": raw}, warmup=0, show_progress=False).outputs
-        board_out = board_out[artifact.io.outputs[0].name]
+        loop = run_inference(executor, {"input": raw}, warmup=0, show_progress=False)
+        board_out = loop.outputs[artifact.io.outputs[0].name]
     finally:
         executor.close()
     host = HostModel(host_library(artifact.path), raw[0].size, board_out.shape[1]).predict(raw)
     assert board_out.dtype == np.int8 and len(board_out) == len(raw) == 359
+    assert loop.wall_s < 60  # the whole test set on an emulated board
     assert np.array_equal(board_out, golden.predict(graph, raw))
     assert np.array_equal(board_out, host)
     summary = executor.target_statistics["board"]
@@ -145,6 +146,23 @@ def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys)
     over = re.search(r"FLASH needs \d+ bytes \(.text \d+, .rodata \d+, .data \d+\), (\d+) bytes over", err)
     assert over and int(over.group(1)) == fits.flash_bytes - 4096
     assert "inference" not in err
+    # no floating point anywhere in the firmware: no soft-float helper was linked
+    symbols = subprocess.run(["arm-none-eabi-nm", str(fits.elf)], capture_output=True, text=True).stdout
+    assert "heiti_model_run" in symbols
+    assert not re.search(r"__aeabi_[fd](add|sub|mul|div|2)|__(add|mul|div|sub)[sd]f3", symbols)
+
+
+def test_a_missing_cross_compiler_or_qemu_names_the_debian_package(c_model, capsys):
+    board = boards.builtin()["riscv32-virt"].model_dump()
+    for part, program in (("toolchain", "compiler"), ("qemu", "program")):
+        broken = {**board, part: {**board[part], program: "heiti-missing-tool",
+                                  "package": "heiti-missing-package"}}
+        (c_model / "missing.yml").write_text(yaml.safe_dump(broken))
+        capsys.readouterr()
+        assert run_cli("run", _board_scenario(c_model, "missing", "missing.yml", samples=4)) == 2
+        err = capsys.readouterr().err
+        assert "'heiti-missing-tool' is not on PATH" in err
+        assert "hint: apt-get install heiti-missing-package" in err
 
 
 def _broken_model(folder: Path, name: str, statement: str) -> Path:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from heiti import registry
 from heiti.core.files import write_json
+from heiti.core.formats import Format
 from heiti.core.steps import Optimizer
 from heiti.errors import HeitiError, InputError
 from heiti.scenario import ComponentSpec, LoadedScenario
@@ -137,7 +138,7 @@ def shortest_chains(source: str, targets: tuple[str, ...], pool: list[type[Optim
                     out = cls(merged).output_format_for(fmt)
                 except ValidationError:  # the scenario's parameters do not fit this variant
                     continue
-                state = (out, quantized or "int8" in out)
+                state = (out, quantized or Format.parse(out).quantized)
                 if out != fmt and state not in seen:
                     seen.add(state)
                     queue.append((*state, [*chain, {"type": cls.name, "parameters": merged}]))

@@ -70,7 +70,7 @@ class QatNet(nn.Module):
             graph = self.to_integer()
             raw = torch.clamp(torch.round(x.double() / graph.input_scale), 0, 255)
             q = golden.run(graph, raw, TorchBackend)
-            return (q.double() * graph.output_scale).float()
+            return ((q.double() - graph.output_zero_point) * graph.output_scale).float()
         return self._train_forward(x)
 
     def _observe(self, i: int, v: torch.Tensor) -> float:

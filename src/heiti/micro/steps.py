@@ -59,12 +59,13 @@ def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
 
 
 def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
-    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale."""
+    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale (and the
+    output's zero point, not 0 in the tflite schemes)."""
     io = io.model_copy(deep=True)
     io.inputs[0] = io.inputs[0].model_copy(update={"dtype": "uint8", "scale": graph.input_scale,
                                                    "zero_point": 0})
     io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
-                                                     "zero_point": 0})
+                                                     "zero_point": graph.output_zero_point})
     return io
 
 

@@ -14,9 +14,11 @@ from heiti.micro.steps import TorchToMicro
 
 
 class MicroPtqParams(Params):
-    scheme: Literal["pow2", "per-channel"] = Field(
+    scheme: Literal["pow2", "per-channel", "tflite", "tflite-single"] = Field(
         "pow2", description="pow2: power-of-two scales, shift-only requantization (CMSIS-NN style); "
-        "per-channel: per-channel weight scales, fixed-point multiplier and shift (TFLite style)")
+        "per-channel: per-channel weight scales, fixed-point multiplier and shift; tflite: TFLite's "
+        "int8 scheme (asymmetric activations with zero points, TFLite's requantization); "
+        "tflite-single: the same with TFLITE_SINGLE_ROUNDING")
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
     input_scale: float | None = Field(
         None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
@@ -32,12 +34,12 @@ class MicroPtq(TorchToMicro):
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         import torch
 
-        from heiti.micro.quantize import calibrate, to_integer
+        from heiti.micro.quantize import calibrate_for, to_integer
         from heiti.micro.steps import graph_artifact, input_scale, torch_float_graph
 
         _, floats = torch_float_graph(model, input_scale(self.params.input_scale, ctx))
         samples = ctx.dataset.split("calibration").head(self.params.calibration_samples)
-        graph = to_integer(floats, calibrate(floats, samples.x), self.params.scheme)
+        graph = to_integer(floats, calibrate_for(floats, samples.x, self.params.scheme), self.params.scheme)
         ctx.log(f"micro-ptq: {self.params.scheme}, {len(samples)} calibration samples, "
                 f"{graph.weight_bytes()} weight bytes")
         return graph_artifact(graph, output, model, self.name, {"calibration_samples": len(samples)},

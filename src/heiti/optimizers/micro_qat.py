@@ -14,9 +14,10 @@ from heiti.micro.steps import TorchToMicro
 
 
 class MicroQatParams(Params):
-    scheme: Literal["pow2", "per-channel"] = Field(
+    scheme: Literal["pow2", "per-channel", "tflite", "tflite-single"] = Field(
         "pow2", description="pow2: power-of-two scales, shift-only requantization (KANJI); "
-        "per-channel: per-channel weight scales, fixed-point multipliers")
+        "per-channel: per-channel weight scales, fixed-point multipliers; tflite: TFLite's int8 "
+        "scheme (zero points; ranges of ReLU outputs start at 0); tflite-single: with single rounding")
     epochs: int = Field(10, ge=1)
     lr: float = Field(5e-4, gt=0, description="learning rate (Adam)")
     batch_size: int = Field(32, ge=1)
