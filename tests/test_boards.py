@@ -179,14 +179,17 @@ def _broken_model(folder: Path, name: str, statement: str) -> Path:
     return folder / name
 
 
-@pytest.mark.parametrize(("case", "statement", "expected"), [
-    ("fault", "__builtin_trap();", r"hard fault: pc=0x[0-9a-f]{8}"),
-    ("hang", "for (;;) {}", r"no answer within the timeout"),
+@pytest.mark.parametrize(("case", "board", "statement", "expected"), [
+    ("fault", "mps2-an386", "__builtin_trap();",
+     r"INTERNAL: hard fault: pc=0x[0-9a-f]{8}, lr=.*; QEMU exited with status 1"),
+    ("trap", "riscv32-virt", "__builtin_trap();",
+     r"INTERNAL: trap: mcause=0x00000003, mepc=.*; QEMU exited with status 1"),
+    ("hang", "mps2-an386", "for (;;) {}", r"no answer within the timeout"),
 ])
 def test_a_faulting_or_hanging_firmware_fails_the_run_and_stops_qemu(c_model, cache, capsys, case,
-                                                                     statement, expected):
+                                                                     board, statement, expected):
     folder = _broken_model(c_model, case, statement)
-    scenario = _board_scenario(folder, case, "mps2-an386", samples=4)
+    scenario = _board_scenario(folder, case, board, samples=4)
     data = yaml.safe_load(scenario.read_text())
     data["target"]["timeout_s"] = 2
     scenario.write_text(yaml.safe_dump(data))
