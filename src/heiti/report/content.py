@@ -63,7 +63,8 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     summary = Table(["item", "value"], [
         ["scenario", doc.name],
         ["task", quality.task],
-        ["dataset", f"{dataset.type}, {dataset.split} split, {dataset.samples} samples"],
+        ["dataset", f"{dataset.type}{_where(dataset.parameters)}, {dataset.split} split, "
+                    f"{dataset.samples} samples"],
         ["chain", chain],
         ["runtime", f"{doc.runtime['type']} {doc.runtime['parameters']}"],
         ["target", doc.target_kind],
@@ -100,6 +101,12 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     from heiti.report.board import board_sections  # (imports this module)
 
     return sections + board_sections(doc)
+
+
+def _where(parameters: dict[str, Any]) -> str:
+    """The file or folder a dataset read, when its parameters name one."""
+    path = parameters.get("path")
+    return f" ({path})" if isinstance(path, str) and path else ""
 
 
 def _target_latency(doc: Measurements) -> list[Table]:
