@@ -120,14 +120,23 @@ def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, bo
     assert not _qemu_processes(cache)
 
 
-def test_a_board_run_records_the_board_in_measurements(c_model):
-    assert run_cli("run", _board_scenario(c_model, "an386", "mps2-an386", samples=40)) == 0
+def test_a_board_run_records_the_board_in_measurements_and_report(c_model):
+    scenario = _board_scenario(c_model, "an386", "mps2-an386", samples=40)
+    data = yaml.safe_load(scenario.read_text())
+    data["report"] = {"enabled": True, "directory": "an386-report"}
+    scenario.write_text(yaml.safe_dump(data))
+    assert run_cli("run", scenario) == 0
     document = json.loads((c_model / "build" / "measurements.json").read_text())
     board = document["resources"]["target"]["board"]
     assert board["name"] == "mps2-an386" and board["flash"]["sections"][".rodata"] > 0
-    assert board["instructions_per_mac"] > 1
+    assert board["instructions_per_mac"] > 1 and board["inferences"] == 41
+    assert Path(board["firmware"]).is_file()
     assert document["environment"]["target"]["cpu"] == "cortex-m4"
     assert document["quality"]["metrics"]["accuracy"] > 0.8
+    report = (c_model / "an386-report" / "report.md").read_text()
+    section = report[report.index("## Board"):]
+    assert "| flash | " in section and "instructions / MAC" in section and "conv2d" in section
+    assert "QEMU counts instructions, not cycles" in section
 
 
 def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys):
