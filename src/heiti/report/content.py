@@ -98,8 +98,9 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
     from heiti.report.board import board_sections  # (imports this module)
+    from heiti.report.sensitivity import sensitivity_sections
 
-    return sections + board_sections(doc)
+    return sections + sensitivity_sections(doc, prefix) + board_sections(doc)
 
 
 def _target_latency(doc: Measurements) -> list[Table]:
