@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from heiti import registry
 from heiti.core.component import Component
 from heiti.core.dataset import Dataset
-from heiti.core.files import require_file
+from heiti.core.files import refuse_inside, require_file
 from heiti.core.steps import Model, Optimizer, Runtime, Target
 from heiti.core.task import Task
 from heiti.errors import InputError
@@ -138,6 +138,16 @@ class LoadedScenario:
     def report_dir(self) -> Path:
         return self.spec.report.directory or self.build_dir / "report"
 
+    def refuse_outputs_in_data(self) -> None:
+        """Refuse, before anything is written, a build or report folder (or a model to
+        train) inside the dataset: heiti's files would overwrite or become samples."""
+        data = self.dataset.path_parameters()
+        refuse_inside(self.build_dir, data, "build_dir")
+        if self.spec.report.enabled:
+            refuse_inside(self.report_dir, data, "report.directory")
+        if self.spec.model.train is not None:
+            refuse_inside(self.model_path, data, "model.path")
+
     def resolved(self) -> dict[str, Any]:
         """The scenario as run: defaults filled in, paths absolute."""
         data = self.spec.model_dump(mode="json")
@@ -154,11 +164,17 @@ class LoadedScenario:
 
 def read_scenario_file(path: Path) -> dict[str, Any]:
     require_file(path, given=path, what="scenario file")
-    text = Path(path).read_text(encoding="utf-8")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"scenario file '{path}' is not UTF-8 text: {exc}",
+                         hint="save it as UTF-8") from None
     try:
         data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise InputError(f"scenario file '{path}' is not valid YAML/JSON: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"scenario file '{path}' is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise InputError(f"scenario file '{path}' must contain a mapping at the top level")
     return data
@@ -195,8 +211,10 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
         model_path = (base / spec.model.path).resolve()
     else:
         model_path = (build_dir / f"model{model.file_suffix}").resolve()
-    return LoadedScenario(spec, source, build_dir.resolve(), dataset, model, model_path,
-                          optimizers, runtime, target)
+    loaded = LoadedScenario(spec, source, build_dir.resolve(), dataset, model, model_path,
+                            optimizers, runtime, target)
+    loaded.refuse_outputs_in_data()
+    return loaded
 
 
 def instantiate(kind: str, spec: ComponentSpec, where: str, base: Path) -> Any:

@@ -63,6 +63,11 @@ class Component:
                 self.given_paths[field] = str(value)
                 setattr(self.params, field, (base_dir / value.expanduser()).resolve())
 
+    def path_parameters(self) -> list[Path]:
+        """The files and folders this component's parameters name (as resolved)."""
+        return [value for field, value in self.params
+                if isinstance(value, Path) and _is_path_field(type(self.params), field)]
+
     def describe(self) -> dict[str, Any]:
         return {"type": self.name, "parameters": self.params.model_dump(mode="json")}
 

@@ -20,7 +20,7 @@ from heiti import registry
 from heiti.core.artifact import Artifact, sidecar_path
 from heiti.core.cache import ArtifactStore, StepKey, copy, dataset_identity, samples_digest, tool_versions
 from heiti.core.steps import Optimizer, StepContext
-from heiti.errors import InputError, MissingExtraError
+from heiti.errors import InputError, MissingExtraError, component_failures
 from heiti.flow import conversions
 from heiti.scenario import LoadedScenario
 
@@ -129,8 +129,11 @@ def data_key(ctx: StepContext) -> dict[str, Any]:
     """The dataset's part of a step key: its identity and the calibration samples."""
     if ctx.dataset is None:
         return {}
-    return {"dataset": dataset_identity(ctx.dataset),
-            "calibration": samples_digest(ctx.dataset.split("calibration"))}
+    try:
+        calibration = samples_digest(ctx.dataset.split("calibration"))
+    except InputError:  # too few samples to split ('test: {split: all}'): no step calibrates
+        calibration = None
+    return {"dataset": dataset_identity(ctx.dataset), "calibration": calibration}
 
 
 def step_key(optimizer: Optimizer, current: Artifact, seed: int, data: dict[str, Any]) -> StepKey:
@@ -161,7 +164,8 @@ def build(optimizer: Optimizer, current: Artifact, output: Path, output_format: 
     sidecar_path(output).unlink(missing_ok=True)
     ctx.log(f"{label}: {current.format} -> {output_format}{note}")
     started = time.perf_counter()
-    result = optimizer.optimize(current, output, ctx)
+    with component_failures(label):
+        result = optimizer.optimize(current, output, ctx)
     result.format = output_format
     result.provenance.parameters = optimizer.params.model_dump(mode="json")
     result.provenance.input_sha256 = current.sha256

@@ -13,7 +13,7 @@ from heiti.core.artifact import Artifact
 from heiti.core.cache import ArtifactStore
 from heiti.core.files import write_atomic
 from heiti.core.steps import StepContext
-from heiti.errors import InputError, RunFailed
+from heiti.errors import InputError, RunFailed, component_failures
 from heiti.flow import measurements
 from heiti.flow.binding import bind, check_inputs
 from heiti.flow.chain import plan_chain, run_chain
@@ -41,16 +41,21 @@ def context(scenario: LoadedScenario) -> StepContext:
 def train(scenario: LoadedScenario, force: bool = False) -> Artifact:
     plan_chain(scenario)  # a chain that cannot run is reported before hours of training
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
-    return scenario.model.prepare(scenario.model_path, scenario.spec.model.train,
-                                  context(scenario), force=force)
+    return _prepare_model(scenario, context(scenario), force)
 
 
 def optimize(scenario: LoadedScenario, force: bool = False) -> list[Artifact]:
     steps = plan_chain(scenario)
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
     ctx = context(scenario)
-    model = scenario.model.prepare(scenario.model_path, scenario.spec.model.train, ctx)
-    return run_chain(steps, model, ctx, force=force, store=artifact_store(scenario))
+    return run_chain(steps, _prepare_model(scenario, ctx), ctx, force=force,
+                     store=artifact_store(scenario))
+
+
+def _prepare_model(scenario: LoadedScenario, ctx: StepContext, force: bool = False) -> Artifact:
+    with component_failures(f"model '{scenario.model.name}'"):
+        return scenario.model.prepare(scenario.model_path, scenario.spec.model.train, ctx,
+                                      force=force)
 
 
 def artifact_store(scenario: LoadedScenario) -> ArtifactStore:
@@ -75,9 +80,11 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in final.io.inputs}
     log(f"test: {len(data)} {settings.split} samples on target '{scenario.target.name}' with "
         f"runtime '{scenario.runtime.name}' ({final.path.name})")
-    executor = scenario.target.open(scenario.runtime, final)
+    runs = f"runtime '{scenario.runtime.name}' on target '{scenario.target.name}'"
+    with component_failures(runs):
+        executor = scenario.target.open(scenario.runtime, final)
     try:
-        with ResourceSampler(settings.resource_interval_s) as sampler:
+        with ResourceSampler(settings.resource_interval_s) as sampler, component_failures(runs):
             loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,
                                  min_duration_s=settings.min_duration_s)
         runtime_versions = executor.versions()
@@ -85,7 +92,8 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
         executor.close()
     real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in final.io.outputs}
     outputs = postprocess.apply(final.io.postprocess, real, inputs)
-    quality = scenario.task.evaluate(data, outputs, info)
+    with component_failures(f"task '{scenario.task.name}'"):
+        quality = scenario.task.evaluate(data, outputs, info)
     files = _write_extras(scenario, data, outputs, quality, info)
     if settings.save_outputs:
         files["outputs"] = _save_outputs(scenario.build_dir / OUTPUTS_FILE, loop.outputs)
@@ -161,7 +169,9 @@ def write_predictions(path: Path, data: Any, predictions: list[Any]) -> None:
     def cell(value: Any) -> Any:
         if hasattr(value, "tolist"):
             value = value.tolist()
-        return value if isinstance(value, str | int | float) else json.dumps(value)
+        if isinstance(value, str | int | float):
+            return value
+        return json.dumps(value, default=lambda v: v.tolist())  # numpy arrays inside, e.g. boxes
 
     ids = data.ids or [str(i) for i in range(len(data))]
     truth = data.truth.tolist() if hasattr(data.truth, "tolist") else list(data.truth)

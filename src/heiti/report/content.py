@@ -53,7 +53,8 @@ def kib(size: int | None) -> str:
     return "–" if size is None else f"{size / 1024:.1f} KiB"
 
 
-def run_sections(doc: Measurements, prefix: str) -> list[Section]:
+def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> list[Section]:
+    """The sections of one run; ``folder`` holds the measurements file and the files it lists."""
     from heiti import registry
 
     model, perf, quality = doc.model, doc.performance, doc.quality
@@ -63,7 +64,8 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     summary = Table(["item", "value"], [
         ["scenario", doc.name],
         ["task", quality.task],
-        ["dataset", f"{dataset.type}, {dataset.split} split, {dataset.samples} samples"],
+        ["dataset", f"{dataset.type}{_where(dataset.parameters)}, {dataset.split} split, "
+                    f"{dataset.samples} samples"],
         ["chain", chain],
         ["runtime", f"{doc.runtime['type']} {doc.runtime['parameters']}"],
         ["target", doc.target_kind],
@@ -97,10 +99,27 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     ]
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
+    sections += _examples(doc, prefix, folder)
     from heiti.report.board import board_sections  # (imports this module)
     from heiti.report.sensitivity import sensitivity_sections
 
     return sections + sensitivity_sections(doc, prefix) + board_sections(doc)
+
+
+def _examples(doc: Measurements, prefix: str, folder: Path | None) -> list[Section]:
+    """The task's figure of samples with their predictions, when the run drew one."""
+    name = doc.files.get("examples")
+    if folder is None or name is None or not (folder / name).is_file():
+        return []
+    path = folder / name
+    return [Section("Examples", figures=[
+        Figure(f"{prefix}examples", "Samples with truth and predictions", path.read_bytes)])]
+
+
+def _where(parameters: dict[str, Any]) -> str:
+    """The file or folder a dataset read, when its parameters name one."""
+    path = parameters.get("path")
+    return f" ({path})" if isinstance(path, str) and path else ""
 
 
 def _target_latency(doc: Measurements) -> list[Table]:
