@@ -179,14 +179,17 @@ def _broken_model(folder: Path, name: str, statement: str) -> Path:
     return folder / name
 
 
-@pytest.mark.parametrize(("case", "statement", "expected"), [
-    ("fault", "__builtin_trap();", r"hard fault: pc=0x[0-9a-f]{8}"),
-    ("hang", "for (;;) {}", r"no answer within the timeout"),
+@pytest.mark.parametrize(("case", "board", "statement", "expected"), [
+    ("fault", "mps2-an386", "__builtin_trap();",
+     r"INTERNAL: hard fault: pc=0x[0-9a-f]{8}, lr=.*; QEMU exited with status 1"),
+    ("trap", "riscv32-virt", "__builtin_trap();",
+     r"INTERNAL: trap: mcause=0x00000003, mepc=.*; QEMU exited with status 1"),
+    ("hang", "mps2-an386", "for (;;) {}", r"no answer within the timeout"),
 ])
 def test_a_faulting_or_hanging_firmware_fails_the_run_and_stops_qemu(c_model, cache, capsys, case,
-                                                                     statement, expected):
+                                                                     board, statement, expected):
     folder = _broken_model(c_model, case, statement)
-    scenario = _board_scenario(folder, case, "mps2-an386", samples=4)
+    scenario = _board_scenario(folder, case, board, samples=4)
     data = yaml.safe_load(scenario.read_text())
     data["target"]["timeout_s"] = 2
     scenario.write_text(yaml.safe_dump(data))
@@ -268,3 +271,34 @@ def test_ctrl_c_during_a_hung_inference_stops_qemu(c_model, cache):
     heiti_run.send_signal(signal.SIGINT)
     assert heiti_run.wait(timeout=20) == 130
     assert not _qemu_processes(cache)
+
+
+def test_the_same_firmware_serves_a_serial_remote_target(c_model, cache):
+    """A real board's view: the firmware's UART on a pseudo-terminal, reached by the ordinary
+    serial remote target (which skips the upload: the firmware carries the model)."""
+    pytest.importorskip("serial")
+    from heiti.boards.build import build_firmware
+    from heiti.boards.qemu import qemu_command
+
+    artifact = Artifact.load(c_model / "build" / "02-micro-c")
+    details = artifact.provenance.details
+    board = boards.builtin()["mps2-an386"]
+    firmware = build_firmware(board, artifact.path, artifact.io, artifact.sha256,
+                              details["input_size"], details["output_size"])
+    qemu = subprocess.Popen(qemu_command(board, firmware.elf, "pty,id=uart"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        port = re.search(r"/dev/pts/\d+", qemu.stdout.readline()).group(0)
+        data = scenario_dict("serial", build_dir="build", optimizers=CHAIN, runtime={"type": "micro-host"},
+                             target={"kind": "remote", "protocol": "serial", "port": port,
+                                     "timeout_s": 10}, report={"enabled": False},
+                             test={"warmup": 1, "samples": 20})
+        assert run_cli("run", write_scenario(c_model, data, "scenario-serial.yml")) == 0
+    finally:
+        qemu.kill()
+        qemu.wait()
+    document = json.loads((c_model / "build" / "measurements.json").read_text())
+    assert document["environment"]["target"]["board"] == "mps2-an386"
+    assert document["performance"]["target_latency_ms"]["p50"] > 0
+    assert document["resources"]["target"]["inferences"] == 21
+    assert document["quality"]["metrics"]["accuracy"] > 0.8

@@ -36,6 +36,15 @@ class ImageFolderParams(SplitParams):
         return self
 
 
+def image_size_hint(io: IOSpec, dataset: str) -> str | None:
+    """How to set an image dataset's ``size`` and ``grayscale`` for a model taking one image."""
+    shape = io.inputs[0].shape if len(io.inputs) == 1 else []
+    if len(shape) != 4 or shape[1] not in (1, 3) or min(shape[2:]) <= 0:
+        return None
+    return (f"set 'size: [{shape[2]}, {shape[3]}]' and 'grayscale: {str(shape[1] == 1).lower()}' "
+            f"in the {dataset} parameters")
+
+
 class ImageFolder(Dataset):
     """A classification dataset from a folder tree: ``path/CLASS/IMAGE``.
 
@@ -56,11 +65,7 @@ class ImageFolder(Dataset):
         return names
 
     def fit_hint(self, io: IOSpec) -> str | None:
-        shape = io.inputs[0].shape if len(io.inputs) == 1 else []
-        if len(shape) != 4 or shape[1] not in (1, 3) or min(shape[2:]) <= 0:
-            return None
-        return (f"set 'size: [{shape[2]}, {shape[3]}]' and 'grayscale: {str(shape[1] == 1).lower()}' "
-                "in the image-folder parameters")
+        return image_size_hint(io, self.name)
 
     def _load_splits(self) -> dict[str, Samples]:
         images, labels, ids = [], [], []

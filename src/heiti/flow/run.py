@@ -178,7 +178,9 @@ def write_predictions(path: Path, data: Any, predictions: list[Any]) -> None:
     def cell(value: Any) -> Any:
         if hasattr(value, "tolist"):
             value = value.tolist()
-        return value if isinstance(value, str | int | float) else json.dumps(value)
+        if isinstance(value, str | int | float):
+            return value
+        return json.dumps(value, default=lambda v: v.tolist())  # numpy arrays inside, e.g. boxes
 
     ids = data.ids or [str(i) for i in range(len(data))]
     truth = data.truth.tolist() if hasattr(data.truth, "tolist") else list(data.truth)

@@ -53,7 +53,8 @@ def kib(size: int | None) -> str:
     return "–" if size is None else f"{size / 1024:.1f} KiB"
 
 
-def run_sections(doc: Measurements, prefix: str) -> list[Section]:
+def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> list[Section]:
+    """The sections of one run; ``folder`` holds the measurements file and the files it lists."""
     from heiti import registry
 
     model, perf, quality = doc.model, doc.performance, doc.quality
@@ -105,6 +106,7 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     sections += _micro_memory(doc)
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
+    sections += _examples(doc, prefix, folder)
     from heiti.report.board import board_sections  # (imports this module)
 
     return sections + board_sections(doc)
@@ -128,6 +130,16 @@ def _micro_memory(doc: Measurements) -> list[Section]:
     notes = [f"Cortex-M4 build skipped: {m4['skipped']}."] if "skipped" in m4 else []
     return [Section("Microcontroller memory", [Table(["memory", "bytes", "what"], rows)],
                     notes=notes)]
+
+
+def _examples(doc: Measurements, prefix: str, folder: Path | None) -> list[Section]:
+    """The task's figure of samples with their predictions, when the run drew one."""
+    name = doc.files.get("examples")
+    if folder is None or name is None or not (folder / name).is_file():
+        return []
+    path = folder / name
+    return [Section("Examples", figures=[
+        Figure(f"{prefix}examples", "Samples with truth and predictions", path.read_bytes)])]
 
 
 def _where(parameters: dict[str, Any]) -> str:
