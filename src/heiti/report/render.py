@@ -32,13 +32,14 @@ def render_report(paths: list[Path], out_dir: Path, title: str | None = None) ->
     for doc in docs:
         refuse_inside(out_dir, _dataset_paths(doc), "output folder")
     if len(docs) == 1:
-        sections = run_sections(docs[0], prefix="")
+        sections = run_sections(docs[0], prefix="", folder=Path(paths[0]).parent)
         title = title or f"heiti report: {docs[0].name}"
     else:
         sections = comparison_sections(docs)
-        for number, doc in enumerate(docs, start=1):
+        for number, (doc, path) in enumerate(zip(docs, paths, strict=True), start=1):
             sections += [Section(f"{doc.name}: {s.title}", s.tables, s.figures, s.notes)
-                         for s in run_sections(doc, prefix=f"{number}-")]
+                         for s in run_sections(doc, prefix=f"{number}-",
+                                                  folder=Path(path).parent)]
         title = title or "heiti comparison"
     return write_report(out_dir, title, sections)
 
