@@ -77,7 +77,7 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _distributions() -> dict[str, list[str]]:
     from importlib.metadata import packages_distributions
 
-    return packages_distributions()
+    return dict(packages_distributions())
 
 
 def tool_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str]:

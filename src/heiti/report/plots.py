@@ -60,6 +60,9 @@ def latency_histogram(doc: Measurements) -> bytes:
     return _png(fig)
 
 
+SHORT_RUN_SAMPLES = 5  # CPU/memory samples below which the plot shows little
+
+
 def resources_over_time(doc: Measurements) -> bytes:
     series = doc.resources["series"]
     fig, ax = _figure()
@@ -68,9 +71,10 @@ def resources_over_time(doc: Measurements) -> bytes:
     ram = ax.twinx()
     ram.plot(series["t_s"], series["rss_mb"], "o-", color="#dd8452", lw=0.9, ms=2.5)
     ram.set_ylabel("RSS [MiB]", color="#dd8452")
-    if len(series["t_s"]) < 5:
+    if len(series["t_s"]) < SHORT_RUN_SAMPLES:
         ax.text(0.5, 0.5, f"only {len(series['t_s'])} sample(s): the run was shorter than a few "
-                f"sampling periods ({doc.resources['interval_s'] * 1e3:.0f} ms)",
+                f"sampling periods ({doc.resources['interval_s'] * 1e3:.0f} ms);\n"
+                "set test.min_duration_s to measure longer",
                 transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555")
     return _png(fig)
 
