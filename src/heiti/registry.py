@@ -21,7 +21,7 @@ from typing import Any
 from heiti.core.component import Component
 from heiti.errors import InputError
 
-KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target")
+KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink")
 _PACKAGES = {
     "task": "heiti.tasks",
     "dataset": "heiti.datasets",
@@ -29,6 +29,9 @@ _PACKAGES = {
     "optimizer": "heiti.optimizers",
     "runtime": "heiti.runtimes",
     "target": "heiti.targets",
+    "source": "heiti.flows.sources",  # flow stages (heiti flow)
+    "transform": "heiti.flows.transforms",
+    "sink": "heiti.flows.sinks",
 }
 ENTRY_POINT_GROUP = "heiti.components"
 

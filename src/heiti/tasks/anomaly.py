@@ -193,7 +193,7 @@ def _histograms(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     """Score counts of each kind of window in shared bins, log-spaced when the scores span
     decades (anomalous errors are often orders of magnitude above normal ones)."""
     low, high = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
-    log = low > 0 and high / low > 100
+    log = low > 0 and high / low > 20
     edges = (np.geomspace(low, high, HISTOGRAM_BINS + 1) if log
              else np.histogram_bin_edges(scores, bins=HISTOGRAM_BINS, range=(low, high)))
     return {"edges": edges.tolist(), "log": log,
