@@ -108,8 +108,9 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
     sections += task.report_sections(quality, prefix)
     sections += _examples(doc, prefix, folder)
     from heiti.report.board import board_sections  # (imports this module)
+    from heiti.report.sensitivity import sensitivity_sections
 
-    return sections + board_sections(doc)
+    return sections + sensitivity_sections(doc, prefix) + board_sections(doc)
 
 
 def _micro_memory(doc: Measurements) -> list[Section]:
