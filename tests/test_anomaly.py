@@ -66,6 +66,8 @@ def test_task_refuses_a_model_that_does_not_reconstruct_its_input():
                 outputs=[TensorSpec(name="logits", shape=[-1, 10])])
     with pytest.raises(InputError, match="cannot be a reconstruction"):
         Anomaly().check_model(io, INFO)
+    with pytest.raises(InputError, match="input 'vibration' is not among the inputs"):
+        Anomaly({"input": "vibration"}).check_model(io, INFO)
 
 
 def test_split_keeps_anomalies_out_of_training():
