@@ -222,7 +222,7 @@ def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_m
     details = artifact.provenance.details
     board = boards.builtin()["riscv32-virt"]
     firmware = build_firmware(board, artifact.path, artifact.io, artifact.sha256,
-                              details["input_size"], details["output_size"])
+                              details["input_size"], details["output_size"], profile=False)
     emulation = Emulation(board, firmware.elf)
     channel = Channel(SocketTransport(emulation.connect(10), "qemu", 10))
 
@@ -257,7 +257,9 @@ def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_m
         assert channel.recv().type == MsgType.PROCESS_DONE
         kind, payload = ask(MsgType.OUTPUT)
         assert kind == MsgType.OUTPUT and m.unpack_tensors(payload)[0].dtype == np.int8
-        assert m.unpack_json(ask(MsgType.STATS)[1])["inferences"] == 1
+        stats = m.unpack_json(ask(MsgType.STATS)[1])
+        assert stats["inferences"] == 1 and "layer_instructions" not in stats  # not a profiling build
+        assert stats["instructions"]["min"] == stats["instructions"]["total"] > 0
         assert ask(0x7E)[0] == MsgType.ERROR  # unknown type: the session ends
         assert ask(MsgType.PING)[0] == MsgType.ERROR  # HELLO first
     finally:

@@ -105,8 +105,17 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     path = document.write(scenario.build_dir / MEASUREMENTS_FILE)
     primary = quality.primary
     log(f"test: {quality.primary_metric} {'–' if primary is None else f'{primary:.4f}'}, "
-        f"median latency {document.performance.latency_ms.p50:.4f} ms -> {path}")
+        f"{_median_latency(document)} -> {path}")
     return path, document
+
+
+def _median_latency(document: Measurements) -> str:
+    """The target's own latency when it measured one (a remote target), else the host's."""
+    perf = document.performance
+    if perf.target_latency_ms is None:
+        return f"median latency {perf.latency_ms.p50:.4f} ms"
+    return (f"median latency on the target {perf.target_latency_ms.p50:.4f} ms (host round trip "
+            f"{perf.latency_ms.p50:.4f} ms)")
 
 
 def check_quality_gate(scenario: LoadedScenario, document: Measurements) -> None:
