@@ -10,6 +10,7 @@ from pydantic import Field
 from heiti.core.component import Params
 from heiti.core.dataset import Samples
 from heiti.core.task import Task
+from heiti.errors import InputError
 
 
 class SplitParams(Params):
@@ -27,9 +28,23 @@ def split_samples(task: Task, inputs: dict[str, np.ndarray], truth: Any, params:
     train, and ``all`` (every sample, for evaluating a model trained elsewhere)."""
     rng = np.random.default_rng(params.seed)
     everything = Samples(inputs, truth, ids)
-    index = task.split(truth, {"val": params.val_fraction, "test": params.test_fraction}, rng)
+    try:
+        index = task.split(truth, {"val": params.val_fraction, "test": params.test_fraction}, rng)
+    except InputError as exc:  # too few samples to split: evaluating on all of them still works
+        return _OnlyAll({"all": everything}, exc)
     splits = {name: everything.take(index[name]) for name in ("train", "val", "test")}
     pick = rng.permutation(len(splits["train"]))[: params.calibration_size]
     splits["calibration"] = splits["train"].take(pick)
     splits["all"] = everything
     return splits
+
+
+class _OnlyAll(dict):
+    """The splits of a dataset too small to split: asking for any but ``all`` raises why."""
+
+    def __init__(self, splits: dict[str, Samples], error: InputError):
+        super().__init__(splits)
+        self.error = error
+
+    def __missing__(self, name: str) -> Samples:
+        raise self.error
