@@ -110,7 +110,8 @@ def _int(value: Any) -> Any:
 
 
 def _params(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items())
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={f'{v:.4g}' if isinstance(v, float) else v}"
+                     for k, v in values.items())
 
 
 def _importances(study: Any) -> dict[str, float]:
