@@ -313,3 +313,61 @@ def test_onnx_file_sidecar_in_the_build_dir_is_remade_when_damaged(user, capsys)
     code, err = heiti("test", scenario, capsys=capsys)
     assert code == 0, err
     assert json.loads((user / "build" / "model.onnx.json").read_text())["format"] == "onnx"
+
+
+# --- what heiti shows: parameter limits, report and log ---------------------------------------
+
+
+def test_info_shows_parameter_limits(capsys):
+    assert run_cli("info", "image-folder") == 0
+    out = capsys.readouterr().out
+    assert "val_fraction: float = 0.15  (> 0, < 0.5)" in out
+    assert "calibration_size: int = 200  (>= 1)" in out
+    assert "size: tuple[int, int] = (32, 32)  (each > 0)" in out
+    assert run_cli("info", "npz-arrays") == 0
+    assert "(length >= 1)" in capsys.readouterr().out
+
+
+def test_short_run_report_says_how_to_fill_the_resource_plot(user, capsys):
+    code, err = heiti("run", write_scenario(user, user_scenario(report={"enabled": True})),
+                      capsys=capsys)
+    assert code == 0, err
+    report = (user / "build" / "report" / "report.md").read_text()
+    assert "set test.min_duration_s" in report
+
+
+def test_remote_target_log_line_gives_the_target_latency(user, capsys):
+    data = user_scenario(target={"kind": "remote", "protocol": "pipe"})
+    code, err = heiti("test", write_scenario(user, data), capsys=capsys)
+    assert code == 0, err
+    line = next(text for text in err.splitlines() if "median latency" in text)
+    assert "median latency on the target" in line and "host round trip" in line
+    document = json.loads((user / "build" / "measurements.json").read_text())
+    assert f"{document['performance']['target_latency_ms']['p50']:.4f} ms" in line
+
+
+def test_matrix_marks_chains_that_cannot_exist_not_applicable(user, capsys):
+    scenario = write_scenario(user, user_scenario())
+    code, err = heiti("matrix", scenario, "--runtimes", "onnxruntime,torch", "--variants", "fp32",
+                      "-o", user / "m", capsys=capsys)
+    assert code == 0, err
+    cells = {c["runtime"]: c for c in json.loads((user / "m" / "matrix.json").read_text())["cells"]}
+    assert cells["onnxruntime"]["status"] == "ok"
+    assert cells["torch"]["status"] == "n/a" and "from 'onnx' to 'torch'" in cells["torch"]["reason"]
+    assert not [c for c in cells.values() if c["status"] == "failed"]
+
+
+def test_micro_memory_in_the_report(workdir, capsys):
+    data = scenario_dict(optimizers=[{"type": "micro-ptq", "parameters": {"calibration_samples": 32}},
+                                     {"type": "micro-c", "parameters": {"check_samples": 0}}],
+                         runtime={"type": "micro-host"}, test={"warmup": 0, "samples": 20})
+    code, err = heiti("run", write_scenario(workdir, data), capsys=capsys)
+    assert code == 0, err
+    report = (workdir / "build" / "report" / "report.md").read_text()
+    assert "## Microcontroller memory" in report and "| activation arena |" in report
+    sidecar = json.loads(next((workdir / "build").glob("*micro-c.json")).read_text())
+    arena = sidecar["provenance"]["details"]["arena_bytes"]
+    assert f"| activation arena | {arena:,} |" in report
+    m4 = sidecar["provenance"]["details"].get("cortex_m4", {})
+    if "flash_bytes" in m4:
+        assert f"| Cortex-M4 flash | {m4['flash_bytes']:,} |" in report

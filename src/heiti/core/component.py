@@ -35,7 +35,8 @@ class Component:
     def __init__(self, params: BaseModel | dict | None = None, base_dir: Path | None = None):
         if isinstance(params, BaseModel):
             params = params.model_dump()
-        self.params = self.Params.model_validate(params or {})
+        # typed as the subclass's own Params model, which only the subclass knows
+        self.params: Any = self.Params.model_validate(params or {})
         self.given_paths: dict[str, str] = {}
         if base_dir is not None:
             self._resolve_paths(Path(base_dir))
