@@ -66,6 +66,8 @@ def test_task_refuses_a_model_that_does_not_reconstruct_its_input():
                 outputs=[TensorSpec(name="logits", shape=[-1, 10])])
     with pytest.raises(InputError, match="cannot be a reconstruction"):
         Anomaly().check_model(io, INFO)
+    with pytest.raises(InputError, match="input 'vibration' is not among the inputs"):
+        Anomaly({"input": "vibration"}).check_model(io, INFO)
 
 
 def test_split_keeps_anomalies_out_of_training():
@@ -172,6 +174,7 @@ def test_end_to_end_run_reports_the_anomaly_section(tmp_path):
     dense = scenario("dense", data, variant="dense", hidden=[64], latent=8)
     conv = scenario("conv", data, variant="conv", hidden=[8, 8], latent=8)
     conv["optimizers"].append({"type": "ort-quantize", "parameters": {"calibration_samples": 50}})
+    conv["report"] = {"enabled": False}  # the comparison shows it; one run's report suffices
     paths = [write_scenario(tmp_path, s, f"{s['name']}.yml") for s in (dense, conv)]
     assert run_cli("run", *paths, "--compare", tmp_path / "cmp") == 0
     for name in ("dense", "conv"):
@@ -181,13 +184,14 @@ def test_end_to_end_run_reports_the_anomaly_section(tmp_path):
         assert quality["task"] == "anomaly" and quality["primary_metric"] == "roc_auc"
         assert quality["metrics"]["roc_auc"] > 0.8  # a few seconds of training separate most faults
         assert len(quality["predictions"]) == document["dataset"]["samples"]
-        report = (build / "report" / "report.md").read_text(encoding="utf-8")
-        assert "## Anomaly detection" in report and "false-positive rate" in report
-        for figure in ("roc.png", "scores.png"):
-            assert (build / "report" / figure).read_bytes().startswith(b"\x89PNG")
         with (build / "predictions.csv").open(encoding="utf-8") as handle:
             first = next(csv.DictReader(handle))
         assert set(json.loads(first["prediction"])) == {"score", "anomalous"}
         assert (build / "examples.png").stat().st_size > 1000
+    report = (tmp_path / "b" / "dense" / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Anomaly detection" in report and "false-positive rate" in report
+    for figure in ("roc.png", "scores.png", "examples.png"):
+        assert (tmp_path / "b" / "dense" / "report" / figure).read_bytes().startswith(b"\x89PNG")
     comparison = (tmp_path / "cmp" / "report.md").read_text(encoding="utf-8")
     assert "roc_auc" in comparison and "pr_auc" in comparison
+    assert "## conv: Anomaly detection" in comparison

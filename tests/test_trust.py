@@ -418,7 +418,8 @@ def sandbox(tmp_path_factory) -> Path:
     return root
 
 
-@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), VALUES, min_size=1, max_size=2))
 def test_any_value_in_any_field_gives_a_message_and_touches_nothing_else(sandbox, capsys, changes):
     import shutil

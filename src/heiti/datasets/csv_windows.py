@@ -1,17 +1,4 @@
-"""Your own sensor windows from a CSV file, one row per time step, for anomaly detection.
-
-Layout (a header row, then the rows of each window one after another)::
-
-    window,label,ax,ay,az
-    pump-0001,normal,0.013,-0.220,0.981
-    pump-0001,normal,0.057,-0.198,0.979
-    ...
-    pump-0002,anomalous,0.410,-0.250,0.970
-
-Every column besides the window id and the label is a channel (or the ones named by
-``channels``); a label is 0/normal or 1/anomalous, the same on every row of a window,
-and every window has the same number of rows.
-"""
+"""Your own sensor windows from a CSV file, one row per time step, for anomaly detection."""
 
 from __future__ import annotations
 
@@ -39,8 +26,20 @@ class CsvWindowsParams(SplitParams):
 
 
 class CsvWindows(Dataset):
-    """Windows from a CSV file (layout in the module docs), shaped (channels, length) as
-    float32, values as stored. The split keeps anomalous windows out of training."""
+    """Windows from a CSV file, shaped (channels, length) as float32, values as stored.
+
+    Layout: a header row, then the rows of each window one after another::
+
+        window,label,ax,ay,az
+        pump-0001,normal,0.013,-0.220,0.981
+        pump-0001,normal,0.057,-0.198,0.979
+        ...
+        pump-0002,anomalous,0.410,-0.250,0.970
+
+    Every column besides the window id and the label is a channel (or those named by
+    ``channels``); a label is 0/normal or 1/anomalous, the same on every row of a window;
+    every window has the same number of rows. The split keeps anomalous windows out of
+    training. A malformed file is refused with its name and line."""
 
     name = "csv-windows"
     Params = CsvWindowsParams
@@ -70,7 +69,7 @@ def _parse(reader: csv.reader, path: Path, window_column: str, label_column: str
            channels: list[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     def fail(line: int, message: str) -> InputError:
         return InputError(f"{path}, line {line}: {message}",
-                          hint="see the layout under 'heiti info csv-windows'")
+                          hint="the layout is shown by 'heiti info csv-windows'")
 
     header = next(reader, None)
     if not header:

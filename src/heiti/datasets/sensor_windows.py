@@ -16,6 +16,7 @@ KINDS: tuple[Kind, ...] = ("spike", "drift", "frequency", "dropout")
 
 
 class SensorWindowsParams(SplitParams):
+    seed: int = Field(0, ge=0, description="seed of the generated windows, the split and calibration")
     windows: int = Field(2000, ge=20, le=1_000_000, description="windows to generate")
     channels: int = Field(3, ge=1, le=64, description="sensor channels per window")
     length: int = Field(128, ge=16, le=65536, description="time steps per window")

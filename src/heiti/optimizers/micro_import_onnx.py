@@ -8,11 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
+from heiti.micro.steps import SensitivityParams
 
 
-class MicroImportOnnxParams(Params):
+class MicroImportOnnxParams(SensitivityParams):
     scheme: Literal["pow2", "per-channel", "tflite", "tflite-single"] = Field(
         "per-channel", description="scales for fp32 models (QDQ models keep their own scales and zero "
         "points, in the tflite-single scheme)")
@@ -40,7 +40,7 @@ class MicroImportOnnx(Optimizer):
         from heiti.errors import InputError
         from heiti.micro.onnx_import import import_onnx
         from heiti.micro.quantize import TFLITE_PASS_THROUGH, calibrate_for, to_integer
-        from heiti.micro.steps import graph_artifact, input_scale
+        from heiti.micro.steps import graph_artifact, input_scale, sensitivity
 
         floats, scales = import_onnx(model.path, input_scale(self.params.input_scale, ctx))
         if scales:
@@ -58,5 +58,6 @@ class MicroImportOnnx(Optimizer):
             graph = to_integer(floats, calibrate_for(floats, samples.x, scheme), scheme)
             source = "fp32"
         ctx.log(f"micro-import-onnx: {source} model, {len(graph.ops)} operators")
-        return graph_artifact(graph, output, model, self.name, {"source": source},
-                              {"onnx": onnx.__version__})
+        # for QDQ models the float reference has the model's (dequantized) int8 weights
+        details = {"source": source, "sensitivity": sensitivity(floats, graph, ctx, self.params, self.name)}
+        return graph_artifact(graph, output, model, self.name, details, {"onnx": onnx.__version__})

@@ -126,3 +126,20 @@ def latency_boxplot(docs: list[Measurements]) -> bytes:
                tick_labels=[d.name for d in docs], showfliers=False)
     ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
     return _png(fig)
+
+
+def layer_sensitivity(result: dict) -> bytes:
+    """Per-layer SQNR bars and, on a second axis, the metric with only that layer quantized."""
+    layers = result["layers"]
+    labels = [f"{layer['index']} {layer['kind']}" for layer in layers]
+    fig, ax = _figure(max(5.0, 0.32 * len(layers) + 2), 3.4)
+    ax.bar(range(len(layers)), [layer["sqnr_db"] for layer in layers], color="#4c72b0")
+    ax.set_xticks(range(len(layers)), labels, rotation=90, fontsize=7)
+    ax.set(ylabel="SQNR of the int8 output [dB]", title=f"Per-layer sensitivity ({result['scheme']})")
+    alone = [layer["metric_only_this_layer"] for layer in layers]
+    if result.get("float") is not None and None not in alone:
+        metric = ax.twinx()
+        metric.plot(range(len(layers)), alone, "o", color="#dd8452", ms=4)
+        metric.axhline(result["float"], color="#dd8452", lw=0.8, ls="--")
+        metric.set_ylabel(f"{result['metric']}, only this layer int8 (dashed: float)", color="#dd8452")
+    return _png(fig)
