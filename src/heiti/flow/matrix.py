@@ -212,6 +212,7 @@ def summarize(document: Measurements, path: Path) -> dict[str, Any]:
         "p50_ms": latency.p50, "p99_ms": latency.p99,
         "size_bytes": document.model.size_bytes,
         "compile_s": sum(step.duration_s or 0.0 for step in chain[1:]),
+        "task": document.quality.task,
         "predictions": document.quality.predictions,
     }
 
@@ -222,9 +223,10 @@ def _add_agreement(cells: list[Cell]) -> None:
     done = [c for c in cells if c.status == "ok" and c.result.get("predictions") is not None]
     reference = next((c for c in done if not c.optimizers), None) or next(
         (c for c in done if c.variant == "fp32"), None)
+    task = registry.get("task", reference.result["task"])() if reference else None
     for cell in done:
         cell.result["reference"] = reference.name if reference else None
-        if reference:
+        if task:
             ours, theirs = cell.result["predictions"], reference.result["predictions"]
-            same = sum(a == b for a, b in zip(ours, theirs, strict=False))
+            same = sum(task.same_prediction(a, b) for a, b in zip(ours, theirs, strict=False))
             cell.result["agreement"] = same / len(theirs) if len(ours) == len(theirs) and theirs else None
