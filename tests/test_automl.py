@@ -243,3 +243,31 @@ def test_a_compliant_network_passes_the_max78002_rules_and_a_search_skips_what_b
     (trial,) = _summary(tmp_path)["trials"]
     assert (trial["outcome"], trial["rule"]) == ("infeasible", "kernel_sizes")
     assert not (tmp_path / "build" / "automl" / "trials" / "0000" / "model.pt").exists()
+
+
+def test_a_trial_over_its_time_limit_is_stopped_and_counted_as_timed_out(tmp_path):
+    import heiti.api as heiti
+
+    search = _search(budget={"trials": 1, "epochs": 3, "trial_timeout_s": 1e-6})
+    result = heiti.automl(_local("slow", search), base_dir=tmp_path, evaluate_best=False)
+    assert result["counts"]["timed out"] == 1 and not result["best"]
+    (trial,) = _summary(tmp_path)["trials"]
+    assert "stopped after epoch 1" in trial["message"] and len(trial["curve"]) == 1
+
+
+def test_a_trial_below_the_median_curve_is_pruned_from_its_validation_score(tmp_path):
+    from heiti.automl import prepare, space
+    from heiti.automl.study import _job, open_study
+    from heiti.automl.trial import evaluate
+
+    search = _search(budget={"trials": 2, "epochs": 3}, pruning={"startup_trials": 1, "warmup_epochs": 0})
+    loaded = prepare(_local("prune", search), tmp_path)
+    study = open_study(loaded, resume=False)
+    earlier = study.ask()  # a finished trial that scored 1.0 at every epoch
+    for epoch in (1, 2, 3):
+        earlier.report(1.0, epoch)
+    study.tell(earlier, 1.0)
+    trial = study.ask()
+    result = evaluate(_job(loaded, trial, space.suggest(trial, loaded.spec)))
+    assert result.outcome == "pruned" and "pruned after epoch 1" in result.message
+    assert len(result.curve) == 1 and result.curve[0]["val_score"] < 1.0
