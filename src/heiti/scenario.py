@@ -111,6 +111,8 @@ class Scenario(_Strict):
     target: TargetSpec = TargetSpec()
     test: TestSettings = TestSettings()
     report: ReportSettings = ReportSettings()
+    search: dict[str, Any] | None = Field(None, description="the search space of 'heiti automl' "
+                                          "(docs/automl.md); other commands run the scenario as it is")
 
 
 @dataclass
