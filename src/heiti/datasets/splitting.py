@@ -10,6 +10,7 @@ from pydantic import Field
 from heiti.core.component import Params
 from heiti.core.dataset import Samples
 from heiti.core.task import Task
+from heiti.errors import InputError
 
 
 class SplitParams(Params):
@@ -26,8 +27,25 @@ def split_samples(task: Task, inputs: dict[str, np.ndarray], truth: Any, params:
     """The task's split of all samples (same seed, same split), a calibration subset of
     train, and ``all`` (every sample, for evaluating a model trained elsewhere)."""
     rng = np.random.default_rng(params.seed)
-    everything = Samples(inputs, truth, ids)
     index = task.split(truth, {"val": params.val_fraction, "test": params.test_fraction}, rng)
+    return _with_calibration(Samples(inputs, truth, ids), index, rng, params)
+
+
+def assigned_splits(inputs: dict[str, np.ndarray], truth: Any, membership: np.ndarray,
+                    params: SplitParams, ids: list[str] | None = None) -> dict[str, Samples]:
+    """Splits the dataset decides itself (``membership[i]`` is "train", "val" or "test"):
+    lists shipped with the data, or groups such as speakers that must not straddle splits."""
+    membership = np.asarray(membership)
+    index = {name: np.flatnonzero(membership == name) for name in ("train", "val", "test")}
+    empty = [name for name, chosen in index.items() if len(chosen) == 0]
+    if empty:
+        raise InputError(f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty",
+                         hint="add samples, or change the split fractions")
+    return _with_calibration(Samples(inputs, truth, ids), index, np.random.default_rng(params.seed), params)
+
+
+def _with_calibration(everything: Samples, index: dict[str, np.ndarray], rng: np.random.Generator,
+                      params: SplitParams) -> dict[str, Samples]:
     splits = {name: everything.take(index[name]) for name in ("train", "val", "test")}
     pick = rng.permutation(len(splits["train"]))[: params.calibration_size]
     splits["calibration"] = splits["train"].take(pick)
