@@ -19,6 +19,7 @@ demo: $(BIN)/python
 test: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[all,dev]"
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/python

@@ -46,8 +46,9 @@ def c_artifact(model: Artifact, scheme: str, folder: Path, ctx: StepContext) -> 
 def on_board(board: str, artifact: Artifact) -> dict:
     executor = Qemu({"board": board}).open(MicroHost(), artifact)
     try:
-        x = artifact.io.inputs[0].quantize(Digits({"seed": 0}).split("test").x[:SAMPLES])
-        run_inference(executor, x, warmup=0, show_progress=False)
+        spec = artifact.io.inputs[0]
+        x = spec.quantize(Digits({"seed": 0}).split("test").x[:SAMPLES])
+        run_inference(executor, {spec.name: x}, warmup=0, show_progress=False)
     finally:
         executor.close()
     return executor.target_statistics["board"]

@@ -82,3 +82,19 @@ def agreement(a: dict[str, Any], b: dict[str, Any]) -> float:
 def torch_reference(trained_model_dir) -> dict[str, Any]:
     """Measurements of the session's model in PyTorch eager mode: the reference predictions."""
     return measure(trained_model_dir, "torch-reference", [], {"type": "torch"})
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A running mosquitto on a free port (tests/broker.py); stopped afterwards."""
+    from broker import MOSQUITTO, Broker
+
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+    pytest.importorskip("paho.mqtt", reason='paho-mqtt is not installed: pip install "heiti[mqtt]"')
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    running = Broker(folder)
+    running.start()
+    yield running
+    running.stop()

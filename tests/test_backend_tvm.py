@@ -1,5 +1,6 @@
 """Apache TVM: tvm-compile (ONNX -> native library) and the tvm runtime (Relax VM)."""
 
+import os
 import tarfile
 
 import pytest
@@ -19,7 +20,9 @@ def test_compiled_library_agrees_with_pytorch(digits):
     assert compiled.format == "tvm" and compiled.io.inputs[0].shape == [1, 1, 8, 8]
     details = compiled.provenance.details
     assert details["native_code"] is True and details["cross_compiled"] is False
-    assert agreement(predict(TvmRuntime(), compiled, digits.x), digits.reference) >= 0.99
+    os.environ.pop("TVM_NUM_THREADS", None)
+    assert agreement(predict(TvmRuntime({"threads": 2}), compiled, digits.x), digits.reference) >= 0.99
+    assert "TVM_NUM_THREADS" not in os.environ  # the runtime's process-wide setting is undone
 
 
 @pytest.mark.parametrize("triple", ["aarch64-linux-gnu", "riscv64-unknown-linux-gnu"])

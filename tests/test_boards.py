@@ -58,7 +58,7 @@ def _board_scenario(folder: Path, name: str, board: str, **test) -> Path:
     data = scenario_dict(name, build_dir="build", optimizers=CHAIN, runtime={"type": "micro-host"},
                          target={"kind": "qemu", "board": board}, report={"enabled": False},
                          test={"warmup": 1, **test})
-    return write_scenario(folder, data, f"{name}.yml")
+    return write_scenario(folder, data, f"scenario-{name}.yml")
 
 
 def _qemu_processes(cache: Path) -> list[str]:
@@ -102,8 +102,8 @@ def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, bo
     target = Qemu({"board": board})
     executor = target.open(MicroHost(), artifact)
     try:
-        board_out = run_inference(executor, {"input": raw}, warmup=0, show_progress=False).outputs
-        board_out = board_out[artifact.io.outputs[0].name]
+        loop = run_inference(executor, {"input": raw}, warmup=0, show_progress=False)
+        board_out = loop.outputs[artifact.io.outputs[0].name]
     finally:
         executor.close()
     host = HostModel(host_library(artifact.path), raw[0].size, board_out.shape[1]).predict(raw)
@@ -119,14 +119,23 @@ def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, bo
     assert not _qemu_processes(cache)
 
 
-def test_a_board_run_records_the_board_in_measurements(c_model):
-    assert run_cli("run", _board_scenario(c_model, "an386", "mps2-an386", samples=40)) == 0
+def test_a_board_run_records_the_board_in_measurements_and_report(c_model):
+    scenario = _board_scenario(c_model, "an386", "mps2-an386", samples=40)
+    data = yaml.safe_load(scenario.read_text())
+    data["report"] = {"enabled": True, "directory": "an386-report"}
+    scenario.write_text(yaml.safe_dump(data))
+    assert run_cli("run", scenario) == 0
     document = json.loads((c_model / "build" / "measurements.json").read_text())
     board = document["resources"]["target"]["board"]
     assert board["name"] == "mps2-an386" and board["flash"]["sections"][".rodata"] > 0
-    assert board["instructions_per_mac"] > 1
+    assert board["instructions_per_mac"] > 1 and board["inferences"] == 41
+    assert Path(board["firmware"]).is_file()
     assert document["environment"]["target"]["cpu"] == "cortex-m4"
     assert document["quality"]["metrics"]["accuracy"] > 0.8
+    report = (c_model / "an386-report" / "report.md").read_text()
+    section = report[report.index("## Board"):]
+    assert "| flash | " in section and "instructions / MAC" in section and "conv2d" in section
+    assert "QEMU counts instructions, not cycles" in section
 
 
 def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys):
@@ -145,6 +154,23 @@ def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys)
     over = re.search(r"FLASH needs \d+ bytes \(.text \d+, .rodata \d+, .data \d+\), (\d+) bytes over", err)
     assert over and int(over.group(1)) == fits.flash_bytes - 4096
     assert "inference" not in err
+    # no floating point anywhere in the firmware: no soft-float helper was linked
+    symbols = subprocess.run(["arm-none-eabi-nm", str(fits.elf)], capture_output=True, text=True).stdout
+    assert "heiti_model_run" in symbols
+    assert not re.search(r"__aeabi_[fd](add|sub|mul|div|2)|__(add|mul|div|sub)[sd]f3", symbols)
+
+
+def test_a_missing_cross_compiler_or_qemu_names_the_debian_package(c_model, capsys):
+    board = boards.builtin()["riscv32-virt"].model_dump()
+    for part, program in (("toolchain", "compiler"), ("qemu", "program")):
+        broken = {**board, part: {**board[part], program: "heiti-missing-tool",
+                                  "package": "heiti-missing-package"}}
+        (c_model / "missing.yml").write_text(yaml.safe_dump(broken))
+        capsys.readouterr()
+        assert run_cli("run", _board_scenario(c_model, "missing", "missing.yml", samples=4)) == 2
+        err = capsys.readouterr().err
+        assert "'heiti-missing-tool' is not on PATH" in err
+        assert "hint: apt-get install heiti-missing-package" in err
 
 
 def _broken_model(folder: Path, name: str, statement: str) -> Path:
@@ -161,14 +187,17 @@ def _broken_model(folder: Path, name: str, statement: str) -> Path:
     return folder / name
 
 
-@pytest.mark.parametrize(("case", "statement", "expected"), [
-    ("fault", "__builtin_trap();", r"hard fault: pc=0x[0-9a-f]{8}"),
-    ("hang", "for (;;) {}", r"no answer within the timeout"),
+@pytest.mark.parametrize(("case", "board", "statement", "expected"), [
+    ("fault", "mps2-an386", "__builtin_trap();",
+     r"INTERNAL: hard fault: pc=0x[0-9a-f]{8}, lr=.*; QEMU exited with status 1"),
+    ("trap", "riscv32-virt", "__builtin_trap();",
+     r"INTERNAL: trap: mcause=0x00000003, mepc=.*; QEMU exited with status 1"),
+    ("hang", "mps2-an386", "for (;;) {}", r"no answer within the timeout"),
 ])
 def test_a_faulting_or_hanging_firmware_fails_the_run_and_stops_qemu(c_model, cache, capsys, case,
-                                                                     statement, expected):
+                                                                     board, statement, expected):
     folder = _broken_model(c_model, case, statement)
-    scenario = _board_scenario(folder, case, "mps2-an386", samples=4)
+    scenario = _board_scenario(folder, case, board, samples=4)
     data = yaml.safe_load(scenario.read_text())
     data["target"]["timeout_s"] = 2
     scenario.write_text(yaml.safe_dump(data))
@@ -192,7 +221,7 @@ def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_m
     details = artifact.provenance.details
     board = boards.builtin()["riscv32-virt"]
     firmware = build_firmware(board, artifact.path, artifact.io, artifact.sha256,
-                              details["input_size"], details["output_size"])
+                              details["input_size"], details["output_size"], profile=False)
     emulation = Emulation(board, firmware.elf)
     channel = Channel(SocketTransport(emulation.connect(10), "qemu", 10))
 
@@ -227,7 +256,9 @@ def test_firmware_speaks_the_protocol_naks_damaged_frames_and_resends_on_nak(c_m
         assert channel.recv().type == MsgType.PROCESS_DONE
         kind, payload = ask(MsgType.OUTPUT)
         assert kind == MsgType.OUTPUT and m.unpack_tensors(payload)[0].dtype == np.int8
-        assert m.unpack_json(ask(MsgType.STATS)[1])["inferences"] == 1
+        stats = m.unpack_json(ask(MsgType.STATS)[1])
+        assert stats["inferences"] == 1 and "layer_instructions" not in stats  # not a profiling build
+        assert stats["instructions"]["min"] == stats["instructions"]["total"] > 0
         assert ask(0x7E)[0] == MsgType.ERROR  # unknown type: the session ends
         assert ask(MsgType.PING)[0] == MsgType.ERROR  # HELLO first
     finally:
@@ -250,3 +281,34 @@ def test_ctrl_c_during_a_hung_inference_stops_qemu(c_model, cache):
     heiti_run.send_signal(signal.SIGINT)
     assert heiti_run.wait(timeout=20) == 130
     assert not _qemu_processes(cache)
+
+
+def test_the_same_firmware_serves_a_serial_remote_target(c_model, cache):
+    """A real board's view: the firmware's UART on a pseudo-terminal, reached by the ordinary
+    serial remote target (which skips the upload: the firmware carries the model)."""
+    pytest.importorskip("serial")
+    from heiti.boards.build import build_firmware
+    from heiti.boards.qemu import qemu_command
+
+    artifact = Artifact.load(c_model / "build" / "02-micro-c")
+    details = artifact.provenance.details
+    board = boards.builtin()["mps2-an386"]
+    firmware = build_firmware(board, artifact.path, artifact.io, artifact.sha256,
+                              details["input_size"], details["output_size"])
+    qemu = subprocess.Popen(qemu_command(board, firmware.elf, "pty,id=uart"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        port = re.search(r"/dev/pts/\d+", qemu.stdout.readline()).group(0)
+        data = scenario_dict("serial", build_dir="build", optimizers=CHAIN, runtime={"type": "micro-host"},
+                             target={"kind": "remote", "protocol": "serial", "port": port,
+                                     "timeout_s": 10}, report={"enabled": False},
+                             test={"warmup": 1, "samples": 20})
+        assert run_cli("run", write_scenario(c_model, data, "scenario-serial.yml")) == 0
+    finally:
+        qemu.kill()
+        qemu.wait()
+    document = json.loads((c_model / "build" / "measurements.json").read_text())
+    assert document["environment"]["target"]["board"] == "mps2-an386"
+    assert document["performance"]["target_latency_ms"]["p50"] > 0
+    assert document["resources"]["target"]["inferences"] == 21
+    assert document["quality"]["metrics"]["accuracy"] > 0.8

@@ -77,3 +77,14 @@ def test_a_missing_extra_is_named_with_the_install_command(tmp_path):
     listing = subprocess.run([sys.executable, "-c", MISSING_EXTRA, "list", "--kind", "runtime"],
                              capture_output=True, text=True, timeout=60)
     assert 'onnxruntime' in listing.stdout and '[missing: pip install "heiti[onnx]"]' in listing.stdout
+
+
+def test_formats_parse_into_family_precision_and_cross():
+    from heiti.core.formats import Format
+
+    assert Format.parse("onnx-int8") == Format("onnx", "int8") and Format.parse("onnx-int8").quantized
+    assert Format.parse("tvm-cross") == Format("tvm", "fp32", cross=True)
+    assert not Format.parse("onnx-fp16").quantized
+    for text in ("onnx", "onnx-int8", "onnx-fp16", "tvm-cross", "c-int8", "pte-int8"):
+        assert str(Format.parse(text)) == text
+    assert str(Format.parse("iree").crossed()) == "iree-cross"

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
@@ -112,3 +113,34 @@ def test_batches_larger_than_one(workdir):
     assert run_cli("test", path) == 0
     doc = json.loads((workdir / "build" / "measurements.json").read_text())
     assert doc["performance"]["batches"] == 8 and doc["quality"]["samples"] == 60
+
+
+def test_reports_render_in_a_real_browser(demo_runs, tmp_path):
+    """Headless Chromium loads the self-contained HTML report (no network) and paints the
+    page: the screenshot is a real image with the plots' colours on it, not a blank page."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian package chromium)")
+    folder, _ = demo_runs
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1100,3000", f"--screenshot={shot}",
+                    (folder / "compare" / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    assert shot.is_file(), "Chromium wrote no screenshot"
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int32)
+    assert pixels.shape[:2] == (3000, 1100)
+    # the page is painted: headings, tables and plots put many distinct colours on it,
+    # among them the blue of the plots' markers
+    colours = {tuple(p) for p in pixels[::7, ::7].reshape(-1, 3)}
+    assert len(colours) > 50
+    blue = (np.abs(pixels - [76, 114, 176]).sum(axis=2) < 60).sum()
+    assert blue > 500

@@ -17,7 +17,14 @@ from heiti.micro.codegen import generate
 from heiti.micro.floatgraph import FloatBuilder
 from heiti.micro.graph import Graph
 from heiti.micro.planner import buffers, plan_memory
-from heiti.micro.quantize import calibrate, detect_input_scale, fixed_point, to_integer
+from heiti.micro.quantize import (
+    calibrate,
+    calibrate_for,
+    detect_input_scale,
+    fixed_point,
+    quantize_multiplier,
+    to_integer,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -50,13 +57,13 @@ def _every_op_graph(seed: int = 0):
     return b.finish()
 
 
-@pytest.fixture(scope="module", params=["pow2", "per-channel"])
+@pytest.fixture(scope="module", params=["pow2", "per-channel", "tflite", "tflite-single"])
 def every_op(request):
     floats = _every_op_graph()
     rng = np.random.default_rng(1)
     raw = rng.integers(0, 256, (64, 3, 12, 12)).astype(np.uint8)
-    graph = to_integer(floats, calibrate(floats, raw * floats.input_scale), request.param)
-    return graph, raw
+    ranges = calibrate_for(floats, raw * floats.input_scale, request.param)
+    return to_integer(floats, ranges, request.param), raw
 
 
 def test_requantization_rounds_half_away_from_zero_and_saturates():
@@ -73,6 +80,52 @@ def test_fixed_point_multipliers():
     assert fixed_point(4.0) == (1, -2)
     mult, shift = fixed_point(0.3)
     assert 2**30 <= mult < 2**31 and abs(mult * 2.0**-shift - 0.3) < 1e-9
+
+
+def _srdhm(a: int, b: int) -> int:
+    """gemmlowp's SaturatingRoundingDoublingHighMul, literally (C division truncates)."""
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+    total = ab + nudge
+    return abs(total) // (1 << 31) * (1 if total >= 0 else -1)
+
+
+def _rdbpot(x: int, exponent: int) -> int:
+    """gemmlowp's RoundingDivideByPOT, literally."""
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+
+
+def test_tflite_requantization_is_tflites_double_rounding_and_c_agrees(tmp_path):
+    rng = np.random.default_rng(4)
+    accs = rng.integers(-(2**20), 2**20, 3000)
+    factors = np.exp(rng.uniform(np.log(1e-6), np.log(2.0), 3000))
+    factors[:4] = [0.5, 0.25, 1.0, 2**-20]  # powers of two: M = 2^30
+    pairs = [quantize_multiplier(float(m)) for m in factors]
+    mult, shift = (np.array([p[i] for p in pairs]) for i in (0, 1))
+    want = []
+    for a, m, n in zip(accs.tolist(), mult.tolist(), shift.tolist(), strict=True):
+        e = 31 - n
+        want.append(_rdbpot(_srdhm(a * (1 << max(e, 0)), m), max(-e, 0)))
+    assert golden.tflite_multiply(accs, mult, shift).tolist() == want
+    assert quantize_multiplier(0.5) == (2**30, 31) and quantize_multiplier(0.0) == (0, 31)
+    single = golden.tflite_multiply_single(accs, mult, shift)
+    assert np.array_equal(single, np.floor(accs * (mult * 2.0**-shift) + 0.5).astype(np.int64))
+    assert np.mean(single != np.array(want)) > 0  # double rounding differs now and then
+    graph, _ = _tiny_tflite_graph()
+    generate(graph, tmp_path)
+    fn = ctypes.CDLL(str(host_library(tmp_path))).hm_tflite_multiply
+    for rounding, expected in ((1, want), (2, single.tolist())):
+        got = [fn(a, m, n, rounding) for a, m, n in zip(accs.tolist(), mult.tolist(), shift.tolist(),
+                                                          strict=True)]
+        assert got == expected
+
+
+def _tiny_tflite_graph():
+    floats = _every_op_graph()
+    raw = np.random.default_rng(5).integers(0, 256, (8, 3, 12, 12)).astype(np.uint8)
+    return to_integer(floats, calibrate_for(floats, raw * floats.input_scale, "tflite"), "tflite"), raw
 
 
 def test_c_requant_matches_golden_on_edge_cases(every_op, tmp_path):
@@ -195,7 +248,7 @@ def test_input_scale_detection():
         detect_input_scale(np.array([-1.0, 1.0]))
 
 
-@pytest.mark.parametrize("scheme", ["pow2", "per-channel"])
+@pytest.mark.parametrize("scheme", ["pow2", "per-channel", "tflite"])
 def test_qat_network_trains_every_operator_and_evaluates_exactly(scheme):
     from heiti.micro.qat import QatNet
 
@@ -209,8 +262,9 @@ def test_qat_network_trains_every_operator_and_evaluates_exactly(scheme):
     with torch.no_grad():
         evaluated = net.eval()(x).double().numpy()
     exported = net.to_integer()
-    # float32 logits q * scale: exact for power-of-two scales, to the nearest q otherwise
-    assert np.array_equal(np.rint(evaluated / exported.output_scale), golden.predict(exported, raw))
+    # float32 logits (q - zero point) * scale: exact for power-of-two scales, else to the nearest q
+    got = np.rint(evaluated / exported.output_scale) + exported.output_zero_point
+    assert np.array_equal(got, golden.predict(exported, raw))
 
 
 def test_golden_runtime_maps_raw_input_to_int8_output_and_host_runtime_checks_its_sidecar(every_op, tmp_path):

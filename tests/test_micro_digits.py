@@ -114,3 +114,30 @@ def test_micro_chain_runs_through_the_cli(workdir):
     sidecar = Artifact.load(workdir / "build" / "02-micro-c")
     assert sidecar.provenance.details["host_equals_golden_samples"] == 32
     assert sidecar.provenance.details["arena_bytes"] <= sidecar.provenance.details["naive_bytes"]
+    report = (workdir / "build" / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Quantization sensitivity" in report and "SQNR dB" in report
+    plots = list((workdir / "build" / "report").glob("sensitivity*.png"))
+    assert len(plots) == 1 and plots[0].stat().st_size > 1000
+
+
+def test_sensitivity_names_the_layer_a_scheme_crushes(env):
+    """A range 1000 times too wide for one convolution crushes its int8 output: the warning
+    names that layer first, and its SQNR is the lowest."""
+    from heiti.micro.quantize import calibrate, to_integer
+    from heiti.micro.steps import SensitivityParams, sensitivity, torch_float_graph
+
+    model, ctx = env
+    _, floats = torch_float_graph(model, 1 / 16)
+    ranges = calibrate(floats, ctx.dataset.split("calibration").x[:200])
+    crushed = next(i for i, op in enumerate(floats.ops) if op.kind == "conv2d" and i > 1)
+    ranges[floats.ops[crushed].output] *= 1000
+    graph = to_integer(floats, ranges, "per-channel")
+    said: list[str] = []
+    result = sensitivity(floats, graph, StepContext(dataset=ctx.dataset, build_dir=ctx.build_dir,
+                                                    log=said.append),
+                         SensitivityParams(sensitivity_samples=150), "test")
+    assert result["loss_points"] > 1 and result["float"] > 0.9
+    warning = next(line for line in said if "warning" in line)
+    assert f"most sensitive layers: {crushed} conv2d" in warning
+    lowest = min(result["layers"], key=lambda layer: layer["sqnr_db"])
+    assert lowest["index"] == crushed and lowest["sqnr_db"] < 10

@@ -188,6 +188,35 @@ def test_a_framework_failing_at_inference_says_nothing_of_its_own(server, tmp_pa
     assert "ONNXRuntime" not in failed.value.text and "[3" not in failed.value.text
 
 
+def test_a_model_asking_for_more_memory_than_allowed_fails_alone(tmp_path):
+    """A 300-byte ONNX model whose first node wants 3.6 GB: the request fails, not the server."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [30000, 30000])
+    graph = helper.make_graph([helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+                               helper.make_node("Add", ["zeros", "input"], ["logits"])], "huge",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)], [shape])
+    path = tmp_path / "huge.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    io = {"inputs": [{"name": "input", "shape": [1]}], "outputs": [{"name": "logits", "shape": [-1, -1]}]}
+    with server_process(tmp_path / "s.log", "--port", "0", "--max-memory-mb", "1024") as (proc, port):
+        channel = tcp_channel(int(port))
+        client = hello(channel)
+        client.upload(path, {**SIDECAR, "io": io}, None)
+        client.request(MsgType.IOSPEC, m.pack_json(io))
+        client.request(MsgType.DATA, m.pack_tensors([np.ones(1, np.float32)]))
+        with pytest.raises(RemoteError) as failed:
+            client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+            client.expect(MsgType.PROCESS_DONE)
+        assert failed.value.code == E.INFERENCE
+        assert client.request(MsgType.PING, b"still here").payload == b"still here"
+        channel.close()
+        assert proc.poll() is None and healthy(int(port))
+
+
 # --- micro-host on a server that allows native code: still no server files leave ------
 
 @pytest.fixture(scope="module")
@@ -392,7 +421,7 @@ def test_server_stays_healthy_after_the_fuzzing(server):
 @pytest.mark.parametrize("option, value", [
     ("--idle-timeout", "inf"), ("--idle-timeout", "nan"), ("--idle-timeout", "1e300"),
     ("--max-upload-mb", "inf"), ("--max-upload-mb", "nan"), ("--handshake-timeout", "-1"),
-    ("--max-threads", "0"),
+    ("--max-threads", "0"), ("--max-memory-mb", "inf"),
 ])
 def test_unreasonable_limits_are_refused_at_start(option, value):
     code, err = _exit_of(option, value)

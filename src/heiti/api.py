@@ -59,7 +59,8 @@ def optimize(source: LoadedScenario | str | Path | dict[str, Any], force: bool =
 def run(source: LoadedScenario | str | Path | dict[str, Any], *, report: bool = True,
         quality_gate: bool = False) -> Measurements:
     """Optimize, evaluate on the target and (by default) write the report; return the
-    measurements. ``quality_gate`` raises ``RunFailed`` when ``test.min_metric`` fails."""
+    measurements (published to ``report.publish`` when set). ``quality_gate`` raises
+    ``RunFailed`` when ``test.min_metric`` fails."""
     loaded = _loaded(source)
     _flow.plan_chain(loaded)
     _, measurements = _flow.test(loaded)
@@ -68,6 +69,11 @@ def run(source: LoadedScenario | str | Path | dict[str, Any], *, report: bool = 
 
         render_report([loaded.build_dir / _flow.MEASUREMENTS_FILE], loaded.report_dir,
                       title=loaded.spec.report.title or loaded.name)
+    if loaded.spec.report.publish:
+        from heiti.publish.summary import publish_summary
+
+        publish_summary(loaded.spec.report.publish, measurements,
+                        loaded.build_dir / _flow.MEASUREMENTS_FILE)
     if quality_gate:
         _flow.check_quality_gate(loaded, measurements)
     return measurements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from typing import Any
 
@@ -74,7 +75,9 @@ def info(name: str) -> str:
     if not fields:
         lines.append("  (none)")
     for field_name, field in fields.items():
-        lines.append(f"  {field_name}: {_type_name(field)} = {_default(field)}")
+        limits = _limits(field.metadata) + [f"each {limit}" for limit in _item_limits(field)]
+        shown = f"  ({', '.join(limits)})" if limits else ""
+        lines.append(f"  {field_name}: {_type_name(field)} = {_default(field)}{shown}")
         if field.description:
             lines.append(f"      {field.description}")
     return "\n".join(lines)
@@ -86,12 +89,31 @@ def _dedent(text: str) -> str:
     return inspect.cleandoc(text)
 
 
+_BOUNDS = (("gt", "> {}"), ("ge", ">= {}"), ("lt", "< {}"), ("le", "<= {}"),
+           ("min_length", "length >= {}"), ("max_length", "length <= {}"),
+           ("pattern", "matching {}"))
+
+
+def _limits(metadata: list[Any]) -> list[str]:
+    """A parameter's bounds (``Field(gt=0, lt=0.5)``, ``min_length``) in words."""
+    return [text.format(getattr(item, attr)) for item in metadata for attr, text in _BOUNDS
+            if getattr(item, attr, None) is not None]
+
+
+def _item_limits(field: FieldInfo) -> list[str]:
+    """Bounds on the items of a tuple or list parameter (``tuple[PositiveInt, PositiveInt]``)."""
+    items = [arg for arg in typing.get_args(field.annotation) if hasattr(arg, "__metadata__")]
+    return list(dict.fromkeys(limit for arg in items for limit in _limits(arg.__metadata__)))
+
+
 def _type_name(field: FieldInfo) -> str:
     annotation = field.annotation
     if typing.get_origin(annotation) is typing.Literal:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     name = getattr(annotation, "__name__", None)
-    return name if name and not typing.get_args(annotation) else str(annotation).replace("typing.", "")
+    if name and not typing.get_args(annotation):
+        return name
+    return re.sub(r"Annotated\[(\w+), [^\]]*\]", r"\1", str(annotation).replace("typing.", ""))
 
 
 def _default(field: FieldInfo) -> str:

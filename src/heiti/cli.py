@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from heiti import __version__
-from heiti.errors import HeitiError
+from heiti.errors import HeitiError, RunFailed, from_os_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,19 +37,29 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args) or 0
-    except HeitiError as exc:
-        if args.debug:
-            raise
-        print(f"heiti: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("heiti: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # HeitiError, OSError and, as a last resort, anything else
+        if args.debug:
+            raise
+        return _report(exc)
+
+
+def _report(exc: Exception) -> int:
+    """Print an error as a message and a hint; return the exit code the README promises."""
+    if isinstance(exc, OSError):
+        exc = from_os_error(exc)
+    elif not isinstance(exc, HeitiError):  # the last resort: a bug, or a framework surprise
+        exc = RunFailed(f"unexpected {type(exc).__name__}: {str(exc)[:2000]}",
+                        hint="'heiti --debug ...' shows where; please report it as a bug")
+    print(f"heiti: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return exc.exit_code
 
 
 if __name__ == "__main__":

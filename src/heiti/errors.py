@@ -6,6 +6,10 @@ exits with ``exit_code``: 2 for bad input, 1 for a run that completed but failed
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from collections.abc import Callable, Iterator
+
 
 class HeitiError(Exception):
     exit_code = 1
@@ -40,3 +44,47 @@ class RunFailed(HeitiError):
     """The run was carried out but did not succeed (a target error, a quality gate)."""
 
     exit_code = 1
+
+
+# errno values that say a path given by the user is wrong, not that the run broke
+_PATH_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM,
+                errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP}
+
+
+def from_os_error(exc: OSError) -> HeitiError:
+    """A file system error as a message: a wrong or unwritable path is bad input (exit 2),
+    anything else (a full disk, an I/O error) a failed run (exit 1)."""
+    where = " or ".join(f"'{name}'" for name in (exc.filename, exc.filename2) if name)
+    message = f"{exc.strerror or exc}" + (f": {where}" if where else "")
+    if exc.errno in _PATH_ERRNOS:
+        return InputError(message, hint="check the paths in the scenario and the arguments "
+                                        "(build_dir, report.directory, -o)")
+    return RunFailed(message, hint="free disk space (or raise the file size limit) and run again; "
+                                   "finished steps are reused")
+
+
+@contextlib.contextmanager
+def component_failures(what: str, captured: Callable[[], str] | None = None) -> Iterator[None]:
+    """The one wrapper at a component boundary: a framework's own exception (any type) becomes
+    RunFailed naming ``what`` failed, with the framework's message shortened and, when given,
+    the tail of what it printed (``captured()``). heiti's own errors pass through."""
+    try:
+        yield
+    except HeitiError:
+        raise
+    except Exception as exc:  # frameworks raise their own types; all mean "this step failed"
+        message = _tidy(str(exc)) or type(exc).__name__
+        if len(message) > 3000:
+            message = message[:1500] + "\n...\n" + message[-1500:]
+        printed = captured().strip()[-2000:] if captured else ""
+        raise RunFailed(f"{what} failed: {message}" + (f"\n{printed}" if printed else "")) from exc
+
+
+def _tidy(message: str) -> str:
+    """A framework's message without repeated lines and the command line it echoes."""
+    message = message.split("\nInvoked with:")[0].strip()
+    lines: list[str] = []
+    for line in message.splitlines():
+        if not lines or line != lines[-1]:
+            lines.append(line)
+    return "\n".join(lines)

@@ -16,11 +16,13 @@ import importlib
 import pkgutil
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from heiti.core.component import Component
 from heiti.errors import InputError
 
-KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target")
+KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink",
+         "tool")
 _PACKAGES = {
     "task": "heiti.tasks",
     "dataset": "heiti.datasets",
@@ -28,12 +30,16 @@ _PACKAGES = {
     "optimizer": "heiti.optimizers",
     "runtime": "heiti.runtimes",
     "target": "heiti.targets",
+    "source": "heiti.flows.sources",  # flow stages (heiti flow)
+    "transform": "heiti.flows.transforms",
+    "sink": "heiti.flows.sinks",
+    "tool": "heiti.workflows.tools",  # workflow steps (heiti workflow)
 }
 ENTRY_POINT_GROUP = "heiti.components"
 
 
 @cache
-def components() -> dict[str, dict[str, type[Component]]]:
+def components() -> dict[str, dict[str, Any]]:
     """All known components: ``{kind: {name: class}}``."""
     found: dict[str, dict[str, type[Component]]] = {kind: {} for kind in KINDS}
     for kind, package_name in _PACKAGES.items():
@@ -55,7 +61,8 @@ def _is_component(obj: object, kind: str) -> bool:
     return isinstance(obj, type) and issubclass(obj, Component) and obj.kind == kind and bool(obj.name)
 
 
-def get(kind: str, name: str) -> type[Component]:
+def get(kind: str, name: str) -> Any:
+    """The class registered as ``name`` of ``kind`` (typed Any: callers know the kind's base)."""
     table = components()[kind]
     if name in table:
         return table[name]
@@ -65,7 +72,7 @@ def get(kind: str, name: str) -> type[Component]:
     raise InputError(f"unknown {kind} '{name}' (known: {known})", hint=hint)
 
 
-def find(name: str) -> type[Component]:
+def find(name: str) -> Any:
     """Look a component up by name across all kinds (for ``heiti info``)."""
     matches = [table[name] for table in components().values() if name in table]
     if matches:

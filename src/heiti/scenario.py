@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from heiti import registry
 from heiti.core.component import Component
 from heiti.core.dataset import Dataset
-from heiti.core.files import require_file
+from heiti.core.files import refuse_inside, require_file
 from heiti.core.steps import Model, Optimizer, Runtime, Target
 from heiti.core.task import Task
 from heiti.errors import InputError
@@ -92,6 +92,9 @@ class ReportSettings(_Strict):
     enabled: bool = True
     directory: Path | None = Field(None, description="default: BUILD_DIR/report")
     title: str | None = None
+    publish: str | None = Field(None, pattern=r"^mqtt://[^/]+/[^#+]+$",
+                                description="mqtt://HOST[:PORT]/TOPIC: publish the measurements "
+                                "summary there with QoS 1 (docs/flows.md)")
 
 
 class Scenario(_Strict):
@@ -135,6 +138,16 @@ class LoadedScenario:
     def report_dir(self) -> Path:
         return self.spec.report.directory or self.build_dir / "report"
 
+    def refuse_outputs_in_data(self) -> None:
+        """Refuse, before anything is written, a build or report folder (or a model to
+        train) inside the dataset: heiti's files would overwrite or become samples."""
+        data = self.dataset.path_parameters()
+        refuse_inside(self.build_dir, data, "build_dir")
+        if self.spec.report.enabled:
+            refuse_inside(self.report_dir, data, "report.directory")
+        if self.spec.model.train is not None:
+            refuse_inside(self.model_path, data, "model.path")
+
     def resolved(self) -> dict[str, Any]:
         """The scenario as run: defaults filled in, paths absolute."""
         data = self.spec.model_dump(mode="json")
@@ -149,15 +162,21 @@ class LoadedScenario:
         return data
 
 
-def read_scenario_file(path: Path) -> dict[str, Any]:
-    require_file(path, given=path, what="scenario file")
-    text = Path(path).read_text(encoding="utf-8")
+def read_scenario_file(path: Path, what: str = "scenario file") -> dict[str, Any]:
+    require_file(path, given=path, what=what)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} '{path}' is not UTF-8 text: {exc}",
+                         hint="save it as UTF-8") from None
     try:
         data = json.loads(text) if Path(path).suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InputError(f"scenario file '{path}' is not valid YAML/JSON: {exc}") from exc
+        raise InputError(f"{what} '{path}' is not valid YAML/JSON: {exc}") from exc
+    except RecursionError:
+        raise InputError(f"{what} '{path}' is nested too deeply to read") from None
     if not isinstance(data, dict):
-        raise InputError(f"scenario file '{path}' must contain a mapping at the top level")
+        raise InputError(f"{what} '{path}' must contain a mapping at the top level")
     return data
 
 
@@ -172,7 +191,7 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
     relative paths resolve against ``base_dir``."""
     base = Path(base_dir).resolve()
     source = source or base / "<in memory>"
-    spec = _validate(Scenario, data, prefix="")
+    spec = validate(Scenario, data, prefix="")
     build_dir = (base / spec.build_dir) if spec.build_dir else base / "build" / spec.name
     if spec.report.directory is not None:
         spec.report.directory = (base / spec.report.directory).resolve()
@@ -192,26 +211,29 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
         model_path = (base / spec.model.path).resolve()
     else:
         model_path = (build_dir / f"model{model.file_suffix}").resolve()
-    return LoadedScenario(spec, source, build_dir.resolve(), dataset, model, model_path,
-                          optimizers, runtime, target)
+    loaded = LoadedScenario(spec, source, build_dir.resolve(), dataset, model, model_path,
+                            optimizers, runtime, target)
+    loaded.refuse_outputs_in_data()
+    return loaded
 
 
-def instantiate(kind: str, spec: ComponentSpec, where: str, base: Path) -> Any:
+def instantiate(kind: str, spec: ComponentSpec, where: str, base: Path, what: str = "scenario") -> Any:
     try:
         cls = registry.get(kind, spec.type)
     except InputError as exc:
         raise InputError(f"{where}.type: {exc.message}", hint=exc.hint) from None
-    params = _validate(cls.Params, spec.parameters, prefix=f"{where}.parameters")
+    params = validate(cls.Params, spec.parameters, prefix=f"{where}.parameters", what=what)
     component: Component = cls(params, base_dir=base)
     return component
 
 
-def _validate(model: type[BaseModel], data: Any, prefix: str) -> Any:
+def validate(model: type[BaseModel], data: Any, prefix: str, what: str = "scenario") -> Any:
+    """``model`` from ``data``; every error names its path in the file (``runtime.parameters.x``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         lines = [f"{_location(prefix, err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise InputError("invalid scenario:\n  " + "\n  ".join(lines)) from None
+        raise InputError(f"invalid {what}:\n  " + "\n  ".join(lines)) from None
 
 
 def _location(prefix: str, loc: tuple) -> str:

@@ -25,7 +25,9 @@ from heiti.errors import InputError
 SOCKET_NAME = "uart.sock"
 
 
-def qemu_command(board: Board, elf: Path, socket_path: Path) -> list[str]:
+def qemu_command(board: Board, elf: Path, uart: str) -> list[str]:
+    """QEMU running ``elf`` with the UART on the character device ``uart`` (id ``uart``),
+    e.g. ``socket,id=uart,path=...`` or ``pty,id=uart`` (a pseudo-terminal: a serial port)."""
     program = shutil.which(board.qemu.program)
     if program is None:
         raise InputError(f"board '{board.name}': the emulator '{board.qemu.program}' is not on PATH",
@@ -33,8 +35,7 @@ def qemu_command(board: Board, elf: Path, socket_path: Path) -> list[str]:
     exits = (["-semihosting-config", "enable=on,target=native"] if board.family == "cortex-m" else [])
     return [program, "-M", board.qemu.machine, *board.qemu.options, "-display", "none",
             "-monitor", "none", "-icount", "shift=0", *exits,
-            "-chardev", f"socket,id=uart,path={socket_path},server=on,wait=on",
-            "-serial", "chardev:uart", "-kernel", str(elf)]
+            "-chardev", uart, "-serial", "chardev:uart", "-kernel", str(elf)]
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -49,7 +50,7 @@ class Emulation:
         self.board = board
         self._folder = Path(tempfile.mkdtemp(prefix="heiti-qemu-"))
         self.socket_path = self._folder / SOCKET_NAME
-        command = qemu_command(board, elf, self.socket_path)
+        command = qemu_command(board, elf, f"socket,id=uart,path={self.socket_path},server=on,wait=on")
         self._log = open(self._folder / "qemu.log", "w+b")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ["task", "dataset", "model", "optimizer", "runtime", "target", "board"]
+KINDS = ["task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink",
+         "tool", "board"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from heiti.core.files import refuse_inside
     from heiti.errors import InputError
     from heiti.flow import matrix
     from heiti.flow.environment import host_environment
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--samples must be at least 1")
     scenario = load_scenario(args.scenario)
     out_dir = args.output or scenario.build_dir / "matrix"
+    refuse_inside(out_dir, scenario.dataset.path_parameters(), "output folder")
     cells = matrix.plan_cells(scenario, args.runtimes, args.optimizers, args.chain, tuple(args.variants))
     matrix.run_cells(scenario, cells, out_dir, args.samples)
     host = host_environment()

@@ -16,14 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from heiti.errors import RunFailed
     from heiti.flow import run as flow
+    from heiti.publish.summary import publish_summary
     from heiti.report import render_report
     from heiti.scenario import load_scenario
 
     scenarios = [load_scenario(path) for path in args.scenarios]
     for scenario in scenarios:  # every scenario is checked before any of them runs
         flow.plan_chain(scenario)
-    results = []
+    results, failures = [], []
     for scenario in scenarios:
         path, document = flow.test(scenario)
         results.append((scenario, path, document))
@@ -31,10 +33,17 @@ def run(args: argparse.Namespace) -> int:
             title = scenario.spec.report.title or scenario.name
             for out in render_report([path], scenario.report_dir, title=title):
                 print(out)
+        if scenario.spec.report.publish:
+            try:  # the measurements are written whatever the broker does
+                publish_summary(scenario.spec.report.publish, document, path)
+            except RunFailed as exc:
+                failures.append(exc)
     if len(results) > 1:
         target = args.compare or scenarios[0].build_dir.parent / "comparison"
         for out in render_report([path for _, path, _ in results], target, title="comparison"):
             print(out)
     for scenario, _, document in results:
         flow.check_quality_gate(scenario, document)
+    if failures:
+        raise failures[0]
     return 0

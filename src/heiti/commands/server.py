@@ -7,11 +7,13 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 
-# sane upper bounds of the numeric options (a day; 16 GiB; 1024 threads)
+# sane upper bounds of the numeric options (a day; 16 GiB uploads; 1024 threads; 1 PiB)
 MAX_SECONDS = 86400.0
 MAX_UPLOAD_MB = 16384.0
 MAX_THREADS = 1024
+MAX_MEMORY_MB = 2.0**30  # a petabyte
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(micro-host, tvm, iree) and models carrying shared libraries or "
                              "executables: only when every client that can connect is trusted")
     parser.add_argument("--max-upload-mb", type=float, default=64.0, help="largest model accepted")
+    parser.add_argument("--max-memory-mb", type=float, default=None, metavar="MB",
+                        help="Linux: heap and anonymous memory the server may use; allocations "
+                             "beyond fail the client's request, not the machine (default: three "
+                             "quarters of this machine's memory)")
     parser.add_argument("--max-threads", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="largest 'threads' runtime parameter a client may ask for "
                              "(default: the number of CPU cores)")
@@ -69,11 +75,14 @@ def run(args: argparse.Namespace) -> int:
     _bounded("--idle-timeout", args.idle_timeout, MAX_SECONDS)
     _bounded("--handshake-timeout", args.handshake_timeout, MAX_SECONDS)
     _bounded("--max-threads", args.max_threads, MAX_THREADS)
+    memory_mb = args.max_memory_mb if args.max_memory_mb is not None else _default_memory_mb()
+    _bounded("--max-memory-mb", memory_mb, MAX_MEMORY_MB)
     config = ServerConfig(runtimes=runtimes, token=token, allow_native_code=args.allow_native_code,
                           max_upload=int(args.max_upload_mb * 2**20), max_threads=args.max_threads,
                           idle_timeout=args.idle_timeout, handshake_timeout=args.handshake_timeout,
                           log=_log)
     previous = signal.signal(signal.SIGTERM, _stop)
+    unlimit = _limit_memory(memory_mb)
     try:
         if args.protocol == "tcp":
             serve.serve_tcp(config, args.host, _tcp_port(args.port), announce=_log)
@@ -89,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # address in use, no such device, permission denied
         where = f"{args.host}:{args.port or 12345}" if args.protocol == "tcp" else args.port or "stdio"
         raise InputError(f"cannot serve on {args.protocol} {where}: {exc}") from None
-    finally:
+    finally:  # for callers in this process (tests): as it was
         signal.signal(signal.SIGTERM, previous)
+        unlimit()
     return 0
 
 
@@ -99,6 +109,29 @@ def _bounded(option: str, value: float, upper: float) -> None:
 
     if not (math.isfinite(value) and 0 < value <= upper):
         raise InputError(f"{option} {value}: give a positive number up to {upper:g}")
+
+
+def _default_memory_mb() -> float:
+    import psutil
+
+    return 0.75 * psutil.virtual_memory().total / 2**20
+
+
+def _limit_memory(mb: float) -> Callable[[], None]:
+    """Set RLIMIT_DATA (Linux ≥ 4.7: the heap and private anonymous mappings, not shared
+    libraries): a model that asks for more gets a failed allocation, which its runtime
+    reports as an error of that request, instead of the kernel's OOM killer. Returns
+    what undoes it."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return lambda: None
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = int(mb * 2**20)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    return lambda: resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
 
 
 def _stop(signum: int, frame: object) -> None:

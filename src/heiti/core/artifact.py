@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from heiti.core.cache import StepKey
 from heiti.core.files import atomic_path, sha256_file, write_json
 from heiti.core.iospec import IOSpec
 from heiti.errors import InputError
@@ -25,6 +26,7 @@ class Provenance(BaseModel):
     input_sha256: str | None = None
     tool_versions: dict[str, str] = {}
     duration_s: float | None = None
+    key: StepKey | None = Field(None, description="everything that decided this artifact (core.cache)")
     details: dict[str, Any] = Field(default={}, description="producer-specific facts")
 
 
@@ -57,10 +59,23 @@ class Artifact(BaseModel):
             raise InputError(f"artifact '{path}' or its sidecar '{sidecar.name}' is missing")
         try:
             data = json.loads(sidecar.read_text(encoding="utf-8"))
-            data["path"] = path
-            return cls.model_validate(data)
-        except (ValueError, ValidationError) as exc:
-            raise InputError(f"sidecar '{sidecar}' is not valid: {exc}") from exc
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            return cls.model_validate({**data, "path": path})
+        except (ValueError, ValidationError, RecursionError) as exc:
+            # e.g. a disk that filled while an older heiti wrote the pair
+            raise InputError(f"sidecar '{sidecar}' is not valid: {str(exc)[:500]}",
+                             hint=f"remove '{path.name}' and '{sidecar.name}' so that heiti makes "
+                                  "them again (a trained model: 'heiti train --force')") from None
+
+    @classmethod
+    def cached(cls, path: Path) -> Artifact | None:
+        """The artifact at ``path`` when it and a valid sidecar exist (heiti's own earlier
+        output, made again when damaged), else None."""
+        try:
+            return cls.load(path) if cls.sidecar_exists(path) else None
+        except InputError:
+            return None
 
     @staticmethod
     def sidecar_exists(path: Path) -> bool:

@@ -35,7 +35,8 @@ class Component:
     def __init__(self, params: BaseModel | dict | None = None, base_dir: Path | None = None):
         if isinstance(params, BaseModel):
             params = params.model_dump()
-        self.params = self.Params.model_validate(params or {})
+        # typed as the subclass's own Params model, which only the subclass knows
+        self.params: Any = self.Params.model_validate(params or {})
         self.given_paths: dict[str, str] = {}
         if base_dir is not None:
             self._resolve_paths(Path(base_dir))
@@ -62,6 +63,11 @@ class Component:
             if isinstance(value, Path) and _is_path_field(type(self.params), field):
                 self.given_paths[field] = str(value)
                 setattr(self.params, field, (base_dir / value.expanduser()).resolve())
+
+    def path_parameters(self) -> list[Path]:
+        """The files and folders this component's parameters name (as resolved)."""
+        return [value for field, value in self.params
+                if isinstance(value, Path) and _is_path_field(type(self.params), field)]
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.name, "parameters": self.params.model_dump(mode="json")}

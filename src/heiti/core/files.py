@@ -96,3 +96,24 @@ def require_dir(path: Path, given: str | Path | None = None, what: str = "direct
         state = "is not a directory" if path.exists() else "does not exist"
         raise InputError(f"{what} {shown} {state}")
     return path
+
+
+def refuse_inside(output: Path, data: list[Path], what: str) -> None:
+    """Refuse an output location inside (or equal to) a dataset's file or folder: heiti
+    never writes among a user's data, where its files could overwrite or join the samples."""
+    out = Path(output).resolve()
+    for path in data:
+        path = Path(path).resolve()
+        if path == out or path in out.parents:
+            raise InputError(f"{what} '{out}' is inside the dataset '{path}'; heiti never writes "
+                             "into a dataset", hint=f"choose a {what} outside '{path}'")
+
+
+def make_dir(path: Path, what: str = "output folder") -> Path:
+    """Create ``path`` (and parents) as a folder; a file in its place is named in the refusal."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} '{path}' is not a directory but a file",
+                         hint=f"choose another {what}, or move the file away")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -33,18 +33,26 @@ class TensorSpec(BaseModel):
         return self.dtype in ("int8", "uint8") and isinstance(self.scale, float)
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real values to the raw integers of a quantized input (others pass unchanged)."""
-        if not self.raw_integers:
+        """Real values to the raw integers of a quantized input (integers and the inputs of
+        float tensors pass unchanged)."""
+        if not self.raw_integers or np.asarray(x).dtype.kind in "iu":
             return x
-        info = np.iinfo(self.dtype)
-        raw = np.rint(np.asarray(x, dtype=np.float64) / self.scale) + (self.zero_point or 0)
+        info, (scale, zero_point) = np.iinfo(self.dtype), self._affine()
+        raw = np.rint(np.asarray(x, dtype=np.float64) / scale) + zero_point
         return np.clip(raw, info.min, info.max).astype(self.dtype)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
-        """A quantized output's raw integers to real values (others pass unchanged)."""
-        if not self.raw_integers:
+        """A quantized output's raw integers to real values (values a runtime already
+        dequantized, and float tensors, pass unchanged)."""
+        if not self.raw_integers or np.asarray(q).dtype.kind == "f":
             return q
-        return ((np.asarray(q, dtype=np.float64) - (self.zero_point or 0)) * self.scale).astype(np.float32)
+        scale, zero_point = self._affine()
+        return ((np.asarray(q, dtype=np.float64) - zero_point) * scale).astype(np.float32)
+
+    def _affine(self) -> tuple[float, int]:
+        """Per-tensor scale and zero point (``raw_integers`` guarantees a single scale)."""
+        assert isinstance(self.scale, float)
+        return self.scale, self.zero_point if isinstance(self.zero_point, int) else 0
 
     def describe(self) -> str:
         dims = "x".join("?" if d < 0 else str(d) for d in self.shape)

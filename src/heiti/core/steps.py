@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Component
+from heiti.core.component import Component, Params
 from heiti.core.dataset import Dataset
 from heiti.core.iospec import IOSpec
 from heiti.errors import InputError, RunFailed
@@ -75,6 +76,11 @@ class Optimizer(Component):
         raise NotImplementedError
 
 
+class ThreadsParams(Params):
+    threads: int = Field(1, ge=0, description="inference threads: N, or 0 for one per core "
+                         "(the same meaning in every runtime)")
+
+
 class Runtime(Component):
     """Runs inference on artifacts of the formats it supports, on named tensors.
 
@@ -135,8 +141,19 @@ class Runtime(Component):
     def versions(self) -> dict[str, str]:
         return {}
 
+    def thread_count(self) -> int:
+        """``threads`` resolved: 0 means one per core, for every runtime alike."""
+        return getattr(self.params, "threads", 1) or os.cpu_count() or 1
+
+    def restore_on_close(self, undo: Callable[[], None]) -> None:
+        """Register how to undo a change of process-wide state (a thread pool size, an
+        environment variable) made while loading; ``close`` undoes them, newest first."""
+        self.__dict__.setdefault("_undo", []).append(undo)
+
     def close(self) -> None:
-        pass
+        """Release the model; subclasses that override this call ``super().close()``."""
+        for undo in reversed(self.__dict__.pop("_undo", [])):
+            undo()
 
 
 class Target(Component):

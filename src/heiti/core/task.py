@@ -21,6 +21,7 @@ and asks the task; it never names a metric itself. Adding a task is one file in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -123,7 +124,7 @@ class Task(Component):
                        higher_is_better=self.higher_is_better, metrics=metrics, **extra)
 
     @staticmethod
-    def output_name(outputs: dict[str, np.ndarray], wanted: str | None = None) -> str:
+    def output_name(outputs: Mapping[str, Any], wanted: str | None = None) -> str:
         """The output a single-output task reads: ``wanted`` when given, else the only one."""
         if wanted is not None:
             if wanted not in outputs:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
+from heiti.core.component import Params
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_dir
 from heiti.core.iospec import IOSpec
@@ -16,15 +18,17 @@ from heiti.errors import InputError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
-class ImageFolderParams(SplitParams):
-    path: Path = Field(description="folder with one sub-folder of images per class")
-    size: tuple[int, int] = Field((32, 32), description="height and width after resizing")
+class ImagePreprocessing(Params):
+    """How an image becomes a model input (shared with the flows' image source)."""
+
+    size: tuple[PositiveInt, PositiveInt] = Field((32, 32), description="height and width after "
+                                                  "resizing")
     grayscale: bool = False
     mean: list[float] = Field([0.0], description="per-channel mean subtracted after scaling to [0, 1]")
     std: list[float] = Field([1.0], description="per-channel divisor after mean subtraction")
 
     @model_validator(mode="after")
-    def _check_normalization(self) -> ImageFolderParams:
+    def _check_normalization(self) -> ImagePreprocessing:
         channels = 1 if self.grayscale else 3
         for field in ("mean", "std"):
             if len(getattr(self, field)) not in (1, channels):
@@ -32,6 +36,19 @@ class ImageFolderParams(SplitParams):
         if any(s == 0 for s in self.std):
             raise ValueError("std values must not be zero")
         return self
+
+
+class ImageFolderParams(SplitParams, ImagePreprocessing):
+    path: Path = Field(description="folder with one sub-folder of images per class")
+
+
+def image_size_hint(io: IOSpec, dataset: str) -> str | None:
+    """How to set an image dataset's ``size`` and ``grayscale`` for a model taking one image."""
+    shape = io.inputs[0].shape if len(io.inputs) == 1 else []
+    if len(shape) != 4 or shape[1] not in (1, 3) or min(shape[2:]) <= 0:
+        return None
+    return (f"set 'size: [{shape[2]}, {shape[3]}]' and 'grayscale: {str(shape[1] == 1).lower()}' "
+            f"in the {dataset} parameters")
 
 
 class ImageFolder(Dataset):
@@ -54,39 +71,42 @@ class ImageFolder(Dataset):
         return names
 
     def fit_hint(self, io: IOSpec) -> str | None:
-        shape = io.inputs[0].shape if len(io.inputs) == 1 else []
-        if len(shape) != 4 or shape[1] not in (1, 3) or min(shape[2:]) <= 0:
-            return None
-        return (f"set 'size: [{shape[2]}, {shape[3]}]' and 'grayscale: {str(shape[1] == 1).lower()}' "
-                "in the image-folder parameters")
+        return image_size_hint(io, self.name)
 
     def _load_splits(self) -> dict[str, Samples]:
         images, labels, ids = [], [], []
         for label, name in enumerate(self.class_names):
-            files = sorted(
-                f for f in (self.params.path / name).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
-            )
+            # regular files only: a FIFO or a device named like an image would block the read
+            files = sorted(f for f in (self.params.path / name).iterdir()
+                           if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
             if not files:
                 raise InputError(f"class folder '{self.params.path / name}' holds no images")
-            images += [self._read(f) for f in files]
+            images += [read_image(f, self.params) for f in files]
             labels += [label] * len(files)
             ids += [f.relative_to(self.params.path).as_posix() for f in files]
         x = np.stack(images)
         return split_samples(self.task, {"input": x}, np.asarray(labels, dtype=np.int64),
                              self.params, ids)
 
-    def _read(self, file: Path) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
 
-        try:
-            with Image.open(file) as image:
-                image = image.convert("L" if self.params.grayscale else "RGB")
-                height, width = self.params.size
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-                pixels = np.asarray(image, dtype=np.float32) / 255.0
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(f"cannot read image '{file}': {exc}") from None
-        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-        mean = np.asarray(self.params.mean, dtype=np.float32)
-        std = np.asarray(self.params.std, dtype=np.float32)
-        return ((pixels - mean) / std).transpose(2, 0, 1).astype(np.float32)
+def read_image(file: Path, params: ImagePreprocessing) -> np.ndarray:
+    """One image, resized (bilinear), scaled to [0, 1], normalized, channels first."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above ~89 Mpixel (a small file can decode to gigabytes): refuse
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(file)
+        with image:
+            image = image.convert("L" if params.grayscale else "RGB")
+            height, width = params.size
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise InputError(f"cannot read image '{file}': {exc}") from None
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    mean = np.asarray(params.mean, dtype=np.float32)
+    std = np.asarray(params.std, dtype=np.float32)
+    return ((pixels - mean) / std).transpose(2, 0, 1).astype(np.float32)

@@ -27,8 +27,12 @@ def split_samples(task: Task, inputs: dict[str, np.ndarray], truth: Any, params:
     """The task's split of all samples (same seed, same split), a calibration subset of
     train, and ``all`` (every sample, for evaluating a model trained elsewhere)."""
     rng = np.random.default_rng(params.seed)
-    index = task.split(truth, {"val": params.val_fraction, "test": params.test_fraction}, rng)
-    return _with_calibration(Samples(inputs, truth, ids), index, rng, params)
+    everything = Samples(inputs, truth, ids)
+    try:
+        index = task.split(truth, {"val": params.val_fraction, "test": params.test_fraction}, rng)
+    except InputError as exc:  # too few samples to split: evaluating on all of them still works
+        return _OnlyAll({"all": everything}, exc)
+    return _with_calibration(everything, index, rng, params)
 
 
 def assigned_splits(inputs: dict[str, np.ndarray], truth: Any, membership: np.ndarray,
@@ -51,3 +55,14 @@ def _with_calibration(everything: Samples, index: dict[str, np.ndarray], rng: np
     splits["calibration"] = splits["train"].take(pick)
     splits["all"] = everything
     return splits
+
+
+class _OnlyAll(dict):
+    """The splits of a dataset too small to split: asking for any but ``all`` raises why."""
+
+    def __init__(self, splits: dict[str, Samples], error: InputError):
+        super().__init__(splits)
+        self.error = error
+
+    def __missing__(self, name: str) -> Samples:
+        raise self.error

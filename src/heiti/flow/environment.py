@@ -11,10 +11,10 @@ from typing import Any
 # distributions whose versions matter for a measurement, when they are loaded
 FRAMEWORKS = ("heiti", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "scikit-learn",
               "apache-tvm", "tvm", "openvino", "nncf", "iree-base-runtime", "iree-base-compiler",
-              "ai-edge-litert", "litert-torch", "executorch", "pydantic")
+              "ai-edge-litert", "litert-torch", "executorch", "tflite-micro", "pydantic")
 _MODULES = {"scikit-learn": "sklearn", "apache-tvm": "tvm", "iree-base-runtime": "iree.runtime",
             "iree-base-compiler": "iree.compiler", "ai-edge-litert": "ai_edge_litert",
-            "litert-torch": "litert_torch"}
+            "litert-torch": "litert_torch", "tflite-micro": "tflite_micro"}
 
 
 def cpu_model() -> str:

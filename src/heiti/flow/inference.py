@@ -78,7 +78,7 @@ def _timed_pass(runtime: Runtime, batches: list[dict[str, np.ndarray]], loop_sta
     for i in range(count):
         following = runtime.prepare(batches[i + 1]) if ahead and i + 1 < count else None
         start = clock()
-        if following is not None:
+        if following is not None and ahead is not None:
             ahead(following)
         raw[i] = infer(prepared)
         latencies[i] = clock() - start

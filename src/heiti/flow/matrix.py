@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from heiti import registry
 from heiti.core.files import write_json
+from heiti.core.formats import Format
 from heiti.core.steps import Optimizer
 from heiti.errors import HeitiError, InputError
 from heiti.scenario import ComponentSpec, LoadedScenario
@@ -82,9 +83,9 @@ def plan_cells(scenario: LoadedScenario, runtimes: list[str] | None = None,
             registry.get(kind, name)  # an unknown name is bad input, with suggestions
     overrides = {o.name: o.params.model_dump(mode="json", exclude_defaults=True)
                  for o in scenario.optimizers}
-    pool = [cls for name, cls in sorted(table["optimizer"].items())
-            if not cls.missing_modules()
-            and (optimizers is None or name in optimizers or getattr(cls, "converts", False))]
+    allowed = [cls for name, cls in sorted(table["optimizer"].items())
+               if optimizers is None or name in optimizers or getattr(cls, "converts", False)]
+    pool = [cls for cls in allowed if not cls.missing_modules()]
     batch = scenario.spec.test.batch_size
     cells: list[Cell] = []
     for name in runtimes or sorted(table["runtime"]):
@@ -100,12 +101,17 @@ def plan_cells(scenario: LoadedScenario, runtimes: list[str] | None = None,
             if chain is not None:
                 cells.append(Cell(name, variant, chain))
                 continue
-            # the runtime is reachable, only not this way (an int8-only runtime has no fp32 cell)
-            status = "n/a" if found or variant != variants[0] else "failed"
-            cells.append(Cell(name, variant, None, status,
-                              f"no chain of installed optimizers from '{scenario.model.output_format}' "
-                              f"to {' or '.join(repr(f) for f in cls.formats)}"
-                              + {"int8": " through an int8 format", "fp32": " without int8"}[variant]))
+            # n/a: the runtime is reachable, only not this way (an int8-only runtime has no fp32
+            # cell), or no chain can exist for the model's format; failed: one would exist
+            # with the optimizers whose extras are missing here
+            missing = not found and variant == variants[0] and variant in shortest_chains(
+                scenario.model.output_format, cls.formats, allowed, overrides, batch)
+            cells.append(Cell(name, variant, None, "failed" if missing else "n/a",
+                              f"no chain of {'installed ' if missing else ''}optimizers from "
+                              f"'{scenario.model.output_format}' to "
+                              f"{' or '.join(repr(f) for f in cls.formats)}"
+                              + {"int8": " through an int8 format", "fp32": " without int8"}[variant]
+                              + (" (install the missing extras: 'heiti list')" if missing else "")))
     for k, text in enumerate(chains or [], start=1):
         names, runtime = parse_chain(text)
         steps = [{"type": n, "parameters": _with_batch(table["optimizer"][n], overrides.get(n, {}), batch)}
@@ -137,7 +143,7 @@ def shortest_chains(source: str, targets: tuple[str, ...], pool: list[type[Optim
                     out = cls(merged).output_format_for(fmt)
                 except ValidationError:  # the scenario's parameters do not fit this variant
                     continue
-                state = (out, quantized or "int8" in out)
+                state = (out, quantized or Format.parse(out).quantized)
                 if out != fmt and state not in seen:
                     seen.add(state)
                     queue.append((*state, [*chain, {"type": cls.name, "parameters": merged}]))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from heiti import __version__
 from heiti.core.artifact import Artifact
 from heiti.core.files import require_file, write_json
+from heiti.core.formats import Format
 from heiti.core.task import Quality
 from heiti.errors import InputError
 from heiti.flow.inference import LoopResult, latency_statistics
@@ -150,7 +151,7 @@ def network_statistics(artifacts: list[Artifact]) -> dict[str, Any]:
     """Parameter and MAC counts from the last artifact heiti can analyse (ONNX or PyTorch):
     compilers change the encoding of a network, not its arithmetic."""
     for artifact in reversed(artifacts):
-        if artifact.format.startswith("onnx"):
+        if Format.parse(artifact.format).family == "onnx":
             from heiti.frameworks import onnx_tools
 
             stats = onnx_tools.stats(artifact.path)

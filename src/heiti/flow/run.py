@@ -9,9 +9,10 @@ from typing import Any
 
 from heiti import postprocess
 from heiti.core.artifact import Artifact
+from heiti.core.cache import store_for
 from heiti.core.files import write_atomic
 from heiti.core.steps import StepContext
-from heiti.errors import InputError, RunFailed
+from heiti.errors import InputError, RunFailed, component_failures
 from heiti.flow import measurements
 from heiti.flow.binding import bind, check_inputs
 from heiti.flow.chain import plan_chain, run_chain
@@ -39,16 +40,21 @@ def context(scenario: LoadedScenario) -> StepContext:
 def train(scenario: LoadedScenario, force: bool = False) -> Artifact:
     plan_chain(scenario)  # a chain that cannot run is reported before hours of training
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
-    return scenario.model.prepare(scenario.model_path, scenario.spec.model.train,
-                                  context(scenario), force=force)
+    return _prepare_model(scenario, context(scenario), force)
 
 
 def optimize(scenario: LoadedScenario, force: bool = False) -> list[Artifact]:
     steps = plan_chain(scenario)
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
     ctx = context(scenario)
-    model = scenario.model.prepare(scenario.model_path, scenario.spec.model.train, ctx)
-    return run_chain(steps, model, ctx, force=force)
+    return run_chain(steps, _prepare_model(scenario, ctx), ctx, force=force,
+                     store=store_for(scenario.build_dir))
+
+
+def _prepare_model(scenario: LoadedScenario, ctx: StepContext, force: bool = False) -> Artifact:
+    with component_failures(f"model '{scenario.model.name}'"):
+        return scenario.model.prepare(scenario.model_path, scenario.spec.model.train, ctx,
+                                      force=force)
 
 
 def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
@@ -66,9 +72,11 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in final.io.inputs}
     log(f"test: {len(data)} {settings.split} samples on target '{scenario.target.name}' with "
         f"runtime '{scenario.runtime.name}' ({final.path.name})")
-    executor = scenario.target.open(scenario.runtime, final)
+    runs = f"runtime '{scenario.runtime.name}' on target '{scenario.target.name}'"
+    with component_failures(runs):
+        executor = scenario.target.open(scenario.runtime, final)
     try:
-        with ResourceSampler(settings.resource_interval_s) as sampler:
+        with ResourceSampler(settings.resource_interval_s) as sampler, component_failures(runs):
             loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,
                                  min_duration_s=settings.min_duration_s)
         runtime_versions = executor.versions()
@@ -76,7 +84,8 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
         executor.close()
     real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in final.io.outputs}
     outputs = postprocess.apply(final.io.postprocess, real, inputs)
-    quality = scenario.task.evaluate(data, outputs, info)
+    with component_failures(f"task '{scenario.task.name}'"):
+        quality = scenario.task.evaluate(data, outputs, info)
     files = _write_extras(scenario, data, outputs, quality, info)
     if settings.save_outputs:
         files["outputs"] = _save_outputs(scenario.build_dir / OUTPUTS_FILE, loop.outputs)
@@ -96,8 +105,17 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     path = document.write(scenario.build_dir / MEASUREMENTS_FILE)
     primary = quality.primary
     log(f"test: {quality.primary_metric} {'–' if primary is None else f'{primary:.4f}'}, "
-        f"median latency {document.performance.latency_ms.p50:.4f} ms -> {path}")
+        f"{_median_latency(document)} -> {path}")
     return path, document
+
+
+def _median_latency(document: Measurements) -> str:
+    """The target's own latency when it measured one (a remote target), else the host's."""
+    perf = document.performance
+    if perf.target_latency_ms is None:
+        return f"median latency {perf.latency_ms.p50:.4f} ms"
+    return (f"median latency on the target {perf.target_latency_ms.p50:.4f} ms (host round trip "
+            f"{perf.latency_ms.p50:.4f} ms)")
 
 
 def check_quality_gate(scenario: LoadedScenario, document: Measurements) -> None:
@@ -152,7 +170,9 @@ def write_predictions(path: Path, data: Any, predictions: list[Any]) -> None:
     def cell(value: Any) -> Any:
         if hasattr(value, "tolist"):
             value = value.tolist()
-        return value if isinstance(value, str | int | float) else json.dumps(value)
+        if isinstance(value, str | int | float):
+            return value
+        return json.dumps(value, default=lambda v: v.tolist())  # numpy arrays inside, e.g. boxes
 
     ids = data.ids or [str(i) for i in range(len(data))]
     truth = data.truth.tolist() if hasattr(data.truth, "tolist") else list(data.truth)

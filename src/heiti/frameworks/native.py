@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact, Provenance
-from heiti.core.component import Params
+from heiti.core.formats import Format
 from heiti.core.iospec import IOSpec
-from heiti.core.steps import Runtime
-from heiti.errors import InputError, RunFailed
-
-CROSS_SUFFIX = "-cross"
+from heiti.core.steps import Runtime, ThreadsParams
+from heiti.errors import InputError, component_failures
 
 # what `uname -m` says -> the first part of the LLVM triples that run there
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8": "aarch64"}
@@ -48,14 +45,14 @@ def is_cross(triple: str | None) -> bool:
 
 
 def cross_format(base: str, triple: str | None) -> str:
-    return base + CROSS_SUFFIX if is_cross(triple) else base
+    return str(Format.parse(base).crossed()) if is_cross(triple) else base
 
 
 def refuse_cross(model: Artifact, runtime: str) -> None:
     """Raise a clear error when ``model`` was compiled for another architecture than this
     host's (a cross-compiled artifact on a device of its own architecture is fine)."""
     triple = model.provenance.details.get("target_triple")
-    if not model.format.endswith(CROSS_SUFFIX) or (triple and not is_cross(triple)):
+    if not Format.parse(model.format).cross or (triple and not is_cross(triple)):
         return
     raise InputError(
         f"runtime '{runtime}' cannot run '{model.path.name}' here: it was cross-compiled for "
@@ -94,35 +91,6 @@ def native_provenance(producer: str, started: float, versions: dict[str, str],
                       details={"native_code": True, **details})
 
 
-@contextlib.contextmanager
-def tool_errors(tool: str, what: str = "compilation") -> Iterator[None]:
-    """Turn a toolchain's exceptions (any type) into a RunFailed with its message."""
-    try:
-        yield
-    except (InputError, RunFailed):
-        raise
-    except Exception as exc:  # compilers raise their own types; all mean "this step failed"
-        message = _tidy(str(exc)) or type(exc).__name__
-        if len(message) > 3000:
-            message = message[:1500] + "\n...\n" + message[-1500:]
-        raise RunFailed(f"{tool} {what} failed: {message}") from exc
-
-
-def _tidy(message: str) -> str:
-    """A toolchain's message without repeated lines and the command line it echoes."""
-    message = message.split("\nInvoked with:")[0].strip()
-    lines: list[str] = []
-    for line in message.splitlines():
-        if not lines or line != lines[-1]:
-            lines.append(line)
-    return "\n".join(lines)
-
-
-class ThreadsParams(Params):
-    threads: int = Field(1, ge=0, description="worker threads (0: the runtime decides, usually "
-                         "one per core)")
-
-
 class ArrayRuntime(Runtime):
     """Base of runtimes that take positional numpy arrays of the IO specification's dtypes."""
 
@@ -132,7 +100,7 @@ class ArrayRuntime(Runtime):
         refuse_cross(model, self.name)
         self.io = model.io
         self._dtypes = [np.dtype(spec.dtype) for spec in model.io.inputs]
-        with tool_errors(self.name, "loading"):
+        with component_failures(f"{self.name} loading"):
             self.open(model)
 
     def open(self, model: Artifact) -> None:

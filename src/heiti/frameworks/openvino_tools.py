@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from heiti.core.artifact import Artifact
+from heiti.core.formats import Format
 from heiti.frameworks.native import fresh_dir
 
 IR_FILE = "model.xml"
@@ -25,7 +26,7 @@ def read(model: Artifact, batch: int | None = None) -> Any:
     batch dimension of every input (None: leave the shapes as they are)."""
     import openvino as ov
 
-    if model.format.startswith("openvino"):
+    if Format.parse(model.format).family == "openvino":
         ov_model = ov.Core().read_model(str(ir_path(model)))
     else:
         ov_model = ov.convert_model(str(model.path))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from heiti.errors import HeitiError, RunFailed
+from heiti.errors import component_failures
 
 
 @contextlib.contextmanager
@@ -21,14 +21,9 @@ def converter_output(step: str) -> Iterator[None]:
     RunFailed with its error and the tail of what it printed."""
     captured = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(captured), \
-            contextlib.redirect_stderr(captured):
+            contextlib.redirect_stderr(captured), component_failures(step, captured.getvalue):
         warnings.simplefilter("ignore")
-        try:
-            yield
-        except HeitiError:  # already says what went wrong
-            raise
-        except Exception as exc:  # converters raise many types; all mean "cannot convert"
-            raise RunFailed(f"{step} failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
+        yield
 
 
 def quantize(module: torch.nn.Module, example: torch.Tensor, quantizer: Any,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
@@ -26,12 +27,23 @@ def load_module(model: Artifact) -> torch.nn.Module:
         cls = registry.get("model", details["architecture"]["type"])
         builder = cls(details["architecture"]["parameters"])
         module = builder.build(tuple(details["input_shape"]), int(details["num_classes"]))
-    except KeyError as exc:
-        raise InputError(f"sidecar of '{model.path}' lacks the architecture field {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"sidecar of '{model.path}' lacks a valid architecture field ({exc})",
+                         hint=f"remove '{model.path.name}' and its sidecar, or retrain with "
+                              "'heiti train --force'") from None
     try:
         state = torch.load(model.path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # never pass on torch's advice to load it unrestricted: that runs the file's code
+        raise InputError(f"'{model.path}' holds more than tensors (pickled objects, which could "
+                         "run code when loaded): heiti refuses to load it",
+                         hint="use weights saved by heiti (a state_dict of tensors), or retrain "
+                              "with 'heiti train --force'") from None
+    except (RuntimeError, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot load weights from '{model.path}': {exc}") from None
+    try:
         module.load_state_dict(state)
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise InputError(f"cannot load weights from '{model.path}': {exc}") from None
     return module.eval()
 

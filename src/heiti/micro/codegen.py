@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from heiti.errors import InputError
-from heiti.micro.graph import Graph, Op
+from heiti.micro.graph import TFLITE_SCHEMES, Graph, Op
 from heiti.micro.planner import MemoryPlan, plan_memory
 
 KERNEL_FILES = ("heiti_micro.c", "heiti_micro.h")
-_INLINE = {"preprocess": ("mult", "shift"), "add": ("mult_a", "mult_b", "shift")}
+_INLINE = {"preprocess": ("mult", "shift"), "add": ("mult_a", "mult_b", "shift", "mult"),
+           "avgpool": ("mult", "shift")}
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
 
 
@@ -46,10 +47,34 @@ def _mult(op: Op, prefix: str) -> str:
     return f"{prefix}_mult" if "mult" in op.arrays else "NULL"
 
 
+_POOL_MODES = {"round": "HM_POOL_ROUND", "requant": "HM_POOL_REQUANT"}
+
+
+def _rounding(graph: Graph) -> str:
+    return {"tflite": "HM_TFLITE", "tflite-single": "HM_TFLITE_SINGLE"}.get(graph.scheme, "HM_HEITI")
+
+
+def _tflite_fields(op: Op, graph: Graph) -> list:
+    """The trailing struct fields of the tflite schemes (zero in the other schemes)."""
+    return [op.attrs.get("in_zp", 0), op.attrs.get("out_zp", 0), _rounding(graph)]
+
+
+def _pool_fields(op: Op, graph: Graph) -> list:
+    a = op.attrs
+    if graph.scheme not in TFLITE_SCHEMES:
+        return ["HM_POOL_HEITI", 0, 0, 0, 0, 0, 0, "HM_HEITI"]
+    mode = _POOL_MODES[a.get("mode", "round")] if op.kind == "avgpool" else "HM_POOL_ROUND"
+    mult, shift = (int(op.arrays[k][0]) for k in ("mult", "shift")) if "mult" in op.arrays else (0, 0)
+    return [mode, a.get("act_min", -128), a.get("act_max", 127), a.get("in_zp", 0), a.get("out_zp", 0),
+            mult, shift, _rounding(graph)]
+
+
 def _op_code(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, str]:
     """(declarations, statement) of one operator."""
     t = graph.tensors
     a = op.attrs
+    if graph.scheme in TFLITE_SCHEMES and op.kind == "add":
+        return _tflite_add(i, op, graph, plan)
     out = f"A + {plan.offsets[op.output]}"
     src = "input" if op.inputs[0] == graph.input else f"A + {plan.offsets[op.inputs[0]]}"
     p = f"op{i}"
@@ -59,23 +84,27 @@ def _op_code(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, str]:
     if op.kind == "preprocess":
         c, h, w = shape_in
         mult, shift = int(op.arrays["mult"][0]), int(op.arrays["shift"][0])
+        if a.get("out_zp", 0):
+            return decl, (f"hm_preprocess_zp({src}, {out}, {c}, {h * w}, {p}_mean, {mult}, {shift}, "
+                          f"{a['out_zp']});")
         return decl, f"hm_preprocess({src}, {out}, {c}, {h * w}, {p}_mean, {mult}, {shift});"
     if op.kind == "conv2d":
         cin, h, w = shape_in
         cout, kh, kw = op.arrays["weight"].shape[0], *op.arrays["weight"].shape[2:]
         fields = [cin, h, w, cout, kh, kw, a["stride"], a["pad"], a["groups"], shape_out[1], shape_out[2],
-                  a["act_min"], a["act_max"], f"{p}_weight", f"{p}_bias", _mult(op, p), f"{p}_shift"]
+                  a["act_min"], a["act_max"], f"{p}_weight", f"{p}_bias", _mult(op, p), f"{p}_shift",
+                  *_tflite_fields(op, graph)]
         decl += f"static const hm_conv_params {p} = {{{', '.join(map(str, fields))}}};\n"
         return decl, f"hm_conv2d({src}, {out}, &{p});"
     if op.kind == "dense":
         fields = [t[op.inputs[0]].size, shape_out[0], a["act_min"], a["act_max"],
-                  f"{p}_weight", f"{p}_bias", _mult(op, p), f"{p}_shift"]
+                  f"{p}_weight", f"{p}_bias", _mult(op, p), f"{p}_shift", *_tflite_fields(op, graph)]
         decl += f"static const hm_dense_params {p} = {{{', '.join(map(str, fields))}}};\n"
         return decl, f"hm_dense({src}, {out}, &{p});"
     if op.kind in ("maxpool", "avgpool"):
         c, h, w = shape_in
         kh, kw = (a["kernel"], a["kernel"]) if op.kind == "maxpool" else (a["kh"], a["kw"])
-        fields = [c, h, w, kh, kw, a["stride"], shape_out[1], shape_out[2]]
+        fields = [c, h, w, kh, kw, a["stride"], shape_out[1], shape_out[2], *_pool_fields(op, graph)]
         decl += f"static const hm_pool_params {p} = {{{', '.join(map(str, fields))}}};\n"
         return decl, f"hm_{op.kind}({src}, {out}, &{p});"
     if op.kind == "add":
@@ -86,6 +115,16 @@ def _op_code(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, str]:
     if op.kind == "clamp":
         return decl, f"hm_clamp({src}, {out}, {t[op.output].size}, {a['act_min']}, {a['act_max']});"
     return decl, "/* reshape: same bytes, same buffer */"
+
+
+def _tflite_add(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, str]:
+    a, p = op.attrs, f"op{i}"
+    mult, shift = (", ".join(str(int(v)) for v in op.arrays[k]) for k in ("mult", "shift"))
+    fields = [graph.tensors[op.output].size, *a["in_zp"], a["out_zp"], a.get("left_shift", 20),
+              a["act_min"], a["act_max"], f"{{{mult}}}", f"{{{shift}}}", _rounding(graph)]
+    decl = f"static const hm_add_params {p} = {{{', '.join(map(str, fields))}}};\n"
+    src, other = (f"A + {plan.offsets[name]}" if name != graph.input else "input" for name in op.inputs)
+    return decl, f"hm_add_tflite({src}, {other}, A + {plan.offsets[op.output]}, &{p});"
 
 
 def generate(graph: Graph, folder: Path) -> MemoryPlan:
@@ -104,7 +143,7 @@ def generate(graph: Graph, folder: Path) -> MemoryPlan:
 #include <stdint.h>
 
 #define HEITI_MODEL_INPUT_SIZE {inp.size}    /* raw uint8, CHW {list(inp.shape)} */
-#define HEITI_MODEL_OUTPUT_SIZE {out.size}   /* int8; real value = q * {out.scale!r} */
+#define HEITI_MODEL_OUTPUT_SIZE {out.size}   /* int8; real value = (q - {out.zero_point}) * {out.scale!r} */
 #define HEITI_MODEL_ARENA_SIZE {plan.arena_bytes}
 #define HEITI_MODEL_LAYERS {len(graph.ops)}    /* operators, in graph order */
 

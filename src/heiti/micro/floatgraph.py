@@ -107,10 +107,13 @@ def apply_act(x: np.ndarray, act: str | None) -> np.ndarray:
     return x
 
 
-def float_run_all(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every tensor's float value for dataset inputs ``x`` (``raw * input_scale``)."""
-    values = {graph.input: np.asarray(x, dtype=np.float64)}
-    for op in graph.ops:
+def float_run_all(graph: Graph, x: np.ndarray, after: dict[str, Any] | None = None,
+                  known: dict[str, np.ndarray] | None = None, start: int = 0) -> dict[str, np.ndarray]:
+    """Every tensor's float value for dataset inputs ``x`` (``raw * input_scale``); ``after``
+    maps tensors to a function applied to their value (e.g. rounding to an int8 grid);
+    ``known`` values of the operators before ``start`` are reused, not computed again."""
+    values = dict(known or {}) | {graph.input: np.asarray(x, dtype=np.float64)}
+    for op in graph.ops[start:]:
         a, arr = op.attrs, op.arrays
         v = values[op.inputs[0]]
         if op.kind == "preprocess":
@@ -132,5 +135,5 @@ def float_run_all(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
             out = v.reshape(len(v), *a["shape"])
         else:
             raise ValueError(f"unknown operator '{op.kind}'")
-        values[op.output] = out
+        values[op.output] = after[op.output](out) if after and op.output in after else out
     return values

@@ -33,6 +33,13 @@ REQUIRED = {
     "clamp": ((), _CLAMP),
     "reshape": ((), ("shape",)),
 }
+TFLITE_SCHEMES = ("tflite", "tflite-single")  # TFLite's double rounding, or TFLITE_SINGLE_ROUNDING
+# the tflite schemes: every multiplier stored, and ADD rescales both inputs and the sum
+REQUIRED_TFLITE = REQUIRED | {
+    "conv2d": (("weight", "bias", "mult", "shift"), REQUIRED["conv2d"][1]),
+    "dense": (("weight", "bias", "mult", "shift"), _CLAMP),
+    "add": (("mult", "shift"), ("in_zp", *_CLAMP)),
+}
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Tensor:
     shape: tuple[int, ...]  # one sample, CHW or (features,)
     scale: float
     dtype: str = "int8"
+    zero_point: int = 0  # real value = (q - zero_point) * scale; 0 except in the tflite scheme
 
     @property
     def size(self) -> int:
@@ -62,13 +70,22 @@ class Graph:
     ops: list[Op]
     input: str
     output: str
-    scheme: str  # "pow2" or "per-channel"
+    scheme: str  # "pow2", "per-channel", "tflite" or "tflite-single"
     input_scale: float  # dataset value = raw uint8 * input_scale
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def output_scale(self) -> float:
         return self.tensors[self.output].scale
+
+    @property
+    def output_zero_point(self) -> int:
+        return self.tensors[self.output].zero_point
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        """The graph output's real values (float32) from its int8 values."""
+        real = (np.asarray(q, dtype=np.float64) - self.output_zero_point) * self.output_scale
+        return real.astype(np.float32)
 
     def weight_bytes(self) -> int:
         """Bytes of constant data: weights, biases, multipliers, shifts, means."""
@@ -78,8 +95,8 @@ class Graph:
         structure = {
             "format": FORMAT, "version": VERSION, "input": self.input, "output": self.output,
             "scheme": self.scheme, "input_scale": self.input_scale, "info": self.info,
-            "tensors": [{"name": t.name, "shape": list(t.shape), "scale": t.scale, "dtype": t.dtype}
-                        for t in self.tensors.values()],
+            "tensors": [{"name": t.name, "shape": list(t.shape), "scale": t.scale, "dtype": t.dtype,
+                         "zero_point": t.zero_point} for t in self.tensors.values()],
             "ops": [{"kind": op.kind, "inputs": op.inputs, "output": op.output, "attrs": op.attrs,
                      "arrays": sorted(op.arrays)} for op in self.ops],
         }
@@ -97,8 +114,8 @@ class Graph:
                 arrays = {k: data[k] for k in data.files if k != "graph"}
             if structure.get("format") != FORMAT or structure.get("version") != VERSION:
                 raise ValueError(f"format {FORMAT} version {VERSION} expected")
-            tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), t["scale"], t["dtype"])
-                       for t in structure["tensors"]}
+            tensors = {t["name"]: Tensor(t["name"], tuple(t["shape"]), t["scale"], t["dtype"],
+                                         int(t.get("zero_point", 0))) for t in structure["tensors"]}
             ops = [Op(o["kind"], o["inputs"], o["output"], o["attrs"],
                       {k: arrays[f"op{i}.{k}"] for k in o["arrays"]})
                    for i, o in enumerate(structure["ops"])]
@@ -114,10 +131,11 @@ class Graph:
     def problem(self) -> str | None:
         """What is wrong with the structure (a file from elsewhere), or None."""
         known = {self.input}
+        required = REQUIRED_TFLITE if self.scheme in TFLITE_SCHEMES else REQUIRED
         for i, op in enumerate(self.ops):
-            if op.kind not in REQUIRED:
+            if op.kind not in required:
                 return f"operator {i} '{op.kind}' is unknown (supported: {', '.join(OPS)})"
-            arrays, attrs = REQUIRED[op.kind]
+            arrays, attrs = required[op.kind]
             missing = [k for k in arrays if k not in op.arrays] + [k for k in attrs if k not in op.attrs]
             unknown_inputs = [name for name in op.inputs if name not in known]
             if missing or unknown_inputs or op.output not in self.tensors:

@@ -2,11 +2,12 @@
 (e.g. from ``ort-quantize``), whose int8 weights and scales are kept.
 
 QuantizeLinear/DequantizeLinear pairs on activations only annotate a tensor with
-its scale. A QDQ model quantizes a convolution's output and again the ReLU's
-output; heiti fuses the ReLU and requantizes once, to the ReLU's scale, so results
-can differ from ONNX Runtime by one unit. Activations with a zero point are mapped
-to the symmetric scale that covers the same range (a further approximation; use
-``ort-quantize`` with ``symmetric_activations: true`` for the closest match).
+its scale and zero point (uint8 ones as the int8 zero point ``z - 128``, the same grid);
+QDQ models become graphs in the ``tflite`` scheme, so every zero point and the output
+scale of pooling and additions are kept. A QDQ model quantizes a convolution's output
+and again the ReLU's output; heiti fuses the ReLU and requantizes once, to the ReLU's
+grid. ONNX Runtime requantizes in floating point, heiti in TFLite's fixed point, so
+results can differ by one unit.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class _Importer:
         self.names = {inputs[0].name: self.builder.current}  # ONNX tensor -> graph tensor
         self.alias: dict[str, str] = {}  # Q/DQ outputs -> the float tensor they annotate
         self.weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # DQ'd constant -> (int8, scales)
-        self.scales: dict[str, float] = {}  # graph tensor -> scale from QuantizeLinear
+        self.scales: dict[str, tuple[float, int]] = {}  # graph tensor -> int8 (scale, zero point)
         self.output = graph.output[0].name
 
     def resolve(self, name: str) -> str:
@@ -77,7 +78,7 @@ class _Importer:
             raise _reject(node, f"input {index} must be a constant")
         return self.consts[name].astype(np.float64)
 
-    def run(self) -> tuple[Graph, dict[str, float]]:
+    def run(self) -> tuple[Graph, dict[str, tuple[float, int]]]:
         for node in self.nodes:
             self.node(node)
         self.builder.current = self.tensor(self.output)
@@ -176,8 +177,7 @@ class _Importer:
             if implicit_relu and self.builder.producer(self.names[source]).kind in FUSABLE:
                 self.builder.current = self.names[source]
                 self.names[source] = self.builder.activation("relu")
-            symmetric = signed and z == 0
-            self.scales[self.tensor(source)] = s if symmetric else max(-(lo - z) * s, (hi - z) * s) / 127.0
+            self.scales[self.tensor(source)] = (s, z if signed else z - 128)
 
     def attach_weights(self, node: Any, transpose: bool = False) -> None:
         found = self.weights.get(self.resolve(node.input[1]))
@@ -193,8 +193,9 @@ def _along_axis0(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     return values.reshape((-1,) + (1,) * (like.ndim - 1)) if values.ndim else values
 
 
-def import_onnx(path: Path, input_scale: float) -> tuple[Graph, dict[str, float]]:
-    """The float graph of an ONNX model and the activation scales its QDQ nodes give."""
+def import_onnx(path: Path, input_scale: float) -> tuple[Graph, dict[str, tuple[float, int]]]:
+    """The float graph of an ONNX model and the activation scales and zero points its QDQ
+    nodes give."""
     import onnx
 
     try:

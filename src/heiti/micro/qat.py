@@ -55,13 +55,18 @@ class QatNet(nn.Module):
         self.register_buffer("ranges", torch.tensor([ranges.get(op.output, 0.0) for op in floats.ops],
                                                     dtype=torch.float64))
 
-    def to_integer(self) -> Graph:
-        """The integer graph of the current weights and tracked ranges."""
+    def float_graph(self) -> Graph:
+        """The float graph with the current (fine-tuned) weights."""
         graph = copy.copy(self.floats)
         graph.ops = [copy.copy(op) for op in self.floats.ops]
         for i, op in enumerate(graph.ops):
             op.arrays = {k: (self.params[f"op{i}_{k}"].detach().double().numpy() if k in ("weight", "bias")
                              else v) for k, v in op.arrays.items()}
+        return graph
+
+    def to_integer(self) -> Graph:
+        """The integer graph of the current weights and tracked ranges."""
+        graph = self.float_graph()
         ranges = {op.output: float(r) for op, r in zip(graph.ops, self.ranges.tolist(), strict=True)}
         return to_integer(graph, ranges, self.scheme)
 
@@ -70,7 +75,7 @@ class QatNet(nn.Module):
             graph = self.to_integer()
             raw = torch.clamp(torch.round(x.double() / graph.input_scale), 0, 255)
             q = golden.run(graph, raw, TorchBackend)
-            return (q.double() * graph.output_scale).float()
+            return ((q.double() - graph.output_zero_point) * graph.output_scale).float()
         return self._train_forward(x)
 
     def _observe(self, i: int, v: torch.Tensor) -> float:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from heiti.core.artifact import Artifact, Provenance
+from heiti.core.component import Params
 from heiti.core.iospec import IOSpec
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError
@@ -22,6 +25,46 @@ class TorchToMicro(Optimizer):
     file_suffix = ".npz"
     requires = ("torch",)
     extra = "torch"
+
+
+class SensitivityParams(Params):
+    """Per-layer quantization sensitivity, measured at optimize time (docs/micro.md)."""
+
+    sensitivity_samples: int = Field(
+        200, ge=0, description="validation samples for the per-layer sensitivity (0: skip it)")
+    warn_points: float = Field(
+        1.0, ge=0, description="warn, naming the most sensitive layers, when int8 loses more than "
+        "this many points (hundredths) of the task's primary metric against float")
+
+
+def sensitivity(floats: Graph, graph: Graph, ctx: StepContext, params: SensitivityParams,
+                producer: str) -> dict[str, Any] | None:
+    """The sensitivity analysis for the artifact's details; logs a warning when the scheme
+    loses more than ``warn_points``."""
+    from heiti.micro.sensitivity import analyse, worst
+
+    if not params.sensitivity_samples:
+        return None
+    data = ctx.dataset.split("val").head(params.sensitivity_samples)
+    task, info = ctx.dataset.task, ctx.dataset.info()
+
+    def metric(logits: Any) -> float | None:
+        return task.evaluate(data, {"output": logits.astype("float32")}, info).primary
+
+    result = analyse(floats, graph, data.x, metric) | {
+        "metric": task.primary_metric, "higher_is_better": task.higher_is_better, "scheme": graph.scheme}
+    if result["float"] is None or result["int8"] is None:
+        return result
+    loss = (result["float"] - result["int8"]) * (1 if task.higher_is_better else -1) * 100
+    result["loss_points"] = round(loss, 2)
+    if loss > params.warn_points:
+        names = ", ".join(f"{layer['index']} {layer['kind']} ({task.primary_metric} alone "
+                          f"{layer['metric_only_this_layer']:.4f}, SQNR {layer['sqnr_db']:.1f} dB)"
+                          for layer in worst(result, task.higher_is_better))
+        ctx.log(f"{producer}: warning: the {graph.scheme} scheme loses {loss:.1f} points of "
+                f"{task.primary_metric} ({result['float']:.4f} float -> {result['int8']:.4f} int8 on "
+                f"{result['samples']} validation samples); most sensitive layers: {names}")
+    return result
 
 
 def input_scale(given: float | None, ctx: StepContext) -> float:
@@ -59,12 +102,13 @@ def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
 
 
 def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
-    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale."""
+    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale (and the
+    output's zero point, not 0 in the tflite schemes)."""
     io = io.model_copy(deep=True)
     io.inputs[0] = io.inputs[0].model_copy(update={"dtype": "uint8", "scale": graph.input_scale,
                                                    "zero_point": 0})
     io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
-                                                     "zero_point": 0})
+                                                     "zero_point": graph.output_zero_point})
     return io
 
 

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from heiti.core.artifact import Artifact, Provenance
-from heiti.core.files import atomic_path, require_file, sha256_file
+from heiti.core.artifact import Artifact, Provenance, save_with_sidecar
+from heiti.core.files import require_file, sha256_file
 from heiti.core.steps import Model, StepContext
 from heiti.errors import InputError
 
@@ -33,14 +33,11 @@ class OnnxFile(Model):
         source_hash = sha256_file(path)
         model = onnx_tools.load_checked(path)
         target = ctx.build_dir / "model.onnx"
-        if Artifact.sidecar_exists(target) and not force:
-            existing = Artifact.load(target)
-            if existing.provenance.input_sha256 == source_hash and existing.is_current():
-                return existing
-        with atomic_path(target) as tmp:
-            shutil.copyfile(path, tmp)
+        existing = None if force else Artifact.cached(target)
+        if existing and existing.provenance.input_sha256 == source_hash and existing.is_current():
+            return existing
         io = onnx_tools.iospec(model, ctx.dataset.class_names)
-        return Artifact(
+        artifact = Artifact(
             path=target,
             format=self.output_format,
             io=io,
@@ -50,4 +47,5 @@ class OnnxFile(Model):
                 tool_versions={"onnx": onnx.__version__},
                 details={"source": str(path), "producer_name": model.producer_name},
             ),
-        ).save()
+        )
+        return save_with_sidecar(artifact, lambda tmp: shutil.copyfile(path, tmp))

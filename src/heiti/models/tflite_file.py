@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from heiti.core.artifact import Artifact, Provenance
-from heiti.core.files import atomic_path, require_file, sha256_file
+from heiti.core.artifact import Artifact, Provenance, save_with_sidecar
+from heiti.core.files import require_file, sha256_file
 from heiti.core.iospec import IOSpec
 from heiti.core.steps import Model, StepContext
 from heiti.errors import InputError
@@ -32,20 +32,18 @@ class TfliteFile(Model):
         require_file(path, given=path, what="model file")
         source_hash = sha256_file(path)
         target = ctx.build_dir / "model.tflite"
-        if Artifact.sidecar_exists(target) and not force:
-            existing = Artifact.load(target)
-            if existing.provenance.input_sha256 == source_hash and existing.is_current():
-                return existing
+        existing = None if force else Artifact.cached(target)
+        if existing and existing.provenance.input_sha256 == source_hash and existing.is_current():
+            return existing
         try:
             inputs, outputs = tensor_specs(path)
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"'{path}' is not a loadable .tflite model: {exc}") from None
-        with atomic_path(target) as tmp:
-            shutil.copyfile(path, tmp)
         quantized = inputs and inputs[0].scale is not None
-        return Artifact(
+        artifact = Artifact(
             path=target, format="tflite-int8" if quantized else "tflite",
             io=IOSpec(inputs=inputs, outputs=outputs, class_names=ctx.dataset.class_names),
             provenance=Provenance(producer=f"model:{self.name}", input_sha256=source_hash,
                                   details={"source": str(path)}),
-        ).save()
+        )
+        return save_with_sidecar(artifact, lambda tmp: shutil.copyfile(path, tmp))

@@ -11,6 +11,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
+from heiti.errors import component_failures
 from heiti.frameworks import native
 
 
@@ -55,7 +56,7 @@ class IreeCompile(Optimizer):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="heiti-iree-") as tmp:
             mlir = self._import(model, io, Path(tmp))
-            with native.tool_errors(self.name):
+            with component_failures(f"{self.name} compilation"):
                 ireec.compile_file(str(mlir), target_backends=["llvm-cpu"], extra_args=flags,
                                    output_file=str(output))
         return Artifact(
@@ -84,6 +85,6 @@ class IreeCompile(Optimizer):
         args = [str(static), "-o", str(mlir)]
         if self.params.opset:
             args += ["--opset-version", str(self.params.opset)]
-        with native.tool_errors(self.name, "ONNX import"):
+        with component_failures(f"{self.name} ONNX import"):
             main(parse_arguments(args))
         return mlir

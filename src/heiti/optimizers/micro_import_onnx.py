@@ -8,13 +8,14 @@ from typing import Literal
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
+from heiti.micro.steps import SensitivityParams
 
 
-class MicroImportOnnxParams(Params):
-    scheme: Literal["pow2", "per-channel"] = Field(
-        "per-channel", description="scales for fp32 models (QDQ models keep their own scales)")
+class MicroImportOnnxParams(SensitivityParams):
+    scheme: Literal["pow2", "per-channel", "tflite", "tflite-single"] = Field(
+        "per-channel", description="scales for fp32 models (QDQ models keep their own scales and zero "
+        "points, in the tflite-single scheme)")
     calibration_samples: int = Field(200, ge=1, description="calibration samples for fp32 models")
     input_scale: float | None = Field(
         None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
@@ -22,8 +23,8 @@ class MicroImportOnnxParams(Params):
 
 class MicroImportOnnx(Optimizer):
     """Imports an ONNX model into heiti micro's integer graph: QDQ int8 models keep their
-    int8 weights and scales; fp32 models are calibrated as in micro-ptq. Unsupported
-    operators are named with what is supported."""
+    int8 weights, scales and zero points (tflite-single scheme); fp32 models are calibrated as in
+    micro-ptq. Unsupported operators are named with what is supported."""
 
     name = "micro-import-onnx"
     Params = MicroImportOnnxParams
@@ -38,21 +39,25 @@ class MicroImportOnnx(Optimizer):
 
         from heiti.errors import InputError
         from heiti.micro.onnx_import import import_onnx
-        from heiti.micro.quantize import PASS_THROUGH, calibrate, to_integer
-        from heiti.micro.steps import graph_artifact, input_scale
+        from heiti.micro.quantize import TFLITE_PASS_THROUGH, calibrate_for, to_integer
+        from heiti.micro.steps import graph_artifact, input_scale, sensitivity
 
         floats, scales = import_onnx(model.path, input_scale(self.params.input_scale, ctx))
         if scales:
+            # pooling without a QuantizeLinear of its own keeps its input's grid
             missing = [op.output for op in floats.ops
-                       if op.kind not in PASS_THROUGH and op.output not in scales]
+                       if op.kind not in (*TFLITE_PASS_THROUGH, "avgpool") and op.output not in scales]
             if missing:
                 raise InputError(f"micro: QDQ model has no QuantizeLinear for tensors {missing}")
-            graph = to_integer(floats, {}, "per-channel", given=scales)
+            # ONNX Runtime rescales in floating point, rounding once: TFLite's single rounding is closest
+            graph = to_integer(floats, {}, "tflite-single", given=scales)
             source = "qdq"
         else:
             samples = ctx.dataset.split("calibration").head(self.params.calibration_samples)
-            graph = to_integer(floats, calibrate(floats, samples.x), self.params.scheme)
+            scheme = self.params.scheme
+            graph = to_integer(floats, calibrate_for(floats, samples.x, scheme), scheme)
             source = "fp32"
         ctx.log(f"micro-import-onnx: {source} model, {len(graph.ops)} operators")
-        return graph_artifact(graph, output, model, self.name, {"source": source},
-                              {"onnx": onnx.__version__})
+        # for QDQ models the float reference has the model's (dequantized) int8 weights
+        details = {"source": source, "sensitivity": sensitivity(floats, graph, ctx, self.params, self.name)}
+        return graph_artifact(graph, output, model, self.name, details, {"onnx": onnx.__version__})

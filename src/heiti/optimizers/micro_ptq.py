@@ -8,15 +8,16 @@ from typing import Literal
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
 from heiti.core.steps import StepContext
-from heiti.micro.steps import TorchToMicro
+from heiti.micro.steps import SensitivityParams, TorchToMicro
 
 
-class MicroPtqParams(Params):
-    scheme: Literal["pow2", "per-channel"] = Field(
+class MicroPtqParams(SensitivityParams):
+    scheme: Literal["pow2", "per-channel", "tflite", "tflite-single"] = Field(
         "pow2", description="pow2: power-of-two scales, shift-only requantization (CMSIS-NN style); "
-        "per-channel: per-channel weight scales, fixed-point multiplier and shift (TFLite style)")
+        "per-channel: per-channel weight scales, fixed-point multiplier and shift; tflite: TFLite's "
+        "int8 scheme (asymmetric activations with zero points, TFLite's requantization); "
+        "tflite-single: the same with TFLITE_SINGLE_ROUNDING")
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
     input_scale: float | None = Field(
         None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
@@ -32,13 +33,15 @@ class MicroPtq(TorchToMicro):
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         import torch
 
-        from heiti.micro.quantize import calibrate, to_integer
-        from heiti.micro.steps import graph_artifact, input_scale, torch_float_graph
+        from heiti.micro.quantize import calibrate_for, to_integer
+        from heiti.micro.steps import graph_artifact, input_scale, sensitivity, torch_float_graph
 
         _, floats = torch_float_graph(model, input_scale(self.params.input_scale, ctx))
         samples = ctx.dataset.split("calibration").head(self.params.calibration_samples)
-        graph = to_integer(floats, calibrate(floats, samples.x), self.params.scheme)
-        ctx.log(f"micro-ptq: {self.params.scheme}, {len(samples)} calibration samples, "
+        scheme = self.params.scheme
+        graph = to_integer(floats, calibrate_for(floats, samples.x, scheme), scheme)
+        ctx.log(f"micro-ptq: {scheme}, {len(samples)} calibration samples, "
                 f"{graph.weight_bytes()} weight bytes")
-        return graph_artifact(graph, output, model, self.name, {"calibration_samples": len(samples)},
-                              {"torch": torch.__version__})
+        details = {"calibration_samples": len(samples),
+                   "sensitivity": sensitivity(floats, graph, ctx, self.params, self.name)}
+        return graph_artifact(graph, output, model, self.name, details, {"torch": torch.__version__})

@@ -8,15 +8,15 @@ from typing import Literal
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
 from heiti.core.steps import StepContext
-from heiti.micro.steps import TorchToMicro
+from heiti.micro.steps import SensitivityParams, TorchToMicro
 
 
-class MicroQatParams(Params):
-    scheme: Literal["pow2", "per-channel"] = Field(
+class MicroQatParams(SensitivityParams):
+    scheme: Literal["pow2", "per-channel", "tflite", "tflite-single"] = Field(
         "pow2", description="pow2: power-of-two scales, shift-only requantization (KANJI); "
-        "per-channel: per-channel weight scales, fixed-point multipliers")
+        "per-channel: per-channel weight scales, fixed-point multipliers; tflite: TFLite's int8 "
+        "scheme (zero points; ranges of ReLU outputs start at 0); tflite-single: with single rounding")
     epochs: int = Field(10, ge=1)
     lr: float = Field(5e-4, gt=0, description="learning rate (Adam)")
     batch_size: int = Field(32, ge=1)
@@ -41,12 +41,13 @@ class MicroQat(TorchToMicro):
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         import torch
 
-        from heiti.micro.steps import graph_artifact, train_qat
+        from heiti.micro.steps import graph_artifact, sensitivity, train_qat
 
         net, result = train_qat(model, ctx, self.params)
         graph = net.to_integer()
         ctx.log(f"micro-qat: best epoch {result.best_epoch}, "
                 f"int8 validation score {result.best_val_score:.4f}")
         details = {"best_epoch": result.best_epoch, "val_score": result.best_val_score,
-                   "history": result.history}
+                   "history": result.history,
+                   "sensitivity": sensitivity(net.float_graph(), graph, ctx, self.params, self.name)}
         return graph_artifact(graph, output, model, self.name, details, {"torch": torch.__version__})

@@ -15,7 +15,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
-from heiti.errors import RunFailed
+from heiti.errors import component_failures
 
 
 class OnnxExportParams(Params):
@@ -54,16 +54,14 @@ class OnnxExport(Optimizer):
         # the exporter prints its stages and warns about optional packages: keep that out of
         # heiti's output unless it fails
         captured = io.StringIO()
-        with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_torch_logs():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(captured), _quiet_torch_logs(), \
+                component_failures("onnx-export", captured.getvalue):
             warnings.simplefilter("ignore")
-            try:
-                program = torch.onnx.export(
-                    module, example, None, input_names=inputs, output_names=outputs,
-                    opset_version=self.params.opset, dynamic_shapes=dynamic,
-                    external_data=False, dynamo=True,
-                )
-            except Exception as exc:  # the exporter raises many types; all mean "cannot export"
-                raise RunFailed(f"onnx-export failed: {exc}\n{captured.getvalue()[-2000:]}") from exc
+            program = torch.onnx.export(
+                module, example, None, input_names=inputs, output_names=outputs,
+                opset_version=self.params.opset, dynamic_shapes=dynamic,
+                external_data=False, dynamo=True,
+            )
         exported = program.model_proto
         if not self.params.keep_debug_info:
             onnx_tools.strip_debug_info(exported)

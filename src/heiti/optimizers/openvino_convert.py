@@ -10,6 +10,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
+from heiti.errors import component_failures
 from heiti.frameworks import native, openvino_tools
 
 
@@ -35,7 +36,7 @@ class OpenVinoConvert(Optimizer):
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         started = time.perf_counter()
         io = model.io if self.params.batch is None else native.fixed_batch(model.io, self.params.batch)
-        with native.tool_errors(self.name, "conversion"):
+        with component_failures(f"{self.name} conversion"):
             openvino_tools.save(openvino_tools.read(model, self.params.batch), output)
         return Artifact(
             path=output, format=self.output_format, io=io,

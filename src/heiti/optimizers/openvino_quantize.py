@@ -12,7 +12,8 @@ from pydantic import Field
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
-from heiti.frameworks import native, openvino_tools
+from heiti.errors import component_failures
+from heiti.frameworks import openvino_tools
 
 
 class OpenVinoQuantizeParams(Params):
@@ -45,7 +46,7 @@ class OpenVinoQuantize(Optimizer):
 
         calibration = ctx.dataset.split("calibration").head(self.params.calibration_samples)
         samples = [calibration.x[i : i + 1] for i in range(len(calibration))]
-        with native.tool_errors(self.name, "quantization"):
+        with component_failures(f"{self.name} quantization"):
             quantized = nncf.quantize(
                 openvino_tools.read(model), nncf.Dataset(samples), subset_size=len(samples),
                 preset=getattr(nncf.QuantizationPreset, self.params.preset.upper()),

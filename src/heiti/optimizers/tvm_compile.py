@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
-from heiti.errors import InputError
+from heiti.errors import InputError, component_failures
 from heiti.frameworks import native
 
 # options of TVM's LLVM target that a scenario may set (TVM's own names)
@@ -105,7 +105,7 @@ class TvmCompile(Optimizer):
         started = time.perf_counter()
         if self.params.tune_trials and "num-cores" not in self.target:
             self.target["num-cores"] = psutil.cpu_count(logical=False) or 1  # tuning needs it
-        with native.tool_errors("tvm-compile"):
+        with component_failures("tvm-compile compilation"):
             target = tvm.target.Target(self.target)
             self._check_cpu(tvm, target)
             mod = from_onnx(onnx.load(str(model.path)), shape_dict=native.input_shapes(io))

@@ -77,7 +77,7 @@ class Session:
         self.workdir: Path | None = None  # made at the first upload: a handshake writes nothing
         self.latencies: list[int] = []
         self.started = (time.perf_counter(), _cpu_seconds())
-        self.handlers = {
+        self.handlers: dict[int, Callable[[Frame], None]] = {
             MsgType.HELLO: self.hello, MsgType.AUTH: self.auth, MsgType.PING: self.ping,
             MsgType.MODEL_BEGIN: self.model_begin, MsgType.MODEL_CHUNK: self.model_chunk,
             MsgType.MODEL_END: self.model_end, MsgType.IOSPEC: self.iospec,
@@ -190,7 +190,7 @@ class Session:
     def auth(self, frame: Frame) -> None:
         if self.state != "auth":
             raise Refused(ErrorCode.OUT_OF_ORDER, "AUTH without a challenge", fatal=True)
-        if not m.auth_ok(self.config.token, self.nonce, frame.payload):
+        if self.config.token is None or not m.auth_ok(self.config.token, self.nonce, frame.payload):
             raise Refused(ErrorCode.AUTH, "authentication failed: wrong token", fatal=True)
         self.state = "ready"
         self.channel.send(MsgType.OK)
@@ -265,6 +265,7 @@ class Session:
 
     def model_chunk(self, frame: Frame) -> None:
         up = self.upload
+        assert up is not None  # _check_state admits MODEL_CHUNK only while uploading
         up["received"] += len(frame.payload)
         if up["received"] > up["info"]["size"]:
             self._abort_upload()
@@ -286,7 +287,7 @@ class Session:
         if info.get("packing") == "tar":
             from heiti.protocols.packing import PackingError, unpack_tar
 
-            path = self.workdir / ("model" + _safe_suffix(str(info.get("name", ""))))
+            path = up["path"].parent / ("model" + _safe_suffix(str(info.get("name", ""))))
             try:
                 unpack_tar(up["path"], path, self.config.max_upload)
             except PackingError as exc:
@@ -320,6 +321,7 @@ class Session:
 
     def _abort_upload(self) -> dict[str, Any]:
         up, self.upload, self.state = self.upload, None, "ready"
+        assert up is not None  # only called while uploading
         up["file"].close()
         return up
 

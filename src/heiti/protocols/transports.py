@@ -141,6 +141,7 @@ class PipeTransport(Transport):
     @classmethod
     def spawn(cls, command: list[str], timeout: float) -> PipeTransport:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        assert process.stdout is not None and process.stdin is not None  # both are PIPE
         return cls(process.stdout.fileno(), process.stdin.fileno(), f"pipe://{command[0]}",
                    timeout, process)
 
@@ -160,7 +161,8 @@ class PipeTransport(Transport):
         if self.process is None:
             return
         for stream in (self.process.stdin, self.process.stdout):
-            stream.close()
+            if stream is not None:
+                stream.close()
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:

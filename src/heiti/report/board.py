@@ -37,6 +37,9 @@ def board_sections(doc: Measurements) -> list[Section]:
              "QEMU counts instructions, not cycles: the time at the nominal clock of "
              f"{board['clock_hz'] / 1e6:g} MHz assumes one instruction per cycle and is an "
              "estimate (the target latency above is the same estimate per sample)."]
+    if stack["high_water_bytes"] and stack["high_water_bytes"] >= stack["reserved_bytes"]:
+        notes.append("The stack used all of its reserved bytes: it has probably overflowed into "
+                     ".bss; raise the board's stack_bytes.")
     if board["profiling_build"]:
         notes.append("Per-layer counts come from a profiling build: each layer boundary adds "
                      "about 40 counted instructions.")

@@ -53,7 +53,8 @@ def kib(size: int | None) -> str:
     return "–" if size is None else f"{size / 1024:.1f} KiB"
 
 
-def run_sections(doc: Measurements, prefix: str) -> list[Section]:
+def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> list[Section]:
+    """The sections of one run; ``folder`` holds the measurements file and the files it lists."""
     from heiti import registry
 
     model, perf, quality = doc.model, doc.performance, doc.quality
@@ -63,7 +64,8 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
     summary = Table(["item", "value"], [
         ["scenario", doc.name],
         ["task", quality.task],
-        ["dataset", f"{dataset.type}, {dataset.split} split, {dataset.samples} samples"],
+        ["dataset", f"{dataset.type}{_where(dataset.parameters)}, {dataset.split} split, "
+                    f"{dataset.samples} samples"],
         ["chain", chain],
         ["runtime", f"{doc.runtime['type']} {doc.runtime['parameters']}"],
         ["target", doc.target_kind],
@@ -95,11 +97,56 @@ def run_sections(doc: Measurements, prefix: str) -> list[Section]:
                   f"RSS max {resources['rss_mb']['max']:.0f} MiB; {perf.warmup} warm-up runs "
                   f"excluded; {timing}."]),
     ]
+    samples = len(resources["series"]["t_s"])
+    if samples < plots.SHORT_RUN_SAMPLES:
+        sections[-1].notes.append(
+            f"The run lasted only {samples} CPU/memory sampling period(s) "
+            f"({resources['interval_s'] * 1e3:.0f} ms each), too few for the plot to show much: "
+            "set test.min_duration_s (e.g. 2) to repeat the timed passes for longer.")
+    sections += _micro_memory(doc)
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
+    sections += _examples(doc, prefix, folder)
     from heiti.report.board import board_sections  # (imports this module)
+    from heiti.report.sensitivity import sensitivity_sections
 
-    return sections + board_sections(doc)
+    return sections + sensitivity_sections(doc, prefix) + board_sections(doc)
+
+
+def _micro_memory(doc: Measurements) -> list[Section]:
+    """heiti micro's C model: the arena the planner laid out and, when the Cortex-M4 build
+    ran, flash and RAM (recorded by micro-c in the artifact's sidecar)."""
+    step = next((s for s in doc.model.chain if s.producer == "optimizer:micro-c"), None)
+    if step is None or "arena_bytes" not in step.details:
+        return []
+    d, m4 = step.details, step.details.get("cortex_m4") or {}
+    rows = [["activation arena", num(d["arena_bytes"]),
+             f"planner lower bound {num(d.get('lower_bound_bytes'))} B, one buffer per tensor "
+             f"{num(d.get('naive_bytes'))} B"],
+            ["weights", num(d.get("weight_bytes")), "constant, in flash"]]
+    if "flash_bytes" in m4:
+        rows += [["Cortex-M4 flash", num(m4["flash_bytes"]), f"code and constants ({m4['compiler']})"],
+                 ["Cortex-M4 RAM", num(m4["ram_bytes"]),
+                  f"static data and arena, plus a stack bound of {num(m4['stack_bytes'])} B"]]
+    notes = [f"Cortex-M4 build skipped: {m4['skipped']}."] if "skipped" in m4 else []
+    return [Section("Microcontroller memory", [Table(["memory", "bytes", "what"], rows)],
+                    notes=notes)]
+
+
+def _examples(doc: Measurements, prefix: str, folder: Path | None) -> list[Section]:
+    """The task's figure of samples with their predictions, when the run drew one."""
+    name = doc.files.get("examples")
+    if folder is None or name is None or not (folder / name).is_file():
+        return []
+    path = folder / name
+    return [Section("Examples", figures=[
+        Figure(f"{prefix}examples", "Samples with truth and predictions", path.read_bytes)])]
+
+
+def _where(parameters: dict[str, Any]) -> str:
+    """The file or folder a dataset read, when its parameters name one."""
+    path = parameters.get("path")
+    return f" ({path})" if isinstance(path, str) and path else ""
 
 
 def _target_latency(doc: Measurements) -> list[Table]:
@@ -110,8 +157,15 @@ def _target_latency(doc: Measurements) -> list[Table]:
     keys = ("mean", "p50", "p90", "p99")
     on_target, on_host = perf.target_latency_ms.model_dump(), perf.latency_ms.model_dump()
     return [Table(["measured", *(f"{k} ms" for k in keys)], [
-        [f"on the target ({target.get('cpu', '?')}): inference only", *(num(on_target[k]) for k in keys)],
+        [_target_label(doc, target), *(num(on_target[k]) for k in keys)],
         ["on the host: per call, transport included (table above)", *(num(on_host[k]) for k in keys)]])]
+
+
+def _target_label(doc: Measurements, target: dict[str, Any]) -> str:
+    if (doc.resources.get("target") or {}).get("board"):
+        return (f"on the board ({target.get('cpu', '?')}): an estimate, instructions counted by "
+                "QEMU at the nominal clock")
+    return f"on the target ({target.get('cpu', '?')}): inference only"
 
 
 def comparison_sections(docs: list[Measurements]) -> list[Section]:

@@ -60,6 +60,9 @@ def latency_histogram(doc: Measurements) -> bytes:
     return _png(fig)
 
 
+SHORT_RUN_SAMPLES = 5  # CPU/memory samples below which the plot shows little
+
+
 def resources_over_time(doc: Measurements) -> bytes:
     series = doc.resources["series"]
     fig, ax = _figure()
@@ -68,9 +71,10 @@ def resources_over_time(doc: Measurements) -> bytes:
     ram = ax.twinx()
     ram.plot(series["t_s"], series["rss_mb"], "o-", color="#dd8452", lw=0.9, ms=2.5)
     ram.set_ylabel("RSS [MiB]", color="#dd8452")
-    if len(series["t_s"]) < 5:
+    if len(series["t_s"]) < SHORT_RUN_SAMPLES:
         ax.text(0.5, 0.5, f"only {len(series['t_s'])} sample(s): the run was shorter than a few "
-                f"sampling periods ({doc.resources['interval_s'] * 1e3:.0f} ms)",
+                f"sampling periods ({doc.resources['interval_s'] * 1e3:.0f} ms);\n"
+                "set test.min_duration_s to measure longer",
                 transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555")
     return _png(fig)
 
@@ -121,4 +125,21 @@ def latency_boxplot(docs: list[Measurements]) -> bytes:
     ax.boxplot([d.performance.series.latency_ms for d in docs], orientation="horizontal",
                tick_labels=[d.name for d in docs], showfliers=False)
     ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
+    return _png(fig)
+
+
+def layer_sensitivity(result: dict) -> bytes:
+    """Per-layer SQNR bars and, on a second axis, the metric with only that layer quantized."""
+    layers = result["layers"]
+    labels = [f"{layer['index']} {layer['kind']}" for layer in layers]
+    fig, ax = _figure(max(5.0, 0.32 * len(layers) + 2), 3.4)
+    ax.bar(range(len(layers)), [layer["sqnr_db"] for layer in layers], color="#4c72b0")
+    ax.set_xticks(range(len(layers)), labels, rotation=90, fontsize=7)
+    ax.set(ylabel="SQNR of the int8 output [dB]", title=f"Per-layer sensitivity ({result['scheme']})")
+    alone = [layer["metric_only_this_layer"] for layer in layers]
+    if result.get("float") is not None and None not in alone:
+        metric = ax.twinx()
+        metric.plot(range(len(layers)), alone, "o", color="#dd8452", ms=4)
+        metric.axhline(result["float"], color="#dd8452", lw=0.8, ls="--")
+        metric.set_ylabel(f"{result['metric']}, only this layer int8 (dashed: float)", color="#dd8452")
     return _png(fig)

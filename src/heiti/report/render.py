@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
-from heiti.core.files import write_atomic
-from heiti.flow.measurements import load_measurements
+from pydantic import ValidationError
+
+from heiti.core.files import make_dir, refuse_inside, write_atomic
+from heiti.errors import HeitiError
+from heiti.flow.measurements import Measurements, load_measurements
 from heiti.report.content import Section, comparison_sections, run_sections
 
 STYLE = """
@@ -25,29 +29,46 @@ details summary{cursor:pointer}pre.tip{white-space:pre-wrap;max-width:40em;font-
 def render_report(paths: list[Path], out_dir: Path, title: str | None = None) -> list[Path]:
     """Render one run's report, or a comparison when given several measurement files."""
     docs = [load_measurements(Path(p)) for p in paths]
+    for doc in docs:
+        refuse_inside(out_dir, _dataset_paths(doc), "output folder")
     if len(docs) == 1:
-        sections = run_sections(docs[0], prefix="")
+        sections = run_sections(docs[0], prefix="", folder=Path(paths[0]).parent)
         title = title or f"heiti report: {docs[0].name}"
     else:
         sections = comparison_sections(docs)
-        for number, doc in enumerate(docs, start=1):
+        for number, (doc, path) in enumerate(zip(docs, paths, strict=True), start=1):
             sections += [Section(f"{doc.name}: {s.title}", s.tables, s.figures, s.notes)
-                         for s in run_sections(doc, prefix=f"{number}-")]
+                         for s in run_sections(doc, prefix=f"{number}-",
+                                                  folder=Path(path).parent)]
         title = title or "heiti comparison"
     return write_report(out_dir, title, sections)
 
 
+def _dataset_paths(doc: Measurements) -> list[Path]:
+    """The files and folders the measured run's dataset read (none when its type is unknown)."""
+    from heiti import registry
+
+    try:
+        return registry.get("dataset", doc.dataset.type)(doc.dataset.parameters).path_parameters()
+    except (HeitiError, ValidationError):
+        return []
+
+
 def write_report(out_dir: Path, title: str, sections: list[Section]) -> list[Path]:
     """Draw the figures and write report.md (PNGs beside it) and a self-contained report.html."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_dir(Path(out_dir))
     images = {fig.name: fig.draw() for section in sections for fig in section.figures}
     for name, png in images.items():
-        write_atomic(out_dir / f"{name}.png", png)
+        write_atomic(out_dir / _png_name(name), png)
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     write_atomic(md_path, _markdown(title, sections))
     write_atomic(html_path, _html(title, sections, images))
     return [md_path, html_path]
+
+
+def _png_name(name: str) -> str:
+    """A figure's file name: one plain name inside the output folder, whatever its source."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) + ".png"
 
 
 def _markdown(title: str, sections: list[Section]) -> str:
@@ -71,7 +92,7 @@ def _markdown(title: str, sections: list[Section]) -> str:
             footnote += len(notes)
             lines += ["", *notes, ""] if notes else [""]
         lines += [f"{note}\n" for note in section.notes]
-        lines += [f"![{fig.caption}]({fig.name}.png)\n" for fig in section.figures]
+        lines += [f"![{fig.caption}]({_png_name(fig.name)})\n" for fig in section.figures]
     return "\n".join(lines)
 
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
-from heiti.core.steps import Runtime
+from heiti.core.steps import Runtime, ThreadsParams
 
 
-class ExecutorchParams(Params):
-    threads: int = Field(1, ge=0, description="threads of ExecuTorch's (XNNPACK) thread pool "
-                         "(0: one per CPU core); the pool is process-wide")
+class ExecutorchParams(ThreadsParams):
+    """Threads are ExecuTorch's (XNNPACK) pool, process-wide: set on load, restored on close."""
 
 
 class ExecutorchRuntime(Runtime):
@@ -29,13 +26,14 @@ class ExecutorchRuntime(Runtime):
     extra = "executorch"
 
     def load(self, model: Artifact) -> None:
-        import os
 
         import torch
         from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime as EtRuntime
 
-        portable_lib._unsafe_reset_threadpool(self.params.threads or os.cpu_count() or 1)
+        previous = portable_lib._threadpool_get_thread_count()
+        portable_lib._unsafe_reset_threadpool(self.thread_count())
+        self.restore_on_close(lambda: portable_lib._unsafe_reset_threadpool(previous))
         self._torch = torch
         self.io = model.io
         self._method = EtRuntime.get().load_program(str(model.path)).load_method("forward")
@@ -64,3 +62,4 @@ class ExecutorchRuntime(Runtime):
 
     def close(self) -> None:
         self._method = None
+        super().close()

@@ -26,12 +26,12 @@ class IreeRuntime(ArrayRuntime):
     def open(self, model: Artifact) -> None:
         import iree.runtime as rt
 
-        if self.params.threads == 1:
+        threads = self.thread_count()
+        if threads == 1:
             device = rt.get_device("local-sync", cache=False)
         else:
-            # read when the device is created; 0 leaves IREE's default (one per core)
-            if self.params.threads:
-                rt.flags.parse_flags(f"--task_topology_max_group_count={self.params.threads}")
+            # a global flag, read only when a device is created: set before every creation
+            rt.flags.parse_flags(f"--task_topology_max_group_count={threads}")
             device = rt.get_device("local-task", cache=False)
         self._context = rt.SystemContext(config=rt.Config(device=device))
         self._context.add_vm_module(rt.VmModule.mmap(self._context.instance, str(model.path)))
@@ -52,3 +52,4 @@ class IreeRuntime(ArrayRuntime):
 
     def close(self) -> None:
         self._main = self._context = None
+        super().close()

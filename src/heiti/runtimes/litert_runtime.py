@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
-from heiti.core.steps import Runtime
+from heiti.core.steps import Runtime, ThreadsParams
 
 
-class LitertParams(Params):
-    threads: int = Field(1, ge=0, description="interpreter threads (0: LiteRT decides)")
+class LitertParams(ThreadsParams):
+    """Threads of the interpreter (XNNPACK)."""
 
 
 class LitertRuntime(Runtime):
@@ -32,7 +30,7 @@ class LitertRuntime(Runtime):
         from heiti.frameworks import litert_tools
 
         self.io = model.io
-        self._interpreter = litert_tools.interpreter(model.path, self.params.threads)
+        self._interpreter = litert_tools.interpreter(model.path, self.thread_count())
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._outputs = self._interpreter.get_output_details()
@@ -68,3 +66,4 @@ class LitertRuntime(Runtime):
 
     def close(self) -> None:
         self._interpreter = None
+        super().close()

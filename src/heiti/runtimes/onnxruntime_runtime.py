@@ -5,18 +5,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
-from heiti.core.steps import Runtime
+from heiti.core.steps import Runtime, ThreadsParams
 
 _LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
            "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 
 
-class OnnxRuntimeParams(Params):
-    threads: int = Field(1, ge=0, description="intra-op threads (0: ONNX Runtime decides)")
+class OnnxRuntimeParams(ThreadsParams):
     graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
 
 
@@ -35,7 +32,7 @@ class OnnxRuntime(Runtime):
 
         self.io = model.io
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.params.threads
+        options.intra_op_num_threads = self.thread_count()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = getattr(
             ort.GraphOptimizationLevel, _LEVELS[self.params.graph_optimization])
@@ -61,6 +58,7 @@ class OnnxRuntime(Runtime):
 
     def close(self) -> None:
         self._session = None
+        super().close()
 
 
 def _numpy_dtype(onnx_type: str) -> np.dtype:

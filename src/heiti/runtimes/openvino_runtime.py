@@ -8,9 +8,10 @@ import numpy as np
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
+from heiti.core.steps import ThreadsParams
 from heiti.errors import InputError
 from heiti.frameworks import openvino_tools
-from heiti.frameworks.native import ArrayRuntime, ThreadsParams
+from heiti.frameworks.native import ArrayRuntime
 
 
 class OpenVinoRuntimeParams(ThreadsParams):
@@ -45,8 +46,7 @@ class OpenVinoRuntime(ArrayRuntime):
                              f"{', '.join(core.available_devices)})")
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.params.inference_precision,
                                   "PERFORMANCE_HINT": self.params.performance_hint.upper()}
-        if self.params.threads:
-            config["INFERENCE_NUM_THREADS"] = self.params.threads
+        config["INFERENCE_NUM_THREADS"] = self.thread_count()
         path = model.path if model.format == "onnx" else openvino_tools.ir_path(model)
         self._compiled = core.compile_model(str(path), device, config)
         self._request = self._compiled.create_infer_request()
@@ -62,3 +62,4 @@ class OpenVinoRuntime(ArrayRuntime):
 
     def close(self) -> None:
         self._request = self._compiled = None
+        super().close()

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.component import Params
-from heiti.core.steps import Runtime
+from heiti.core.steps import Runtime, ThreadsParams
 
 
-class TorchRuntimeParams(Params):
-    threads: int = Field(1, ge=0, description="intra-op threads (0: PyTorch decides)")
+class TorchRuntimeParams(ThreadsParams):
+    """Threads are PyTorch's intra-op pool, process-wide: set on load, restored on close."""
 
 
 class TorchRuntime(Runtime):
@@ -31,8 +29,9 @@ class TorchRuntime(Runtime):
 
         from heiti.frameworks.torch_tools import load_module
 
-        if self.params.threads:
-            torch.set_num_threads(self.params.threads)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.thread_count())
+        self.restore_on_close(lambda: torch.set_num_threads(previous))
         self.io = model.io
         self._module = load_module(model)
         self._torch = torch

@@ -29,11 +29,13 @@ class TvmRuntime(ArrayRuntime):
         import tvm
         from tvm import relax
 
-        if self.params.threads:
-            # TVM caps its pool at TVM_NUM_THREADS (read at every reconfiguration; unset: half
-            # the logical CPUs), so set it before asking for the count
-            os.environ["TVM_NUM_THREADS"] = str(self.params.threads)
-            tvm.get_global_func("runtime.config_threadpool")(1, self.params.threads)
+        # TVM caps its pool at TVM_NUM_THREADS (read at every reconfiguration; unset: half
+        # the logical CPUs), so set it before asking for the count; both are process-wide
+        threads, previous = self.thread_count(), os.environ.get("TVM_NUM_THREADS")
+        configure = tvm.get_global_func("runtime.config_threadpool")
+        os.environ["TVM_NUM_THREADS"] = str(threads)
+        configure(1, threads)
+        self.restore_on_close(lambda: _restore_threads(configure, previous))
         self._tensor = tvm.runtime.tensor
         self._vm = relax.VirtualMachine(tvm.runtime.load_module(str(model.path)), tvm.cpu())
         self._main = self._vm["main"]
@@ -55,3 +57,12 @@ class TvmRuntime(ArrayRuntime):
 
     def close(self) -> None:
         self._vm = self._main = None
+        super().close()
+
+
+def _restore_threads(configure: Any, previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop("TVM_NUM_THREADS", None)
+    else:
+        os.environ["TVM_NUM_THREADS"] = previous
+    configure(1, 0)  # 0: TVM's default count, read from the restored environment

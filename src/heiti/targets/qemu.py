@@ -34,8 +34,8 @@ class QemuParams(Params):
 class EmulatedUart(SocketTransport):
     """The UART's socket; closing it ends the emulation."""
 
-    def __init__(self, emulation: Any, timeout: float):
-        super().__init__(emulation.connect(timeout), f"qemu://{emulation.board.name}", timeout)
+    def __init__(self, emulation: Any, connect_timeout: float, timeout: float):
+        super().__init__(emulation.connect(connect_timeout), f"qemu://{emulation.board.name}", timeout)
         self.emulation = emulation
 
     def close(self) -> None:
@@ -97,7 +97,7 @@ class Qemu(Remote):
     def _connect(self, runtime: Runtime) -> Any:
         from heiti.protocols.channel import Channel
 
-        return Channel(EmulatedUart(self.emulation, self.params.connect_timeout_s))
+        return Channel(EmulatedUart(self.emulation, self.params.connect_timeout_s, self.params.timeout_s))
 
     def _token(self) -> str | None:
         return None

@@ -26,13 +26,52 @@ int32_t hm_requant(int32_t acc, int32_t mult, int32_t shift, int32_t lo, int32_t
     return round_shift((int64_t)acc * mult, shift, lo, hi);
 }
 
-void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
-                   const int32_t *mean, int32_t mult, int32_t shift)
+/* floor(p / 2^s) without right-shifting a negative number */
+static int64_t floor_shift(int64_t p, int32_t s)
+{
+    return p >= 0 ? p >> s : -((-p - 1) >> s) - 1;
+}
+
+int32_t hm_tflite_multiply(int32_t acc, int32_t mult, int32_t shift, int32_t rounding)
+{
+    const int32_t e = 31 - shift;
+    if (rounding == HM_TFLITE_SINGLE)  /* one rounding, half up */
+        return (int32_t)floor_shift((int64_t)acc * mult + ((int64_t)1 << (shift - 1)), shift);
+    const int64_t x = (int64_t)acc * ((int64_t)1 << (e > 0 ? e : 0));
+    /* SaturatingRoundingDoublingHighMul: rounds half up (M >= 0, so it never saturates) */
+    const int64_t high = floor_shift(x * mult + ((int64_t)1 << 30), 31);
+    /* RoundingDivideByPOT: half away from zero */
+    return round_shift(high, e < 0 ? -e : 0, INT32_MIN, INT32_MAX);
+}
+
+static int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* an accumulator to the output int8, in the operator's scheme */
+static int8_t requant_out(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t tflite,
+                          int32_t lo, int32_t hi)
+{
+    if (!tflite)
+        return (int8_t)hm_requant(acc, mult, shift, lo, hi);
+    return (int8_t)clamp32(clamp32(hm_tflite_multiply(acc, mult, shift, tflite) + out_zp, -128, 127), lo, hi);
+}
+
+void hm_preprocess_zp(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
+                      const int32_t *mean, int32_t mult, int32_t shift, int32_t zp)
 {
     int32_t c, i;
     for (c = 0; c < channels; ++c)
         for (i = 0; i < plane; ++i, ++in, ++out)
-            *out = (int8_t)hm_requant((int32_t)*in - mean[c], mult, shift, -128, 127);
+            *out = (int8_t)clamp32(hm_requant((int32_t)*in - mean[c], mult, shift, INT32_MIN, INT32_MAX) + zp,
+                                   -128, 127);
+}
+
+void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
+                   const int32_t *mean, int32_t mult, int32_t shift)
+{
+    hm_preprocess_zp(in, out, channels, plane, mean, mult, shift, 0);
 }
 
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -55,9 +94,10 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
                     const int8_t *wk = wc + ci * p->kh * p->kw;
                     for (ky = ky_lo; ky < ky_hi; ++ky)
                         for (kx = kx_lo; kx < kx_hi; ++kx)
-                            acc += (int32_t)plane[ky * p->w + kx] * wk[ky * p->kw + kx];
+                            acc += ((int32_t)plane[ky * p->w + kx] - p->in_zp) * wk[ky * p->kw + kx];
                 }
-                *out++ = (int8_t)hm_requant(acc, MULT(p, co), p->shift[co], p->act_min, p->act_max);
+                *out++ = requant_out(acc, MULT(p, co), p->shift[co], p->out_zp, p->tflite,
+                                     p->act_min, p->act_max);
             }
         }
     }
@@ -70,8 +110,8 @@ void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p)
         const int8_t *row = p->weight + o * p->in;
         int32_t acc = p->bias[o];
         for (i = 0; i < p->in; ++i)
-            acc += (int32_t)in[i] * row[i];
-        out[o] = (int8_t)hm_requant(acc, MULT(p, o), p->shift[o], p->act_min, p->act_max);
+            acc += ((int32_t)in[i] - p->in_zp) * row[i];
+        out[o] = requant_out(acc, MULT(p, o), p->shift[o], p->out_zp, p->tflite, p->act_min, p->act_max);
     }
 }
 
@@ -88,7 +128,7 @@ void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p)
                         const int8_t v = plane[(oy * p->stride + ky) * p->w + ox * p->stride + kx];
                         if (v > best) best = v;
                     }
-                *out++ = best;
+                *out++ = p->mode ? (int8_t)clamp32(best, p->act_min, p->act_max) : best;
             }
     }
 }
@@ -105,8 +145,14 @@ void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p)
                 for (ky = 0; ky < p->kh; ++ky)
                     for (kx = 0; kx < p->kw; ++kx)
                         sum += plane[(oy * p->stride + ky) * p->w + ox * p->stride + kx];
+                if (p->mode == HM_POOL_REQUANT) {
+                    *out++ = requant_out(sum - count * p->in_zp, p->mult, p->shift, p->out_zp, p->tflite,
+                                         p->act_min, p->act_max);
+                    continue;
+                }
                 mag = ((sum < 0 ? -sum : sum) + count / 2) / count;  /* half away from zero */
-                *out++ = (int8_t)(sum < 0 ? -mag : mag);
+                mag = sum < 0 ? -mag : mag;
+                *out++ = (int8_t)(p->mode ? clamp32(mag, p->act_min, p->act_max) : mag);
             }
     }
 }
@@ -118,6 +164,18 @@ void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_
     for (i = 0; i < count; ++i) {
         const int64_t p = (int64_t)a[i] * mult_a + (int64_t)b[i] * mult_b;
         out[i] = (int8_t)round_shift(p, shift, act_min, act_max);
+    }
+}
+
+void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p)
+{
+    int32_t i;
+    for (i = 0; i < p->count; ++i) {
+        const int32_t sa = ((int32_t)a[i] - p->a_zp) * (1 << p->left_shift);
+        const int32_t sb = ((int32_t)b[i] - p->b_zp) * (1 << p->left_shift);
+        const int32_t sum = hm_tflite_multiply(sa, p->mult[0], p->shift[0], p->tflite)
+                            + hm_tflite_multiply(sb, p->mult[1], p->shift[1], p->tflite);
+        out[i] = requant_out(sum, p->mult[2], p->shift[2], p->out_zp, p->tflite, p->act_min, p->act_max);
     }
 }
 

@@ -5,33 +5,59 @@
 
 #include <stdint.h>
 
+/* requantization: heiti's (pow2, per-channel), TFLite's MultiplyByQuantizedMultiplier
+ * (double rounding, TFLM's default build) or with TFLITE_SINGLE_ROUNDING */
+enum { HM_HEITI = 0, HM_TFLITE = 1, HM_TFLITE_SINGLE = 2 };
+
+/* The fields after the pointers are the tflite schemes': zero points and the rounding;
+ * zero they give the pow2/per-channel semantics. */
 typedef struct {
     int32_t cin, h, w, cout, kh, kw, stride, pad, groups, oh, ow, act_min, act_max;
     const int8_t *weight;  /* [cout][cin/groups][kh][kw] */
     const int32_t *bias, *mult, *shift;  /* one per output channel; mult NULL: all 1 */
+    int32_t in_zp, out_zp, tflite;
 } hm_conv_params;
 
 typedef struct {
     int32_t in, out, act_min, act_max;
     const int8_t *weight;  /* [out][in] */
     const int32_t *bias, *mult, *shift;
+    int32_t in_zp, out_zp, tflite;
 } hm_dense_params;
+
+/* average pooling modes: rounding half away from zero (heiti), the same then clamped
+ * (TFLite AVERAGE_POOL_2D), requantization to its own scale (TFLite MEAN, ONNX) */
+enum { HM_POOL_HEITI = 0, HM_POOL_ROUND = 1, HM_POOL_REQUANT = 2 };
 
 typedef struct {
     int32_t c, h, w, kh, kw, stride, oh, ow;
+    int32_t mode, act_min, act_max, in_zp, out_zp, mult, shift, tflite;  /* mode 0: no clamp */
 } hm_pool_params;
+
+/* TFLite's ADD: inputs minus their zero points, times 2^left_shift, rescaled by
+ * mult[0..1]/shift[0..1], summed, rescaled by mult[2]/shift[2], plus out_zp, clamped */
+typedef struct {
+    int32_t count, a_zp, b_zp, out_zp, left_shift, act_min, act_max;
+    int32_t mult[3], shift[3], tflite;
+} hm_add_params;
 
 /* clamp(round_half_away(acc * mult * 2^-shift), lo, hi) */
 int32_t hm_requant(int32_t acc, int32_t mult, int32_t shift, int32_t lo, int32_t hi);
+/* TFLite's MultiplyByQuantizedMultiplier(acc, mult, 31 - shift): HM_TFLITE or HM_TFLITE_SINGLE */
+int32_t hm_tflite_multiply(int32_t acc, int32_t mult, int32_t shift, int32_t rounding);
 
 void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
                    const int32_t *mean, int32_t mult, int32_t shift);
+/* the same with an output zero point: clamp(zp + round_half_away(...), -128, 127) */
+void hm_preprocess_zp(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
+                      const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
 void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p);
 void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_t mult_a,
             int32_t mult_b, int32_t shift, int32_t act_min, int32_t act_max);
+void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p);
 void hm_clamp(const int8_t *in, int8_t *out, int32_t count, int32_t act_min, int32_t act_max);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
 /* index of the largest value; ties go to the lowest index */

@@ -1,0 +1,2 @@
+"""Runtime flows (``heiti flow``): a source, preprocessing, a model, postprocessing and sinks,
+each stage in its own thread, joined by bounded queues."""

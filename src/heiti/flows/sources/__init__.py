@@ -1,0 +1,1 @@
+"""Flow sources, one file each: where a flow's items come from."""

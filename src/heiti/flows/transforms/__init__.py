@@ -1,0 +1,1 @@
+"""Flow transforms, one file each: preprocessing before the model, postprocessing after it."""

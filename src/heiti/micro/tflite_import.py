@@ -1,0 +1,361 @@
+"""int8 ``.tflite`` flatbuffers → integer graph in the ``tflite`` scheme, exactly.
+
+The file is read with the generated field library of the TFLite schema that ships with
+``tflite-micro``. Every int8 weight, int32 bias, scale and
+zero point is kept, and the multipliers are derived as TFLite Micro derives them, so the
+golden model and the C kernels compute TFLM's integers.
+
+TFLite tensors are NHWC; heiti's are CHW. Each TFLite tensor is followed as a graph
+tensor plus a layout: ``nhwc`` (TFLite's view of a CHW tensor), ``nchw`` (memory
+identical) or ``flat``; TRANSPOSE and RESHAPE between layouts only relabel, and a
+fully connected layer reading an NHWC tensor flattened in TFLite's (h, w, c) order gets
+its weight columns permuted instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heiti.errors import InputError
+from heiti.micro.graph import Graph, Op, Tensor
+from heiti.micro.quantize import (
+    ADD_LEFT_SHIFT,
+    fixed_point,
+    mean_multiplier,
+    quantize_multiplier,
+    tflite_add_arrays,
+    tflite_clamps,
+)
+
+SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
+             "MEAN over height and width, ADD (same shapes), PAD before a convolution, RESHAPE, "
+             "TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged quantization; fused RELU/RELU6")
+_INT8, _INT32 = 9, 2  # TensorType values of the schema
+_ACT = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
+
+
+def _schema() -> Any:
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+
+    return schema_py_generated
+
+
+@dataclass
+class _Value:
+    name: str  # graph tensor
+    layout: str  # "nhwc", "nchw" or "flat"
+    hwc: tuple[int, int, int] | None = None  # flat values in TFLite's (h, w, c) order of a CHW tensor
+    pad: int = 0  # a PAD's output, waiting for the convolution that reads it
+
+
+class _Reader:
+    def __init__(self, data: bytes, input_shape: tuple[int, ...], input_scale: float):
+        s = _schema()
+        self.s = s
+        try:
+            self.model = s.Model.GetRootAs(data, 0)
+            if self.model.SubgraphsLength() != 1:
+                raise ValueError(f"{self.model.SubgraphsLength()} subgraphs (1 supported)")
+            self.sub = self.model.Subgraphs(0)
+        except Exception as exc:  # flatbuffers raises several types for foreign bytes
+            raise InputError(f"micro: not a readable .tflite model: {exc}") from None
+        self.codes = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
+        self.tensors: dict[str, Tensor] = {}
+        self.ops: list[Op] = []
+        self.values: dict[int, _Value] = {}
+        self.input_scale = input_scale
+        self._start(input_shape)
+
+    # --- flatbuffer fields -------------------------------------------------------------------
+    def quant(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        q = self.sub.Tensors(index).Quantization()
+        if q is None or q.ScaleLength() == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return q.ScaleAsNumpy().astype(np.float32), q.ZeroPointAsNumpy().astype(np.int64)
+
+    def act_quant(self, index: int) -> tuple[float, int]:
+        tensor = self.sub.Tensors(index)
+        scales, zps = self.quant(index)
+        if tensor.Type() != _INT8 or len(scales) != 1:
+            raise InputError(f"micro: tensor '{tensor.Name().decode()}' is not an int8 activation with one "
+                             "scale", hint="micro-import-tflite reads fully int8 models (litert-convert "
+                             "with quantization: int8, or TFLite's full-integer post-training quantization)")
+        return float(scales[0]), int(zps[0])
+
+    def shape(self, index: int) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.sub.Tensors(index).ShapeAsNumpy())
+
+    def const(self, index: int, dtype: Any) -> np.ndarray | None:
+        if index < 0:
+            return None
+        buffer = self.model.Buffers(self.sub.Tensors(index).Buffer())
+        if buffer is None or buffer.DataLength() == 0:
+            return None
+        return np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype).reshape(self.shape(index))
+
+    def options(self, op: Any, kind: str) -> Any:
+        table = op.BuiltinOptions()
+        options = getattr(self.s, kind)()
+        if table is not None:
+            options.Init(table.Bytes, table.Pos)
+        return options
+
+    # --- graph building ----------------------------------------------------------------------
+    def emit(self, kind: str, inputs: list[str], shape: tuple[int, ...], quant: tuple[float, int],
+             attrs: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> str:
+        name = f"t{len(self.ops)}"
+        self.tensors[name] = Tensor(name, tuple(shape), quant[0], zero_point=quant[1])
+        self.ops.append(Op(kind, inputs, name, attrs, arrays or {}))
+        return name
+
+    def _start(self, input_shape: tuple[int, ...]) -> None:
+        inputs, outputs = self.sub.InputsAsNumpy(), self.sub.OutputsAsNumpy()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise InputError("micro: only .tflite models with one input and one output are supported")
+        index = int(inputs[0])
+        dims = self.shape(index)[1:]
+        chw = tuple(input_shape)
+        if dims == chw:
+            layout = "nchw" if len(dims) == 3 else "flat"
+        elif len(dims) == 3 and dims == (chw[1], chw[2], chw[0]):
+            layout = "nhwc"
+        else:
+            raise InputError(f"micro: the .tflite input {list(dims)} matches neither the dataset's "
+                             f"C x H x W {list(chw)} nor its H x W x C")
+        self.tensors["input"] = Tensor("input", chw, 0.0, "uint8")
+        quant = self.act_quant(index)
+        mult, shift = fixed_point(self.input_scale / quant[0])
+        name = self.emit("preprocess", ["input"], chw, quant, {"out_zp": quant[1]},
+                         {"mean": np.zeros(chw[0], np.int32), "mult": np.array([mult], np.int32),
+                          "shift": np.array([shift], np.int32)})
+        self.values[index] = _Value(name, layout)
+
+    def value(self, index: int, op_name: str, layout: str | None = None) -> _Value:
+        found = self.values.get(index)
+        if found is None:
+            raise InputError(f"micro: {op_name} reads tensor '{self.sub.Tensors(index).Name().decode()}', "
+                             "which is neither computed nor supported as a constant")
+        if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            raise InputError(f"micro: a PAD is read by {op_name}; only convolutions take padding")
+        if layout and found.layout != layout:
+            raise InputError(f"micro: {op_name} needs an {layout.upper()} input, got {found.layout}")
+        return found
+
+    def run(self) -> Graph:
+        for k in range(self.sub.OperatorsLength()):
+            op = self.sub.Operators(k)
+            code = self.model.OperatorCodes(op.OpcodeIndex())
+            name = self.codes.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+            handler = getattr(self, f"op_{name.lower()}", None)
+            if handler is None:
+                hint = "export the logits (drop the final softmax)" if name == "SOFTMAX" else ""
+                raise InputError(f"micro: TFLite operator {k} {name} is not supported",
+                                 hint=(hint + "; " if hint else "") + f"supported: {SUPPORTED}")
+            ins = [int(i) for i in op.InputsAsNumpy()]
+            outs = [int(i) for i in op.OutputsAsNumpy()]
+            self.values[outs[0]] = handler(op, ins, outs[0])
+        out_index = int(self.sub.OutputsAsNumpy()[0])
+        result = self.values.get(out_index)
+        if result is None or result.hwc or result.pad:
+            raise InputError("micro: the model's output must be a computed tensor in heiti's order")
+        return Graph(self.tensors, self.ops, "input", result.name, "tflite", self.input_scale,
+                     {"source": "tflite"})
+
+    # --- operators ---------------------------------------------------------------------------
+    def _conv(self, op: Any, ins: list[int], out: int, depthwise: bool) -> _Value:
+        kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+        o = self.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
+        src = self.value(ins[0], kind, "nhwc")
+        if o.DilationHFactor() != 1 or o.DilationWFactor() != 1 or o.StrideH() != o.StrideW():
+            raise InputError(f"micro: {kind} needs dilation 1 and equal strides")
+        weight = self.const(ins[1], np.int8)
+        if weight is None:
+            raise InputError(f"micro: {kind} needs constant int8 weights")
+        cin, h, w = self.tensors[src.name].shape
+        if depthwise:  # [1, kh, kw, cin * multiplier] -> [cout, 1, kh, kw]
+            weight = weight[0].transpose(2, 0, 1)[:, None]
+            groups = cin if cin > 1 else 1
+        else:  # [cout, kh, kw, cin] -> [cout, cin, kh, kw]
+            weight = weight.transpose(0, 3, 1, 2)
+            groups = 1
+        kh, kw = weight.shape[2:]
+        pad = src.pad or self._same_pad(o.Padding(), h, w, kh, kw, o.StrideH(), kind)
+        return self._affine("conv2d", src, ins, out, weight, o.FusedActivationFunction(),
+                            {"stride": int(o.StrideH()), "pad": pad, "groups": groups}, "nhwc")
+
+    def _same_pad(self, padding: int, h: int, w: int, kh: int, kw: int, stride: int, kind: str) -> int:
+        if padding == self.s.Padding.VALID:
+            return 0
+        totals = [max((-(-size // stride) - 1) * stride + k - size, 0) for size, k in ((h, kh), (w, kw))]
+        if totals[0] != totals[1] or totals[0] % 2:
+            raise InputError(f"micro: {kind} with SAME padding pads unevenly here (symmetric padding only)")
+        return totals[0] // 2
+
+    def _affine(self, kind: str, src: _Value, ins: list[int], out: int, weight: np.ndarray, act: int,
+                attrs: dict[str, Any], layout: str) -> _Value:
+        s_in, z_in = self.act_quant(ins[0])
+        s_out, z_out = self.act_quant(out)
+        w_scales, w_zps = self.quant(ins[1])
+        if np.any(w_zps):
+            raise InputError(f"micro: {kind} weights need zero point 0 (symmetric)")
+        cout = weight.shape[0]
+        w_scales = np.broadcast_to(w_scales, (cout,))
+        bias = self.const(ins[2], np.int32) if len(ins) > 2 else None
+        if kind == "dense" and len(set(w_scales.tolist())) == 1 and len(self.quant(ins[1])[0]) == 1:
+            # per-tensor FULLY_CONNECTED: TFLite multiplies the two float32 scales in float32
+            factors = [float(np.float32(s_in) * w_scales[0]) / s_out] * cout
+        else:
+            factors = [s_in * float(s) / s_out for s in w_scales]
+        pairs = [quantize_multiplier(m) for m in factors]
+        arrays = {"weight": np.ascontiguousarray(weight, dtype=np.int8),
+                  "bias": np.zeros(cout, np.int32) if bias is None else bias.astype(np.int32).reshape(-1),
+                  "mult": np.array([p[0] for p in pairs], np.int32),
+                  "shift": np.array([p[1] for p in pairs], np.int32)}
+        if act not in _ACT:
+            raise InputError(f"micro: fused activation {act} is not supported (NONE, RELU, RELU6)")
+        attrs = attrs | {"in_zp": z_in, "out_zp": z_out} | tflite_clamps(_ACT[act], s_out, z_out)
+        shape = self.shape(out)
+        ours = (shape[3], shape[1], shape[2]) if kind == "conv2d" else (int(np.prod(shape[1:])),)
+        name = self.emit(kind, [src.name], ours, (s_out, z_out), attrs, arrays)
+        return _Value(name, layout)
+
+    def op_conv_2d(self, op: Any, ins: list[int], out: int) -> _Value:
+        return self._conv(op, ins, out, depthwise=False)
+
+    def op_depthwise_conv_2d(self, op: Any, ins: list[int], out: int) -> _Value:
+        return self._conv(op, ins, out, depthwise=True)
+
+    def op_fully_connected(self, op: Any, ins: list[int], out: int) -> _Value:
+        o = self.options(op, "FullyConnectedOptions")
+        src = self.value(ins[0], "FULLY_CONNECTED")
+        weight = self.const(ins[1], np.int8)
+        if weight is None or o.WeightsFormat() != 0:
+            raise InputError("micro: FULLY_CONNECTED needs constant int8 weights in the default format")
+        if src.layout == "nhwc" or src.hwc:  # TFLite flattens (h, w, c); heiti's memory is (c, h, w)
+            c, h, w = src.hwc or self.tensors[src.name].shape
+            weight = weight.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(len(weight), -1)
+        return self._affine("dense", src, ins, out, weight, o.FusedActivationFunction(), {}, "flat")
+
+    def _pool(self, op: Any, ins: list[int], out: int, kind: str) -> _Value:
+        name = "MAX_POOL_2D" if kind == "maxpool" else "AVERAGE_POOL_2D"
+        o = self.options(op, "Pool2DOptions")
+        src = self.value(ins[0], name, "nhwc")
+        c, h, w = self.tensors[src.name].shape
+        kh, kw, stride = o.FilterHeight(), o.FilterWidth(), o.StrideH()
+        if o.StrideW() != stride or self._same_pad(o.Padding(), h, w, kh, kw, stride, name):
+            raise InputError(f"micro: {name} needs equal strides and no padding")
+        if kind == "maxpool" and kh != kw:
+            raise InputError("micro: MAX_POOL_2D needs a square window")
+        quant = self.act_quant(out)
+        if quant != self.act_quant(ins[0]):
+            raise InputError(f"micro: {name} must keep its input's scale and zero point")
+        attrs = {"kernel": kh, "stride": stride} if kind == "maxpool" else \
+            {"kh": kh, "kw": kw, "stride": stride, "mode": "round"}
+        attrs |= tflite_clamps(_ACT.get(o.FusedActivationFunction(), "?"), *quant)
+        shape = (c, (h - kh) // stride + 1, (w - kw) // stride + 1)
+        return _Value(self.emit(kind, [src.name], shape, quant, attrs), "nhwc")
+
+    def op_max_pool_2d(self, op: Any, ins: list[int], out: int) -> _Value:
+        return self._pool(op, ins, out, "maxpool")
+
+    def op_average_pool_2d(self, op: Any, ins: list[int], out: int) -> _Value:
+        return self._pool(op, ins, out, "avgpool")
+
+    def op_mean(self, op: Any, ins: list[int], out: int) -> _Value:
+        src = self.value(ins[0], "MEAN")
+        axes = sorted(int(a) % 4 for a in np.atleast_1d(self.const(ins[1], np.int32)))
+        spatial = [1, 2] if src.layout == "nhwc" else [2, 3]
+        if axes != spatial or self.options(op, "ReducerOptions").KeepDims():
+            raise InputError("micro: MEAN is supported over height and width, without keep_dims")
+        (s_in, z_in), (s_out, z_out) = self.act_quant(ins[0]), self.act_quant(out)
+        c, h, w = self.tensors[src.name].shape
+        attrs: dict[str, Any] = {"kh": h, "kw": w, "stride": 1, "in_zp": z_in, "out_zp": z_out}
+        # TFLM's QuantizedMeanOrSum, also when the scales are equal
+        mult, shift = mean_multiplier(*quantize_multiplier(s_in / s_out), h * w)
+        attrs["mode"] = "requant"
+        arrays = {"mult": np.array([mult], np.int32), "shift": np.array([shift], np.int32)}
+        pooled = self.emit("avgpool", [src.name], (c, 1, 1), (s_out, z_out), attrs, arrays)
+        return _Value(self.emit("reshape", [pooled], (c,), (s_out, z_out), {"shape": [c]}), "flat")
+
+    def op_add(self, op: Any, ins: list[int], out: int) -> _Value:
+        a, b = (self.value(i, "ADD") for i in ins)
+        if self.shape(ins[0]) != self.shape(ins[1]) or a.layout != b.layout:
+            raise InputError("micro: ADD needs two inputs of the same shape (no broadcasting)")
+        (s_a, z_a), (s_b, z_b), (s_out, z_out) = (self.act_quant(i) for i in (*ins, out))
+        o = self.options(op, "AddOptions")
+        attrs = {"in_zp": [z_a, z_b], "out_zp": z_out, "left_shift": ADD_LEFT_SHIFT}
+        attrs |= tflite_clamps(_ACT.get(o.FusedActivationFunction(), "?"), s_out, z_out)
+        shape = self.tensors[a.name].shape
+        return _Value(self.emit("add", [a.name, b.name], shape, (s_out, z_out), attrs,
+                                tflite_add_arrays(s_a, s_b, s_out)), a.layout)
+
+    def op_pad(self, op: Any, ins: list[int], out: int) -> _Value:
+        src = self.value(ins[0], "PAD", "nhwc")
+        pads = self.const(ins[1], np.int32)
+        if pads is None or self.const(ins[1], np.int32).dtype != np.int32:
+            raise InputError("micro: PAD needs constant paddings")
+        pads = pads.reshape(4, 2)
+        if pads[0].any() or pads[3].any() or len(set(pads[1:3].reshape(-1).tolist())) != 1:
+            raise InputError("micro: PAD must pad height and width equally on every side")
+        if self.act_quant(ins[0]) != self.act_quant(out):
+            raise InputError("micro: PAD must keep its input's scale and zero point")
+        return _Value(src.name, "nhwc", pad=int(pads[1, 0]))
+
+    def op_relu(self, op: Any, ins: list[int], out: int, act: str = "relu") -> _Value:
+        src = self.value(ins[0], act.upper())
+        quant = self.act_quant(out)
+        if quant != self.act_quant(ins[0]):
+            raise InputError(f"micro: {act.upper()} must keep its input's scale and zero point")
+        return _Value(self.emit("clamp", [src.name], self.tensors[src.name].shape, quant,
+                                tflite_clamps(act, *quant)), src.layout, src.hwc)
+
+    def op_relu6(self, op: Any, ins: list[int], out: int) -> _Value:
+        return self.op_relu(op, ins, out, "relu6")
+
+    def op_transpose(self, op: Any, ins: list[int], out: int) -> _Value:
+        src = self.value(ins[0], "TRANSPOSE")
+        perm = tuple(np.atleast_1d(self.const(ins[1], np.int32)).tolist())
+        turns = {("nchw", (0, 2, 3, 1)): "nhwc", ("nhwc", (0, 3, 1, 2)): "nchw"}
+        layout = turns.get((src.layout, perm))
+        if layout is None:
+            raise InputError(f"micro: TRANSPOSE {list(perm)} of an {src.layout.upper()} tensor is not "
+                             "supported (only NCHW <-> NHWC)")
+        return _Value(src.name, layout)
+
+    def op_reshape(self, op: Any, ins: list[int], out: int) -> _Value:
+        src = self.value(ins[0], "RESHAPE")
+        ours = self.tensors[src.name].shape
+        target = self.shape(out)[1:]
+        same_memory = src.layout != "nhwc" or ours[0] == 1 or ours[1] * ours[2] == 1
+        quant = self.act_quant(out)
+        if len(target) == 1:
+            hwc = src.hwc if same_memory else (ours[0], ours[1], ours[2])
+            shape = (int(target[0]),)
+            layout = "flat"
+        elif len(target) == 3 and same_memory and not src.hwc:
+            h, w, c = target  # an NHWC view when memory allows it (TFLite's kernels are NHWC)
+            nhwc = c == 1 or h * w == 1
+            shape, layout, hwc = ((c, h, w), "nhwc", None) if nhwc else (tuple(target), "nchw", None)
+        else:
+            raise InputError(f"micro: RESHAPE of {list(self.shape(ins[0]))} to {list(self.shape(out))} "
+                             "is not supported (flattening, or views that keep the memory order)")
+        if shape == ours:
+            return _Value(src.name, layout, hwc)
+        return _Value(self.emit("reshape", [src.name], shape, quant, {"shape": list(shape)}), layout, hwc)
+
+
+def import_tflite(path: Path, input_shape: tuple[int, ...], input_scale: float) -> Graph:
+    """The integer graph (tflite scheme) of an int8 ``.tflite`` file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"micro: cannot read '{path}': {exc}") from None
+    graph = _Reader(data, tuple(input_shape), input_scale).run()
+    problem = graph.problem()
+    if problem:
+        raise InputError(f"micro: the imported graph is inconsistent: {problem}")
+    return graph

@@ -1,0 +1,43 @@
+"""int8 .tflite models (litert-convert output or a user's own file) into heiti micro."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from heiti.core.artifact import Artifact
+from heiti.core.component import Params
+from heiti.core.steps import Optimizer, StepContext
+
+
+class MicroImportTfliteParams(Params):
+    input_scale: float | None = Field(
+        None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
+
+
+class MicroImportTflite(Optimizer):
+    """Imports a fully int8 ``.tflite`` model into heiti micro's integer graph in the
+    ``tflite`` scheme: int8 weights, int32 biases, scales and zero points are kept and the
+    multipliers derived as TensorFlow Lite Micro derives them, so the generated C computes
+    TFLM's integers bit for bit. Unsupported operators are named with what is supported."""
+
+    name = "micro-import-tflite"
+    Params = MicroImportTfliteParams
+    input_formats = ("tflite", "tflite-int8")  # a float model is rejected with the reason
+    output_format = "micro-int8"
+    file_suffix = ".npz"
+    requires = ("tflite_micro",)
+    extra = "tflm"
+
+    def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
+        from importlib.metadata import version
+
+        from heiti.micro.steps import graph_artifact, input_scale
+        from heiti.micro.tflite_import import import_tflite
+
+        shape = ctx.dataset.split("train").x.shape[1:]
+        graph = import_tflite(model.path, shape, input_scale(self.params.input_scale, ctx))
+        ctx.log(f"micro-import-tflite: {len(graph.ops)} operators, {graph.weight_bytes()} weight bytes")
+        return graph_artifact(graph, output, model, self.name, {"source": "tflite"},
+                              {"tflite-micro": version("tflite-micro")})

@@ -1,0 +1,1 @@
+"""Publishing results to the outside world: MQTT brokers (flows and ``heiti run``)."""

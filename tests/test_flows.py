@@ -1,0 +1,168 @@
+"""Runtime flows: a digits model fed from an image folder into JSON lines and a real MQTT
+broker; back-pressure from a slow sink; flow files with mistakes."""
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from broker import Subscriber, free_port
+from conftest import run_cli, scenario_dict, write_scenario
+from heiti.datasets.digits import Digits
+from heiti.flows.engine import FlowRunner
+from heiti.flows.stage import Item, Sink, Source
+
+IMAGES = 30
+
+
+def _digit_images(folder):
+    data = Digits().split("test").head(IMAGES)
+    folder.mkdir()
+    for i, (x, label) in enumerate(zip(data.x, data.truth, strict=True)):
+        Image.fromarray(np.rint(x[0] * 255).astype(np.uint8)).save(folder / f"{i:03d}-{label}.png")
+    return data.truth
+
+
+def _flow(workdir, sinks, **extra):
+    write_scenario(workdir, scenario_dict())
+    flow = {"name": "digits-live",
+            "source": {"type": "image-folder",
+                       "parameters": {"path": "images", "size": [8, 8], "grayscale": True}},
+            "model": {"scenario": "scenario.yml"},
+            "postprocess": [{"type": "top-class"}],
+            "sinks": sinks, "statistics": "stats.json", **extra}
+    path = workdir / "flow.yml"
+    path.write_text(yaml.safe_dump(flow), encoding="utf-8")
+    return path
+
+
+def test_images_through_a_model_into_json_lines_and_mqtt(workdir, broker, capsys):
+    truth = _digit_images(workdir / "images")
+    subscriber = Subscriber(broker, "heiti/digits/#")
+    path = _flow(workdir, [{"type": "jsonl", "parameters": {"path": "out/results.jsonl"}},
+                           {"type": "mqtt", "parameters": {"url": broker.url("heiti/digits")}},
+                           {"type": "console"}])
+    assert run_cli("flow", path) == 0
+    lines = [json.loads(line) for line in (workdir / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["seq"] for r in lines] == list(range(IMAGES))
+    assert lines[0]["schema"] == "heiti/flow-result/1" and lines[0]["flow"] == "digits-live"
+    predicted = [int(r["label"]) for r in lines]
+    assert np.mean(np.asarray(predicted) == truth) > 0.8
+    messages = subscriber.wait_for(IMAGES + 1)
+    subscriber.close()
+    results = [m for t, m in messages if t == "heiti/digits"]
+    assert sorted(m["seq"] for m in results) == list(range(IMAGES))
+    (statistics,) = [m for t, m in messages if t == "heiti/digits/statistics"]
+    assert statistics["items"] == IMAGES
+    assert [s["stage"] for s in statistics["stages"]] == [
+        "source image-folder", "model", "postprocess[0] top-class", "sinks[0] jsonl", "sinks[1] mqtt",
+        "sinks[2] console"]
+    assert all(s["latency_ms"]["p50"] > 0 for s in statistics["stages"])
+    assert json.loads((workdir / "stats.json").read_text())["items"] == IMAGES
+    captured = capsys.readouterr()
+    assert "000-" in captured.out and "label=" in captured.out
+    assert "heiti: flow digits-live: 30 items" in captured.err
+
+
+def test_an_unreachable_broker_fails_the_flow_before_it_starts(workdir, capsys):
+    _digit_images(workdir / "images")
+    port = free_port()
+    path = _flow(workdir, [{"type": "mqtt", "parameters": {"url": f"mqtt://127.0.0.1:{port}/x"}}])
+    assert run_cli("flow", path) == 1
+    assert f"cannot reach the MQTT broker at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_model_input_mismatch_names_the_stage(workdir, capsys):
+    _digit_images(workdir / "images")
+    path = _flow(workdir, [{"type": "console"}])
+    flow = yaml.safe_load(path.read_text())
+    flow["source"]["parameters"]["size"] = [16, 16]
+    path.write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", path) == 2
+    err = capsys.readouterr().err
+    assert "flow stage 'model': the dataset's samples do not fit the model" in err
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"sinks": []}, "sinks: List should have at least 1 item"),
+    ({"sinks": [{"type": "mqtt", "parameters": {"url": "tcp://x/y"}}]}, "sinks[0].parameters.url: String"),
+    ({"source": {"type": "image-folda"}}, "source.type: unknown source 'image-folda'"),
+    ({"model": {"runtime": {"type": "onnxruntime"}}}, "model: Value error, give either 'scenario' or"),
+    ({"postprocess": [{"type": "keyword-spotter", "parameters": {"threshold": 2}}]},
+     "postprocess[0].parameters.threshold: Input should be less than or equal to 1"),
+])
+def test_flow_file_mistakes_are_reported_with_their_path(tmp_path, capsys, change, message):
+    flow = {"name": "f", "source": {"type": "image-folder", "parameters": {"path": "."}},
+            "sinks": [{"type": "console"}], **change}
+    path = tmp_path / "flow.yml"
+    path.write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", path) == 2
+    err = capsys.readouterr().err
+    assert "invalid flow file" in err or "source.type" in err
+    assert message in err
+
+
+class Counting(Source):
+    """Numbers 0..N-1, counting how many it has produced (not registered: a test stage)."""
+
+    name = "counting"
+
+    def __init__(self, total):
+        super().__init__()
+        self.total, self.produced = total, 0
+
+    def items(self):
+        for i in range(self.total):
+            self.produced += 1
+            yield Item(i, "counter", tensors={"x": np.zeros((1, 1024), np.float32)},
+                       results=[{"i": i}])
+
+
+class SlowSink(Sink):
+    """Takes 2 ms per item and records how far ahead the source got each time."""
+
+    name = "slow"
+
+    def __init__(self, source):
+        super().__init__()
+        self.source, self.ahead, self.seen = source, [], []
+
+    def write(self, item):
+        time.sleep(0.002)
+        self.seen.append(item.seq)
+        self.ahead.append(self.source.produced - len(self.seen))
+
+
+def test_a_slow_sink_holds_the_source_back_instead_of_queueing_everything():
+    source = Counting(400)
+    sink = SlowSink(source)
+    runner = FlowRunner("bp", source, [], [("slow", sink)], queue_size=4)
+    before = threading.active_count()
+    statistics = runner.run()
+    assert sink.seen == list(range(400))  # nothing dropped, in order
+    # at most the queue plus the item the source holds while it waits: bounded memory
+    assert max(sink.ahead) <= 4 + 2
+    source_stage = statistics["stages"][0]
+    assert source_stage["blocked_s"] > 0.3  # it waited for the sink most of the time
+    assert statistics["stages"][1]["max_queued"] <= 4
+    assert threading.active_count() == before
+
+
+class FailingSink(Sink):
+    name = "failing"
+
+    def write(self, item):
+        if item.seq == 5:
+            raise OSError("disk full")
+
+
+def test_a_failing_stage_stops_the_flow_with_its_name():
+    from heiti.errors import RunFailed
+
+    runner = FlowRunner("f", Counting(10_000), [], [("sinks[0] failing", FailingSink())], queue_size=2)
+    with pytest.raises(RunFailed, match="flow stage 'sinks\\[0\\] failing' failed: OSError: disk full"):
+        runner.run()
