@@ -58,7 +58,7 @@ def main() -> None:
             assert np.array_equal(c, golden.predict(graph, raw)), f"{label}: C differs from golden"
             m4 = cortex_m4_report(folder)
             flash_ram = (f"{m4['flash_bytes']} / {m4['ram_bytes']}" if "flash_bytes" in m4 else "n/a")
-            rows.append((label, float((c.argmax(1) == test.y).mean()), graph.weight_bytes(),
+            rows.append((label, float((c.argmax(1) == test.truth).mean()), graph.weight_bytes(),
                          plan.arena_bytes, flash_ram, f"{seconds:.1f}"))
     print("| model | test accuracy | weights (B) | arena (B) | Cortex-M4 flash / RAM (B) | quantize (s) |")
     print("|---|---|---|---|---|---|")
