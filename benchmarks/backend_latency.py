@@ -91,7 +91,8 @@ def load(cls, artifact, threads: int):
 
 
 def time_runs(runtime, inputs: np.ndarray) -> float:
-    prepared = [runtime.prepare(inputs[i : i + 1]) for i in range(len(inputs))]
+    name = runtime.io.inputs[0].name
+    prepared = [runtime.prepare({name: inputs[i : i + 1]}) for i in range(len(inputs))]
     for p in prepared[:10]:
         runtime.infer(p)
     latencies = []

@@ -62,7 +62,7 @@ def main() -> None:
         bare, heiti = [], []
         for _ in range(args.repeats):
             bare.append(median(bare_loop(session, x, warmup=50)) / 1e3)
-            loop = run_inference(runtime, x, batch_size=1, warmup=50, show_progress=False)
+            loop = run_inference(runtime, {"input": x}, batch_size=1, warmup=50, show_progress=False)
             heiti.append(median(loop.latencies_ns) / 1e3)
     ratio = median(heiti) / median(bare)
     print(f"model: tiny-cnn [32, 64]/128 (ONNX, fp32), {args.samples} samples x {args.repeats} repeats, "

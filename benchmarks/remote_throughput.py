@@ -56,7 +56,7 @@ def measure(executor, x: np.ndarray) -> tuple[float, float, float | None]:
     overhead per call (round trip minus the target's own inference time, µs)."""
     from heiti.flow.inference import run_inference
 
-    loop = run_inference(executor, x, batch_size=1, warmup=50, show_progress=False)
+    loop = run_inference(executor, {"input": x}, batch_size=1, warmup=50, show_progress=False)
     overhead = None
     if loop.target_latencies_ns is not None:
         overhead = median(loop.latencies_ns - loop.target_latencies_ns) / 1e3

@@ -56,6 +56,13 @@ def test_metrics_match_hand_checked_values():
     assert (sum(histogram["normal"]), sum(histogram["anomalous"])) == (4, 2)
 
 
+def test_runs_agree_on_a_window_when_they_flag_it_alike():
+    # heiti matrix counts agreement per window; scores of two runs never match exactly
+    task = Anomaly()
+    assert task.same_prediction({"score": 0.1, "anomalous": True}, {"score": 0.2, "anomalous": True})
+    assert not task.same_prediction({"score": 0.1, "anomalous": False}, {"score": 0.1, "anomalous": True})
+
+
 def test_metrics_of_normal_windows_only_are_none_not_an_error():
     m = evaluate(labels=np.zeros(4, dtype=np.int64)).metrics
     assert m["roc_auc"] is None and m["best_f1"] is None and m["threshold"] is None
@@ -66,6 +73,8 @@ def test_task_refuses_a_model_that_does_not_reconstruct_its_input():
                 outputs=[TensorSpec(name="logits", shape=[-1, 10])])
     with pytest.raises(InputError, match="cannot be a reconstruction"):
         Anomaly().check_model(io, INFO)
+    with pytest.raises(InputError, match="input 'vibration' is not among the inputs"):
+        Anomaly({"input": "vibration"}).check_model(io, INFO)
 
 
 def test_split_keeps_anomalies_out_of_training():

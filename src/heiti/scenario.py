@@ -27,7 +27,8 @@ from heiti.errors import InputError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # no inf or nan: an infinite duration or a nan threshold is always a mistake
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class ComponentSpec(_Strict):
@@ -60,19 +61,19 @@ class TargetSpec(BaseModel):
 
 
 class TestSettings(_Strict):
-    warmup: int = Field(10, ge=0, description="untimed runs before measuring")
+    warmup: int = Field(10, ge=0, le=100_000, description="untimed runs before measuring")
     samples: int | None = Field(None, ge=1, description="limit the number of test samples")
     batch_size: int = Field(1, ge=1)
     split: Literal["test", "val", "train", "all"] = Field(
         "test", description="samples to evaluate on; 'all' takes every sample of the dataset "
         "(for a model trained elsewhere)")
     min_duration_s: float = Field(
-        0.0, ge=0, description="repeat timed passes over the samples until this much time has "
-        "passed (quality still comes from the first pass)"
+        0.0, ge=0, le=86_400, description="repeat timed passes over the samples until this much "
+        "time has passed (quality still comes from the first pass)"
     )
     save_outputs: bool = Field(False, description="write every raw model output (before "
                                "post-processing) to BUILD_DIR/outputs.npz")
-    resource_interval_s: float = Field(0.05, gt=0, description="CPU/RAM sampling period")
+    resource_interval_s: float = Field(0.05, ge=0.001, le=60, description="CPU/RAM sampling period")
     min_metric: dict[str, float] = Field(
         {}, description="quality gate: {METRIC: floor}; the run fails (exit 1) when a metric of "
         "the task is below its floor")
@@ -110,6 +111,8 @@ class Scenario(_Strict):
     target: TargetSpec = TargetSpec()
     test: TestSettings = TestSettings()
     report: ReportSettings = ReportSettings()
+    search: dict[str, Any] | None = Field(None, description="the search space of 'heiti automl' "
+                                          "(docs/automl.md); other commands run the scenario as it is")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 KINDS = ["task", "dataset", "model", "optimizer", "runtime", "target", "source", "transform", "sink",
-         "board"]
+         "tool", "board"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

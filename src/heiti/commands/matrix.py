@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--samples", type=int, metavar="N", help="limit the test samples per cell")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR",
                         help="default: matrix/ in the scenario's build directory")
+    parser.add_argument("--ray", action="store_true", help="run cells as Ray tasks on a local instance")
+    parser.add_argument("--ray-address", metavar="ADDRESS", help="run cells on this Ray cluster")
+    parser.add_argument("--workers", type=int, metavar="N", help="cells at once on Ray (default: its CPUs)")
     parser.set_defaults(handler=run)
 
 
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = args.output or scenario.build_dir / "matrix"
     refuse_inside(out_dir, scenario.dataset.path_parameters(), "output folder")
     cells = matrix.plan_cells(scenario, args.runtimes, args.optimizers, args.chain, tuple(args.variants))
-    matrix.run_cells(scenario, cells, out_dir, args.samples)
+    matrix.run_cells(scenario, cells, out_dir, args.samples, args.ray, args.ray_address, args.workers)
     host = host_environment()
     test = scenario.spec.test
     notes = [f"host: {host['cpu']} ({host['cpu_count']} cores); batch {test.batch_size}, "

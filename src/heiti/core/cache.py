@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from functools import cache
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from heiti.core.dataset import Dataset, Samples
 
 KEY_FILE = "key.json"
+STORE_NAME = ".heiti-store"
 
 
 class StepKey(BaseModel):
@@ -69,8 +71,20 @@ class StepKey(BaseModel):
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    old, new = _flat(old), _flat(new)
     return [f"{k} {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}"
             for k in sorted({*old, *new}) if old.get(k) != new.get(k)]
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameters as dotted paths, so a change names the value that changed."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 @cache
@@ -162,6 +176,13 @@ class ArtifactStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return entry
+
+
+def store_for(build_dir: Path) -> ArtifactStore:
+    """The store shared by everything building beside ``build_dir`` (scenarios, matrix cells,
+    AutoML trials, workflows): ``$HEITI_STORE``, else ``.heiti-store`` in its parent."""
+    root = os.environ.get("HEITI_STORE")
+    return ArtifactStore(Path(root) if root else Path(build_dir).parent / STORE_NAME)
 
 
 def copy(source: Path, destination: Path) -> None:

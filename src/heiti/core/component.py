@@ -20,9 +20,10 @@ from heiti.errors import MissingExtraError
 
 
 class Params(BaseModel):
-    """Base of component parameter models: unknown keys are errors, not silently ignored."""
+    """Base of component parameter models: unknown keys are errors, not silently ignored;
+    inf and nan are refused (no parameter means them)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class Component:

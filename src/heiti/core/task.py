@@ -149,6 +149,11 @@ class Task(Component):
         beside the measurements at test time; None when the task has none."""
         return None
 
+    def same_prediction(self, a: Any, b: Any) -> bool:
+        """Whether two runs predicted alike for one sample (``heiti matrix`` agreement);
+        tasks whose predictions hold real values compare their decision only."""
+        return a == b
+
     def comparison_columns(self) -> list[str]:
         """Scalar metrics shown per run in comparison reports (primary first)."""
         return [self.primary_metric]

@@ -159,12 +159,21 @@ def build(optimizer: Optimizer, current: Artifact, output: Path, output_format: 
             copy(entry / STORED_SIDECAR, sidecar_path(output))
             ctx.log(f"{label}: reused from the artifact store ({output.name})")
             return Artifact.load(output)
+    ctx.log(f"{label}: {current.format} -> {output_format}{note}")
+    result = execute(optimizer, current, output, output_format, ctx, key, label)
+    if store is not None:
+        store.put(key, {STORED_FILE: result.path, STORED_SIDECAR: result.sidecar})
+    return result
+
+
+def execute(optimizer: Optimizer, current: Artifact, output: Path, output_format: str, ctx: StepContext,
+            key: StepKey, label: str) -> Artifact:
+    """Run the optimizer and write the output's sidecar with its provenance and key."""
     output.parent.mkdir(parents=True, exist_ok=True)
     # the sidecar is written last and marks the output complete: remove a stale one first
     sidecar_path(output).unlink(missing_ok=True)
-    ctx.log(f"{label}: {current.format} -> {output_format}{note}")
     started = time.perf_counter()
-    with component_failures(label):
+    with component_failures(label):  # a framework's own error becomes a message with a hint
         result = optimizer.optimize(current, output, ctx)
     result.format = output_format
     result.provenance.parameters = optimizer.params.model_dump(mode="json")
@@ -172,10 +181,7 @@ def build(optimizer: Optimizer, current: Artifact, output: Path, output_format: 
     result.provenance.key = key
     if result.provenance.duration_s is None:
         result.provenance.duration_s = time.perf_counter() - started
-    result.save()
-    if store is not None:
-        store.put(key, {STORED_FILE: result.path, STORED_SIDECAR: result.sidecar})
-    return result
+    return result.save()
 
 
 def _current(output: Path, key: StepKey) -> Artifact | None:

@@ -157,31 +157,50 @@ def _with_batch(cls: type[Optimizer], params: dict[str, Any], batch: int) -> dic
     return params
 
 
-def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path,
-              samples: int | None = None) -> list[Cell]:
+def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, samples: int | None = None,
+              ray: bool = False, address: str | None = None, workers: int | None = None) -> list[Cell]:
+    """Run the pending cells, one after another here or several at once on Ray."""
+    from heiti.flow import distributed
     from heiti.flow import run as flow
 
     runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
-    for cell in cells:
-        if cell.status != "pending":
-            continue
-        flow.log(f"matrix: {cell.name}: {cell.chain}")
-        try:
-            loaded = cell_scenario(scenario, cell, out_dir / "cells" / cell.name,
-                                   runtime_params.get(cell.runtime, {}), samples)
-            path, document = flow.test(loaded)
-        except HeitiError as exc:
-            cell.status, cell.reason = "failed", exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-        except Exception as exc:  # a backend's own error: the cell fails, the matrix goes on
-            cell.status, cell.reason = "failed", f"{type(exc).__name__}: {exc}"
-        else:
-            cell.status, cell.result = "ok", summarize(document, path)
-        if cell.status == "failed":
-            flow.log(f"matrix: {cell.name} failed: {cell.reason.splitlines()[0][:200]}")
+    queue = [i for i, c in enumerate(cells) if c.status == "pending"]
+    pool = distributed.pool(ray, address, workers)
+    try:
+        while queue or pool.pending():
+            while queue and pool.pending() < pool.workers:
+                index = queue.pop(0)
+                cell = cells[index]
+                flow.log(f"matrix: {cell.name}: {cell.chain}")
+                pool.submit(index, run_cell, scenario, cell, out_dir / "cells" / cell.name,
+                            runtime_params.get(cell.runtime, {}), samples)
+            index, outcome = pool.next_done()
+            cell = cells[index]
+            if isinstance(outcome, BaseException):
+                outcome = ("failed", f"the worker failed: {type(outcome).__name__}: {outcome}", {})
+            cell.status, cell.reason, cell.result = outcome
+            if cell.status == "failed":
+                flow.log(f"matrix: {cell.name} failed: {cell.reason.splitlines()[0][:200]}")
+    finally:
+        pool.close()
     _add_agreement(cells)
     write_json(out_dir / "matrix.json", {"scenario": scenario.name,
                                          "cells": [dataclasses.asdict(c) for c in cells]})
     return cells
+
+
+def run_cell(scenario: LoadedScenario, cell: Cell, build_dir: Path, runtime_params: dict[str, Any],
+             samples: int | None) -> tuple[str, str, dict[str, Any]]:
+    """One cell through the usual optimize/test flow: (status, reason, result)."""
+    from heiti.flow import run as flow
+
+    try:
+        path, document = flow.test(cell_scenario(scenario, cell, build_dir, runtime_params, samples))
+    except HeitiError as exc:
+        return "failed", exc.message + (f" (hint: {exc.hint})" if exc.hint else ""), {}
+    except Exception as exc:  # a backend's own error: the cell fails, the matrix goes on
+        return "failed", f"{type(exc).__name__}: {exc}", {}
+    return "ok", "", summarize(document, path)
 
 
 def cell_scenario(scenario: LoadedScenario, cell: Cell, build_dir: Path,
@@ -212,6 +231,7 @@ def summarize(document: Measurements, path: Path) -> dict[str, Any]:
         "p50_ms": latency.p50, "p99_ms": latency.p99,
         "size_bytes": document.model.size_bytes,
         "compile_s": sum(step.duration_s or 0.0 for step in chain[1:]),
+        "task": document.quality.task,
         "predictions": document.quality.predictions,
     }
 
@@ -222,9 +242,10 @@ def _add_agreement(cells: list[Cell]) -> None:
     done = [c for c in cells if c.status == "ok" and c.result.get("predictions") is not None]
     reference = next((c for c in done if not c.optimizers), None) or next(
         (c for c in done if c.variant == "fp32"), None)
+    task = registry.get("task", reference.result["task"])() if reference else None
     for cell in done:
         cell.result["reference"] = reference.name if reference else None
-        if reference:
+        if task:
             ours, theirs = cell.result["predictions"], reference.result["predictions"]
-            same = sum(a == b for a, b in zip(ours, theirs, strict=False))
+            same = sum(task.same_prediction(a, b) for a, b in zip(ours, theirs, strict=False))
             cell.result["agreement"] = same / len(theirs) if len(ours) == len(theirs) and theirs else None

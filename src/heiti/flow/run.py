@@ -3,14 +3,13 @@ or all together (``heiti run``)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from heiti import postprocess
 from heiti.core.artifact import Artifact
-from heiti.core.cache import ArtifactStore
+from heiti.core.cache import store_for
 from heiti.core.files import write_atomic
 from heiti.core.steps import StepContext
 from heiti.errors import InputError, RunFailed, component_failures
@@ -49,20 +48,13 @@ def optimize(scenario: LoadedScenario, force: bool = False) -> list[Artifact]:
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
     ctx = context(scenario)
     return run_chain(steps, _prepare_model(scenario, ctx), ctx, force=force,
-                     store=artifact_store(scenario))
+                     store=store_for(scenario.build_dir))
 
 
 def _prepare_model(scenario: LoadedScenario, ctx: StepContext, force: bool = False) -> Artifact:
     with component_failures(f"model '{scenario.model.name}'"):
         return scenario.model.prepare(scenario.model_path, scenario.spec.model.train, ctx,
                                       force=force)
-
-
-def artifact_store(scenario: LoadedScenario) -> ArtifactStore:
-    """Shared by every scenario building beside this one (matrix cells, AutoML trials):
-    ``$HEITI_STORE``, else ``.heiti-store`` in the build folder's parent."""
-    root = os.environ.get("HEITI_STORE")
-    return ArtifactStore(Path(root) if root else scenario.build_dir.parent / ".heiti-store")
 
 
 def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:

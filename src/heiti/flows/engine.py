@@ -82,6 +82,7 @@ class FlowRunner:
                 opened.append(sink)
             for _, transform in self.transforms:
                 transform.open()
+            self.source.open()
             statistics = self._run_threads()
         finally:
             for _, transform in self.transforms:

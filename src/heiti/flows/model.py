@@ -16,7 +16,7 @@ from heiti import postprocess
 from heiti.core.artifact import Artifact
 from heiti.core.iospec import TensorSpec
 from heiti.core.steps import Runtime, Target
-from heiti.flow.binding import bind, check_inputs
+from heiti.flow.binding import check_inputs, input_names
 from heiti.flows.stage import Item, Transform
 
 
@@ -28,19 +28,20 @@ class ModelStage(Transform):
         super().__init__()
         self.artifact, self.runtime, self.target = artifact, runtime, target
         self.executor: Runtime | None = None
-        self._checked = False
+        self._names: dict[str, str] = {}  # model input -> item tensor, from the first item
 
     def open(self) -> None:
         self.executor = self.target.open(self.runtime, self.artifact)
 
     def process(self, item: Item) -> Iterator[Item]:
         io = self.artifact.io
-        if not self._checked:  # the first item's tensors must fit the model; later ones are alike
-            check_inputs([TensorSpec(name=k, shape=[-1, *v.shape[1:]], dtype=v.dtype.name)
-                          for k, v in item.tensors.items()], io,
-                         hint="set the source's or the preprocessing's parameters to match the model")
-            self._checked = True
-        inputs = bind(item.tensors, io)
+        if not self._names:  # the first item's tensors must fit the model; later ones are alike
+            specs = [TensorSpec(name=k, shape=[-1, *v.shape[1:]], dtype=v.dtype.name)
+                     for k, v in item.tensors.items()]
+            check_inputs(specs, io, hint="set the source's or the preprocessing's parameters to "
+                                         "match the model")
+            self._names = input_names(specs, io)
+        inputs = {model: item.tensors[given] for model, given in self._names.items()}
         feed = {spec.name: spec.quantize(inputs[spec.name]) if spec.raw_integers
                 else np.asarray(inputs[spec.name], dtype=spec.dtype) for spec in io.inputs}
         outputs = self.executor.outputs(self.executor.infer(self.executor.prepare(feed)))

@@ -42,6 +42,9 @@ class Source(Component):
     # seconds of media per item (audio windows advance by a hop), for the real-time factor
     media_seconds_per_item: float | None = None
 
+    def open(self) -> None:
+        """Acquire what clients need before the flow starts (a listening socket)."""
+
     def items(self) -> Iterator[Item]:
         raise NotImplementedError
 

@@ -20,15 +20,17 @@ BOX_WEIGHT = 2.0
 
 
 def center_targets(truth: list[dict[str, np.ndarray]], classes: int, grid: tuple[int, int],
-                   stride: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Heatmaps (N, C, h, w), box per cell (N, 4, h, w) and regression weights (N, h, w)."""
+                   stride: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Heatmaps (N, C, h, w), box per cell (N, 4, h, w) and regression weights (N, h, w);
+    ``stride`` is the input pixels per cell down and across."""
     rows, cols = grid
+    scale = np.array([stride[1], stride[0]] * 2, np.float32)  # x1 y1 x2 y2 to cells
     heat = np.zeros((len(truth), classes, rows, cols), np.float32)
     boxes = np.zeros((len(truth), 4, rows, cols), np.float32)
     weight = np.zeros((len(truth), rows, cols), np.float32)
     cy, cx = np.mgrid[0:rows, 0:cols].astype(np.float32) + 0.5
     for n, item in enumerate(truth):
-        objects = np.asarray(item["boxes"], np.float32).reshape(-1, 4) / stride
+        objects = np.asarray(item["boxes"], np.float32).reshape(-1, 4) / scale
         areas = (objects[:, 2] - objects[:, 0]) * (objects[:, 3] - objects[:, 1])
         for k in np.argsort(-areas):  # larger first, so smaller objects overwrite shared cells
             x1, y1, x2, y2 = objects[k]
@@ -42,14 +44,16 @@ def center_targets(truth: list[dict[str, np.ndarray]], classes: int, grid: tuple
             region = (gauss >= REGRESSION_FLOOR) & (cx > x1) & (cx < x2) & (cy > y1) & (cy < y2)
             region[centre_row, centre_col] = True
             weight[n][region] = gauss[region]
-            boxes[n][:, region] = (objects[k] * stride)[:, None]
+            boxes[n][:, region] = (objects[k] * scale)[:, None]
     return heat, boxes, weight
 
 
-def center_loss(heatmap: Any, ltrb: Any, truth: list[dict[str, np.ndarray]], input_size: int) -> Any:
-    """Focal loss per object plus weighted GIoU loss; ``heatmap`` holds probabilities."""
+def center_loss(heatmap: Any, ltrb: Any, truth: list[dict[str, np.ndarray]],
+                image_size: tuple[int, int]) -> Any:
+    """Focal loss per object plus weighted GIoU loss; ``heatmap`` holds probabilities and
+    ``image_size`` is the input's height and width."""
     _, classes, rows, cols = heatmap.shape
-    stride = input_size / rows
+    stride = (image_size[0] / rows, image_size[1] / cols)
     heat, boxes, weight = (torch.from_numpy(a) for a in
                            center_targets(truth, classes, (rows, cols), stride))
     p = heatmap.clamp(1e-4, 1 - 1e-4)
@@ -58,8 +62,9 @@ def center_loss(heatmap: Any, ltrb: Any, truth: list[dict[str, np.ndarray]], inp
               + (1 - positive) * (1 - heat) ** 4 * p ** 2 * torch.log(1 - p)).sum()
     focal = focal / positive.sum().clamp(min=1)
     cy, cx = (t + 0.5 for t in torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij"))
+    scale = torch.tensor([stride[1], stride[0]] * 2).view(1, 4, 1, 1)
     predicted = torch.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]],
-                            dim=1) * stride
+                            dim=1) * scale
     mask = weight > 0
     if not mask.any():
         return focal

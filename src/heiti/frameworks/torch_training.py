@@ -5,7 +5,8 @@ validation score when it has one, then by validation loss). The task supplies th
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,11 @@ from heiti.core.dataset import Samples
 from heiti.core.task import Task
 from heiti.flow.progress import Progress
 from heiti.frameworks.torch_tools import seed_everything
+
+# called after each epoch with (epoch, val_loss, val_score); it may raise to stop training, as an
+# AutoML search does to prune a poor trial or end one over its time limit
+epoch_observer: ContextVar[Callable[[int, float, float | None], None] | None] = ContextVar(
+    "epoch_observer", default=None)
 
 
 @dataclass
@@ -71,6 +77,7 @@ def _fit(module: torch.nn.Module, train: Samples, val: Samples, settings: Any, s
     best_key: tuple[float, float] | None = None
     best_state, stale = None, 0
     progress = Progress(settings.epochs, "training")
+    observer = epoch_observer.get()
     for epoch in range(1, settings.epochs + 1):
         module.train()
         order = torch.randperm(len(train), generator=generator)
@@ -87,6 +94,8 @@ def _fit(module: torch.nn.Module, train: Samples, val: Samples, settings: Any, s
         result.history.append({"epoch": epoch, "val_loss": val_loss, "val_score": val_score})
         shown = "" if val_score is None else f"val_score={val_score:.4f} "
         progress.update(note=f"{shown}val_loss={val_loss:.4f}")
+        if observer is not None:
+            observer(epoch, val_loss, val_score)
         key = (val_score if val_score is not None else 0.0, -val_loss)
         if best_key is None or key > best_key:
             best_key, best_state, stale = key, copy.deepcopy(module.state_dict()), 0

@@ -14,7 +14,7 @@ from heiti.models.torch_model import TorchModel
 class CenterDetectorParams(Params):
     stem: list[int] = Field([16, 32], min_length=1, description="output channels of the stride-2 "
                             "convolutions that shrink the image (one per halving)")
-    width: int = Field(48, ge=4, description="channels of the body and of each head")
+    width: int = Field(32, ge=4, description="channels of the body and of each head")
     dilations: list[int] = Field([1, 2, 4, 1], min_length=1, description="dilation of each 3x3 "
                                  "body convolution: widens the view without shrinking the map")
     score_threshold: float = Field(0.05, ge=0, lt=1, description="post-processing: lowest score kept")

@@ -57,16 +57,12 @@ class TorchModel(Model):
                 "train": train.model_dump() if train else None, "seed": ctx.seed}
 
     def _train(self, path: Path, train: Any, ctx: StepContext, config: dict[str, Any]) -> Artifact:
-        import torch
-
         from heiti.frameworks.torch_tools import seed_everything
         from heiti.frameworks.torch_training import evaluate_split, fit
 
         dataset, task = ctx.dataset, ctx.dataset.task
-        input_shape = dataset.input_shape
-        num_classes = len(dataset.class_names)
         seed_everything(ctx.seed)
-        module = self.build(input_shape, num_classes)
+        module = self.build(dataset.input_shape, len(dataset.class_names))
         ctx.log(f"model: training {self.name} for up to {train.epochs} epochs")
         started = time.perf_counter()
         result = fit(module, dataset.split("train"), dataset.split("val"), train, ctx.seed, task,
@@ -75,6 +71,24 @@ class TorchModel(Model):
         _, test_score = evaluate_split(module, dataset.split("test"), task, self.output_names)
         shown = "" if result.best_val_score is None else f", validation score {result.best_val_score:.4f}"
         ctx.log(f"model: best epoch {result.best_epoch}{shown}")
+        return self._save(module, path, ctx, duration, {
+            "config": config, "best_epoch": result.best_epoch, "val_score": result.best_val_score,
+            "test_score_after_training": test_score, "history": result.history})
+
+    def untrained(self, path: Path, ctx: StepContext) -> Artifact:
+        """The architecture with its initial weights: what an AutoML search converts and
+        links to check a candidate fits before spending any training on it."""
+        from heiti.frameworks.torch_tools import seed_everything
+
+        seed_everything(ctx.seed)
+        module = self.build(ctx.dataset.input_shape, len(ctx.dataset.class_names)).eval()
+        return self._save(module, path, ctx, 0.0, {"untrained": True})
+
+    def _save(self, module: Any, path: Path, ctx: StepContext, duration: float,
+              facts: dict[str, Any]) -> Artifact:
+        import torch
+
+        dataset = ctx.dataset
         artifact = Artifact(
             path=path,
             format=self.output_format,
@@ -84,16 +98,8 @@ class TorchModel(Model):
                 parameters=self.params.model_dump(mode="json"),
                 tool_versions={"torch": torch.__version__},
                 duration_s=duration,
-                details={
-                    "architecture": self.describe(),
-                    "input_shape": list(input_shape),
-                    "num_classes": num_classes,
-                    "config": config,
-                    "best_epoch": result.best_epoch,
-                    "val_score": result.best_val_score,
-                    "test_score_after_training": test_score,
-                    "history": result.history,
-                },
+                details={"architecture": self.describe(), "input_shape": list(dataset.input_shape),
+                         "num_classes": len(dataset.class_names), **facts},
             ),
         )
         save_with_sidecar(artifact, lambda tmp: torch.save(module.state_dict(), tmp))

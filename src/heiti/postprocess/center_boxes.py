@@ -4,7 +4,7 @@ class-wise non-maximum suppression (NumPy, after inference, outside the timed re
 The model outputs ``heatmap`` (N, C, h, w): per class, the score that an object's centre
 lies in each output cell, and ``ltrb`` (N, 4, h, w): the distances from the cell's centre
 to the box's left, top, right and bottom edges, in cells. A cell is ``stride`` input pixels
-with ``stride = input height / h``.
+with strides of input height / h down and input width / w across.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def apply(outputs: dict[str, np.ndarray], inputs: dict[str, np.ndarray], *,
     """Per image ``boxes`` (n, 4) xyxy input pixels, ``scores`` (n,) and ``labels`` (n,)."""
     heatmap, ltrb = outputs["heatmap"], outputs["ltrb"]
     height, width = next(iter(inputs.values())).shape[-2:]
-    stride = height / heatmap.shape[-2]
+    stride = (height / heatmap.shape[-2], width / heatmap.shape[-1])
     decoded: dict[str, list[np.ndarray]] = {"boxes": [], "scores": [], "labels": []}
     for scores, distances in zip(heatmap, ltrb, strict=True):
         boxes, kept_scores, labels = _decode(scores, distances, stride, score_threshold, max_detections)
@@ -35,8 +35,8 @@ def apply(outputs: dict[str, np.ndarray], inputs: dict[str, np.ndarray], *,
     return decoded
 
 
-def _decode(scores: np.ndarray, distances: np.ndarray, stride: float, threshold: float, limit: int
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decode(scores: np.ndarray, distances: np.ndarray, stride: tuple[float, float], threshold: float,
+            limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``limit`` best cells that are a local maximum (3x3) of their class's heatmap."""
     classes, rows, cols = scores.shape
     padded = np.pad(scores, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
@@ -47,8 +47,10 @@ def _decode(scores: np.ndarray, distances: np.ndarray, stride: float, threshold:
     value = scores[label, row, col]
     best = np.argsort(-value, kind="stable")[:limit]
     label, row, col, value = label[best], row[best], col[best], value[best]
-    cx, cy = (col + 0.5) * stride, (row + 0.5) * stride
-    left, top, right, bottom = (distances[i, row, col] * stride for i in range(4))
+    down, across = stride
+    cx, cy = (col + 0.5) * across, (row + 0.5) * down
+    left, right = distances[0, row, col] * across, distances[2, row, col] * across
+    top, bottom = distances[1, row, col] * down, distances[3, row, col] * down
     boxes = np.stack([cx - left, cy - top, cx + right, cy + bottom], axis=1).astype(np.float32)
     return boxes, value.astype(np.float32), label.astype(np.int64)
 
@@ -56,13 +58,15 @@ def _decode(scores: np.ndarray, distances: np.ndarray, stride: float, threshold:
 def class_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float
               ) -> np.ndarray:
     """Indices kept by greedy NMS within each class, best score first."""
-    keep: list[int] = []
-    for label in np.unique(labels):
-        index = np.flatnonzero(labels == label)
-        index = index[np.argsort(-scores[index], kind="stable")]
-        while index.size:
-            first, rest = index[0], index[1:]
-            keep.append(int(first))
-            index = rest[box_iou(boxes[rest], boxes[first]) <= iou_threshold]
-    return np.asarray(sorted(keep, key=lambda i: -scores[i]), dtype=np.int64)
-
+    order = np.argsort(-scores, kind="stable")
+    # boxes of different classes are moved apart so that they never overlap: one IoU matrix
+    span = float(boxes.max(initial=0.0)) + 1.0
+    moved = boxes[order] + (labels[order] * span)[:, None]
+    overlaps = box_iou(moved[:, None], moved[None]) > iou_threshold
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    for i in range(len(order)):
+        if not suppressed[i]:
+            keep.append(order[i])
+            suppressed |= overlaps[i]
+    return np.asarray(keep, dtype=np.int64)

@@ -157,8 +157,15 @@ def _target_latency(doc: Measurements) -> list[Table]:
     keys = ("mean", "p50", "p90", "p99")
     on_target, on_host = perf.target_latency_ms.model_dump(), perf.latency_ms.model_dump()
     return [Table(["measured", *(f"{k} ms" for k in keys)], [
-        [f"on the target ({target.get('cpu', '?')}): inference only", *(num(on_target[k]) for k in keys)],
+        [_target_label(doc, target), *(num(on_target[k]) for k in keys)],
         ["on the host: per call, transport included (table above)", *(num(on_host[k]) for k in keys)]])]
+
+
+def _target_label(doc: Measurements, target: dict[str, Any]) -> str:
+    if (doc.resources.get("target") or {}).get("board"):
+        return (f"on the board ({target.get('cpu', '?')}): an estimate, instructions counted by "
+                "QEMU at the nominal clock")
+    return f"on the target ({target.get('cpu', '?')}): inference only"
 
 
 def comparison_sections(docs: list[Measurements]) -> list[Section]:

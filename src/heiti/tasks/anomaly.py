@@ -67,7 +67,7 @@ class Anomaly(Task):
         outputs = {spec.name: spec for spec in io.outputs}
         inputs = {spec.name: spec for spec in io.inputs}
         out = outputs[self.output_name(outputs, self.params.output)]
-        inp = inputs[self.output_name(inputs, self.params.input)]
+        inp = inputs[_input_name(inputs, self.params.input)]
         if len(out.shape) != len(inp.shape) or any(
                 a > 0 and b > 0 and a != b for a, b in zip(out.shape[1:], inp.shape[1:], strict=False)):
             raise InputError(f"the model's output {out.describe()} cannot be a reconstruction of "
@@ -77,7 +77,7 @@ class Anomaly(Task):
 
     def scores(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> Any:
         """One anomaly score per window (torch tensors or NumPy arrays alike)."""
-        original = inputs[self.output_name(inputs, self.params.input)]
+        original = inputs[_input_name(inputs, self.params.input)]
         error = outputs[self.output_name(outputs, self.params.output)].reshape(original.shape) - original
         error = error**2 if self.params.score == "mse" else abs(error)
         return error.reshape(len(original), -1).mean(1)
@@ -130,14 +130,28 @@ class Anomaly(Task):
     def comparison_columns(self) -> list[str]:
         return ["roc_auc", "pr_auc", "best_f1"]
 
+    def same_prediction(self, a: Any, b: Any) -> bool:
+        return a["anomalous"] == b["anomalous"]  # scores of two runs never match exactly
+
     def examples_figure(self, data: Samples, outputs: dict[str, np.ndarray], info: DatasetInfo
                         ) -> bytes | None:
-        original = data.inputs[self.output_name(data.inputs, self.params.input)]
+        original = data.inputs[_input_name(data.inputs, self.params.input)]
         if original.ndim not in (2, 3):
             return None
         reconstruction = outputs[self.output_name(outputs, self.params.output)]
         return draw_examples(original, reconstruction.reshape(original.shape), _labels(data.truth),
                              data.ids)
+
+
+def _input_name(inputs: dict[str, Any], wanted: str | None) -> str:
+    """The input that the reconstruction is compared with."""
+    if wanted is None and len(inputs) == 1:
+        return next(iter(inputs))
+    if wanted not in inputs:
+        raise InputError(f"the task's input {wanted!r} is not among the inputs ({', '.join(inputs)})",
+                         hint="set the anomaly task's 'input' parameter to the input the model "
+                              "reconstructs")
+    return wanted
 
 
 def _labels(truth: Any) -> np.ndarray:

@@ -60,7 +60,7 @@ class Detection(Task):
                              f"{' and '.join(TRAINING_OUTPUTS)}; the model has {', '.join(outputs)}",
                              hint="train the model elsewhere and load it as a file")
         image = next(iter(inputs.values()))
-        return center_loss(outputs["heatmap"], outputs["ltrb"], truth, image.shape[-2])
+        return center_loss(outputs["heatmap"], outputs["ltrb"], truth, tuple(image.shape[-2:]))
 
     def evaluate(self, data: Samples, outputs: dict[str, Any], info: DatasetInfo) -> Quality:
         from heiti.evaluation.coco import detection_metrics
@@ -69,7 +69,9 @@ class Detection(Task):
         image = next(iter(data.inputs.values()))
         result = detection_metrics(data.truth, _per_image(detections), info.class_names,
                                    tuple(image.shape[-2:]))
-        predictions = [{"boxes": np.round(b, 1).tolist(), "scores": np.round(s, 4).tolist(),
+        # rounded as float64, so the JSON shows 12.3 and not float32's 12.300000190734863
+        predictions = [{"boxes": np.round(b.astype(np.float64), 1).tolist(),
+                        "scores": np.round(s.astype(np.float64), 4).tolist(),
                         "labels": [info.class_names[int(k)] for k in labels]}
                        for b, s, labels in zip(*(detections[k] for k in DETECTIONS), strict=True)]
         return self.quality(data, result["metrics"], details=result["details"],

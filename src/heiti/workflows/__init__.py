@@ -1,0 +1,1 @@
+"""Workflows (``heiti workflow``): named steps of tools whose outputs are stored by content."""

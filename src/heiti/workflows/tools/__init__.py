@@ -1,0 +1,1 @@
+"""Workflow tools, one file each."""
