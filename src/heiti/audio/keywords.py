@@ -28,6 +28,14 @@ class KeywordParams(SplitParams):
     features: FeatureParams = Field(FeatureParams(), description="the feature extraction the model "
                                     "declares (see docs/keyword-spotting.md)")
 
+    @field_validator("words", mode="before")
+    @classmethod
+    def _not_yaml_booleans(cls, words: object) -> object:
+        if isinstance(words, list) and any(isinstance(w, bool) for w in words):
+            raise ValueError("YAML reads unquoted yes/no/on/off as true/false: quote the words "
+                             "(\"yes\", \"no\", ...)")
+        return words
+
     @field_validator("words")
     @classmethod
     def _distinct(cls, words: list[str]) -> list[str]:
