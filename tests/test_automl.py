@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,34 +134,50 @@ def test_a_board_search_rejects_what_does_not_fit_and_every_trained_candidate_fi
 
 
 def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_path, capsys):
-    from heiti.automl import prepare, space
+    from optuna.trial import TrialState
+
+    from heiti.automl import prepare
     from heiti.automl.study import open_study
     from heiti.scenario import read_scenario_file
 
-    path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 2, "epochs": 1})))
-    assert run_cli("automl", path, "--no-best") == 0
+    path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 5})))
     search = prepare(read_scenario_file(path), tmp_path, path)
-    study = open_study(search, resume=True)
-    first = {t.number: t.datetime_complete for t in study.trials}
-    assert len(first) == 2
-    # what a killed search leaves behind: a trial asked and drawn, never told
-    cut = study.ask()
-    values = space.suggest(cut, search.spec)
-    cut.set_user_attr("values", values)
+    log = (tmp_path / "first.log").open("w")
+    # a real search, interrupted (Ctrl-C) while its second trial runs
+    process = subprocess.Popen([sys.executable, "-m", "heiti", "automl", str(path), "--no-best"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.3)
+            if not search.out_dir.joinpath("study.db").exists():
+                continue
+            study = optuna.load_study(study_name="resume", storage=search.storage_url)
+            states = [t.state for t in study.trials]
+            if states.count(TrialState.COMPLETE) == 1 and TrialState.RUNNING in states:
+                process.send_signal(signal.SIGINT)
+                break
+        assert process.wait(timeout=60) == 130, (tmp_path / "first.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    study = optuna.load_study(study_name="resume", storage=search.storage_url)
+    (done,) = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    (cut,) = [t for t in study.trials if t.state == TrialState.RUNNING]
     assert run_cli("automl", path, "--no-best") == 2  # a study exists: --resume is needed
     assert "--resume" in capsys.readouterr().err
 
-    data = _local("resume", _search(budget={"trials": 3, "epochs": 1}))
-    write_scenario(tmp_path, data)
     assert run_cli("automl", path, "--resume", "--no-best") == 0
     study = open_study(search, resume=True)
     by_number = {t.number: t for t in study.trials}
-    assert {n: by_number[n].datetime_complete for n in first} == first  # not run again
+    assert by_number[done.number].datetime_complete == done.datetime_complete  # not run again
     assert by_number[cut.number].user_attrs["outcome"] == "interrupted"
     retry = by_number[cut.number + 1]
-    assert retry.user_attrs["retry_of"] == cut.number and retry.user_attrs["values"] == values
+    assert retry.user_attrs["retry_of"] == cut.number and retry.params == cut.params
     assert retry.user_attrs["outcome"] == "trained"
-    assert [r["number"] for r in _summary(tmp_path)["trials"]] == [0, 1, cut.number + 1]
+    rows = _summary(tmp_path)["trials"]
+    assert [r["number"] for r in rows] == [done.number, cut.number + 1, cut.number + 2]
+    assert all(r["outcome"] == "trained" for r in rows)
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +263,31 @@ def test_a_compliant_network_passes_the_max78002_rules_and_a_search_skips_what_b
     (trial,) = _summary(tmp_path)["trials"]
     assert (trial["outcome"], trial["rule"]) == ("infeasible", "kernel_sizes")
     assert not (tmp_path / "build" / "automl" / "trials" / "0000" / "model.pt").exists()
+
+
+def test_a_trial_over_its_time_limit_is_stopped_and_counted_as_timed_out(tmp_path):
+    import heiti.api as heiti
+
+    search = _search(budget={"trials": 1, "epochs": 3, "trial_timeout_s": 1e-6})
+    result = heiti.automl(_local("slow", search), base_dir=tmp_path, evaluate_best=False)
+    assert result["counts"]["timed out"] == 1 and not result["best"]
+    (trial,) = _summary(tmp_path)["trials"]
+    assert "stopped after epoch 1" in trial["message"] and len(trial["curve"]) == 1
+
+
+def test_a_trial_below_the_median_curve_is_pruned_from_its_validation_score(tmp_path):
+    from heiti.automl import prepare, space
+    from heiti.automl.study import _job, open_study
+    from heiti.automl.trial import evaluate
+
+    search = _search(budget={"trials": 2, "epochs": 3}, pruning={"startup_trials": 1, "warmup_epochs": 0})
+    loaded = prepare(_local("prune", search), tmp_path)
+    study = open_study(loaded, resume=False)
+    earlier = study.ask()  # a finished trial that scored 1.0 at every epoch
+    for epoch in (1, 2, 3):
+        earlier.report(1.0, epoch)
+    study.tell(earlier, 1.0)
+    trial = study.ask()
+    result = evaluate(_job(loaded, trial, space.suggest(trial, loaded.spec)))
+    assert result.outcome == "pruned" and "pruned after epoch 1" in result.message
+    assert len(result.curve) == 1 and result.curve[0]["val_score"] < 1.0

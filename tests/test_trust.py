@@ -343,13 +343,17 @@ def test_info_shows_parameter_limits(capsys):
 
 
 def test_remote_target_log_line_gives_the_target_latency(user, capsys):
-    data = user_scenario(target={"kind": "remote", "protocol": "pipe"})
-    code, err = heiti("test", write_scenario(user, data), capsys=capsys)
+    data = user_scenario(target={"kind": "remote", "protocol": "pipe"},
+                         report={"enabled": True})
+    code, err = heiti("run", write_scenario(user, data), capsys=capsys)
     assert code == 0, err
     line = next(text for text in err.splitlines() if "median latency" in text)
     assert "median latency on the target" in line and "host round trip" in line
     document = json.loads((user / "build" / "measurements.json").read_text())
     assert f"{document['performance']['target_latency_ms']['p50']:.4f} ms" in line
+    report = (user / "build" / "report" / "report.md").read_text()
+    assert "timed around the runtime call only" not in report
+    assert "on the target" in report and "transport included" in report
 
 
 def test_matrix_marks_chains_that_cannot_exist_not_applicable(user, capsys):
@@ -451,3 +455,23 @@ def test_any_value_in_any_field_gives_a_message_and_touches_nothing_else(sandbox
                if not any(a and Path(k).is_relative_to(Path(a)) for a in allowed)}
     assert not outside, (changes, outside)
     assert not {k for k in changed if k.startswith(("work/images/", "work/model.onnx"))}
+
+
+def test_framework_error_inside_a_step_names_the_step(tmp_path, capsys):
+    """A model the ONNX checker accepts but ONNX Runtime cannot run (an operator of an
+    unknown domain): onnx-graph has no error handling of its own."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    image_folder(tmp_path / "images")
+    graph = helper.make_graph(
+        [helper.make_node("Scores", ["x"], ["scores"], domain="com.example")], "custom",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "model.onnx")
+    data = user_scenario(optimizers=[{"type": "onnx-graph"}], test={"warmup": 0})
+    code, err = heiti("test", write_scenario(tmp_path, data), capsys=capsys)
+    assert code == 1 and "optimizers[0] onnx-graph failed:" in err and "Scores" in err, err

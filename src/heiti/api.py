@@ -26,7 +26,7 @@ from heiti.flow import run as _flow
 from heiti.flow.measurements import Measurements, load_measurements
 from heiti.scenario import LoadedScenario, load_scenario, scenario_from_dict
 
-__all__ = ["Measurements", "load", "load_measurements", "optimize", "run", "scenario", "train"]
+__all__ = ["Measurements", "automl", "load", "load_measurements", "optimize", "run", "scenario", "train"]
 
 
 def scenario(data: dict[str, Any] | None = None, *, base_dir: str | Path = ".",
@@ -77,3 +77,20 @@ def run(source: LoadedScenario | str | Path | dict[str, Any], *, report: bool = 
     if quality_gate:
         _flow.check_quality_gate(loaded, measurements)
     return measurements
+
+
+def automl(source: str | Path | dict[str, Any], *, base_dir: str | Path = ".", resume: bool = False,
+           ray: bool = False, address: str | None = None, workers: int | None = None,
+           evaluate_best: bool = True, output: str | Path | None = None) -> dict[str, Any]:
+    """``heiti automl``: search the scenario's ``search:`` section (docs/automl.md). A file's
+    relative paths resolve against its folder, a mapping's against ``base_dir``. Returns the
+    outcome counts, the best trials and the paths of the reports and of automl.json."""
+    from heiti.automl import prepare, search_and_report
+    from heiti.scenario import read_scenario_file
+
+    if isinstance(source, dict):
+        search = prepare(source, Path(base_dir), out_dir=output)
+    else:
+        path = Path(source).resolve()
+        search = prepare(read_scenario_file(path), path.parent, path, output)
+    return search_and_report(search, resume, ray, address, workers, evaluate_best)

@@ -75,7 +75,8 @@ def sections(study: Any, rows: list[dict[str, Any]], top: list[dict[str, Any]],
         "flash and RAM: of the linked firmware (exact, from the ELF); instructions: per inference on "
         "the emulated board; the metric on the search split."]))
     trained = [r for r in rows if r["outcome"] == "trained"]
-    figures = [Figure("automl-metric-over-trials", f"{metric} of each trial and the best so far",
+    figures = [Figure("automl-metric-over-trials", f"{metric} of each trial and the best so far "
+                      "(trials without a score: crosses below)",
                       lambda: _over_trials(rows, metric, study.directions[0].name.lower()))]
     others = [o for o in objectives if o != "metric"] or [o for o in ("flash", "size") if
                                                           any(r["facts"].get(o) for r in trained)][:1]
@@ -135,16 +136,17 @@ def _over_trials(rows: list[dict[str, Any]], metric: str, direction: str) -> byt
     from heiti.report.plots import _figure, _png
 
     fig, ax = _figure()
-    colors = {"trained": "#4c72b0", "infeasible": "#c44e52", "pruned": "#dd8452"}
+    scored = [r["facts"]["metric"] for r in rows if r["outcome"] == "trained"]
+    floor = min(scored) - 0.05 * (max(scored) - min(scored) or 1) if scored else 0.0
+    colors = {"trained": "#4c72b0", "infeasible": "#c44e52", "pruned": "#dd8452", "crashed": "#8172b3",
+              "timed out": "#937860"}
     for outcome, color in colors.items():
-        if outcome == "trained":
-            points = [(r["number"], r["facts"]["metric"]) for r in rows if r["outcome"] == outcome]
-        else:  # not scored: shown on the axis, so the reader sees where the budget went
-            points = [(r["number"], None) for r in rows if r["outcome"] == outcome]
+        # trials without a score sit on one line below the others: where the budget went
+        points = [(r["number"], r["facts"]["metric"] if outcome == "trained" else floor)
+                  for r in rows if r["outcome"] == outcome]
         if points:
-            xs = [p[0] for p in points]
-            ys = [p[1] if p[1] is not None else ax.get_ylim()[0] for p in points]
-            ax.plot(xs, ys, "o" if outcome == "trained" else "x", color=color, label=outcome)
+            ax.plot(*zip(*points, strict=True), "o" if outcome == "trained" else "x", color=color,
+                    label=outcome)
     best, running = None, []
     for r in sorted(rows, key=lambda r: r["number"]):
         value = r["facts"].get("metric") if r["outcome"] == "trained" else None

@@ -18,14 +18,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from heiti.errors import HeitiError
+
 OUTCOMES = ("trained", "infeasible", "pruned", "crashed", "timed out")
 
 
-class Pruned(Exception):
-    """The pruner stopped a trial from its validation curve."""
+class Pruned(HeitiError):
+    """The pruner stopped a trial from its validation curve (heiti's own error: component
+    boundaries let it pass unchanged)."""
 
 
-class TimedOut(Exception):
+class TimedOut(HeitiError):
     """A trial trained longer than budget.trial_timeout_s."""
 
 
@@ -59,7 +62,6 @@ class Result:
 
 def evaluate(job: Job) -> Result:
     """Check, train and evaluate one candidate; never raises for the candidate's own failures."""
-    from heiti.errors import HeitiError
     from heiti.scenario import scenario_from_dict
 
     started = time.perf_counter()
@@ -72,9 +74,9 @@ def evaluate(job: Job) -> Result:
         else:
             result = _train_and_test(loaded, job, curve)
     except Pruned as exc:
-        result = Result("pruned", message=str(exc))
+        result = Result("pruned", message=exc.message)
     except TimedOut as exc:
-        result = Result("timed out", message=str(exc))
+        result = Result("timed out", message=exc.message)
     except HeitiError as exc:
         result = Result("crashed", message=exc.message + (f" (hint: {exc.hint})" if exc.hint else ""))
     except Exception as exc:  # a framework's own error: this trial failed, the search goes on

@@ -22,16 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heiti.automl import prepare, search_and_report
+    from heiti.api import automl
     from heiti.errors import InputError
-    from heiti.scenario import read_scenario_file
 
     if args.workers is not None and args.workers < 1:
         raise InputError("--workers must be at least 1")
-    source = args.scenario.resolve()
-    search = prepare(read_scenario_file(args.scenario), source.parent, source, args.output)
-    result = search_and_report(search, args.resume, args.ray, args.ray_address, args.workers,
-                               not args.no_best)
+    result = automl(args.scenario, resume=args.resume, ray=args.ray, address=args.ray_address,
+                    workers=args.workers, evaluate_best=not args.no_best, output=args.output)
     for path in [*result["report"], *result["comparison"], result["summary"]]:
         print(path)
     counts = ", ".join(f"{n} {o}" for o, n in result["counts"].items())

@@ -59,6 +59,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__}")
 
 
+def cache_root() -> Path:
+    """Where heiti keeps work worth reusing across build folders: ``$HEITI_CACHE`` or
+    ``~/.cache/heiti`` (safe to delete; it is refilled on demand)."""
+    return Path(os.environ.get("HEITI_CACHE", Path.home() / ".cache" / "heiti"))
+
+
 def sha256_file(path: Path) -> str:
     """Content hash of a file, or of a directory's files and their relative names."""
     path = Path(path)

@@ -77,7 +77,7 @@ class Optimizer(Component):
 
 
 class ThreadsParams(Params):
-    threads: int = Field(1, ge=0, le=1024, description="inference threads: N, or 0 for one per core "
+    threads: int = Field(1, ge=0, description="inference threads: N, or 0 for one per core "
                          "(the same meaning in every runtime)")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_dir, require_file
@@ -25,8 +25,8 @@ class CocoJsonParams(SplitParams):
                               "categories)")
     images: Path | None = Field(None, description="folder the images' file_name is relative to "
                                 "(default: the annotations file's folder)")
-    size: tuple[int, int] = Field((128, 128), description="height and width after resizing; "
-                                  "boxes are scaled with the image")
+    size: tuple[PositiveInt, PositiveInt] = Field(
+        (128, 128), description="height and width after resizing; boxes are scaled with the image")
     grayscale: bool = False
 
 
@@ -135,7 +135,7 @@ class CocoJson(Dataset):
         try:
             with Image.open(path) as image:
                 width, height = image.size
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise self._error(entry, f"cannot read image '{path}': {exc}") from None
         declared = (item.get("width", width), item.get("height", height))
         if declared != (width, height):

@@ -32,6 +32,24 @@ def split_samples(task: Task, inputs: dict[str, np.ndarray], truth: Any, params:
         index = task.split(truth, {"val": params.val_fraction, "test": params.test_fraction}, rng)
     except InputError as exc:  # too few samples to split: evaluating on all of them still works
         return _OnlyAll({"all": everything}, exc)
+    return _with_calibration(everything, index, rng, params)
+
+
+def assigned_splits(inputs: dict[str, np.ndarray], truth: Any, membership: np.ndarray,
+                    params: SplitParams, ids: list[str] | None = None) -> dict[str, Samples]:
+    """Splits the dataset decides itself (``membership[i]`` is "train", "val" or "test"):
+    lists shipped with the data, or groups such as speakers that must not straddle splits."""
+    membership = np.asarray(membership)
+    index = {name: np.flatnonzero(membership == name) for name in ("train", "val", "test")}
+    empty = [name for name, chosen in index.items() if len(chosen) == 0]
+    if empty:
+        raise InputError(f"the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty",
+                         hint="add samples, or change the split fractions")
+    return _with_calibration(Samples(inputs, truth, ids), index, np.random.default_rng(params.seed), params)
+
+
+def _with_calibration(everything: Samples, index: dict[str, np.ndarray], rng: np.random.Generator,
+                      params: SplitParams) -> dict[str, Samples]:
     splits = {name: everything.take(index[name]) for name in ("train", "val", "test")}
     pick = rng.permutation(len(splits["train"]))[: params.calibration_size]
     splits["calibration"] = splits["train"].take(pick)

@@ -55,7 +55,9 @@ class RayPool:
 
     def next_done(self) -> tuple[Any, Any]:
         """The first finished call's key and result (the exception when its task died)."""
-        ready, _ = self.ray.wait(list(self._refs), num_returns=1)
+        ready: list[Any] = []
+        while not ready:  # short waits: Ctrl-C reaches this process between them
+            ready, _ = self.ray.wait(list(self._refs), num_returns=1, timeout=0.5)
         key = self._refs.pop(ready[0])
         try:
             return key, self.ray.get(ready[0])

@@ -1,4 +1,4 @@
-"""Depthwise-separable CNN in the style of keyword-spotting networks (DS-CNN)."""
+"""Depthwise-separable CNN for keyword spotting, the shape of MLPerf Tiny's DS-CNN."""
 
 from __future__ import annotations
 
@@ -11,15 +11,23 @@ from heiti.models.torch_model import TorchModel
 
 
 class DsCnnParams(Params):
-    channels: int = Field(32, ge=4, description="channels of every layer")
-    blocks: int = Field(3, ge=1, le=8, description="depthwise-separable blocks")
-    first_stride: int = Field(1, ge=1, le=2, description="stride of the first convolution")
+    channels: int = Field(64, ge=4, le=512, description="channels of every layer (MLPerf Tiny: 64)")
+    blocks: int = Field(4, ge=1, le=12, description="depthwise-separable blocks (MLPerf Tiny: 4)")
+    first_kernel: tuple[int, int] = Field((10, 4), description="time x frequency kernel of the first "
+                                          "convolution (MLPerf Tiny: 10x4; cut to the input's size)")
+    first_stride: int = Field(2, ge=1, le=2, description="stride of the first convolution")
+    dropout: float = Field(0.2, ge=0, lt=1, description="dropout before pooling (training only)")
 
 
 class DsCnn(TorchModel):
-    """DS-CNN as used for keyword spotting on microcontrollers (Hello Edge, MLPerf Tiny):
-    a 3x3 convolution, then blocks of a 3x3 depthwise and a 1x1 pointwise convolution, each
-    with batch norm and ReLU, global average pooling and a linear classifier."""
+    """DS-CNN keyword spotter (Hello Edge, MLPerf Tiny): a strided convolution over the
+    (time x coefficient) feature image, blocks of 3x3 depthwise and 1x1 pointwise
+    convolutions, each with batch norm and ReLU, global average pooling and a linear layer.
+
+    Unlike MLPerf Tiny's TensorFlow model the padding is symmetric (one row and column on
+    each side), the form heiti micro's kernels run; the input is ``(1, frames, coefficients)``
+    (any one-channel image works).
+    """
 
     name = "ds-cnn"
     Params = DsCnnParams
@@ -29,12 +37,16 @@ class DsCnn(TorchModel):
 
         c = self.params.channels
 
-        def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list[Any]:
-            return [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-                    nn.BatchNorm2d(cout), nn.ReLU()]
+        def conv_bn(cin: int, kernel: tuple[int, int], stride: int = 1, groups: int = 1) -> list[Any]:
+            padding = 1 if max(kernel) > 1 else 0
+            return [nn.Conv2d(cin, c, kernel, stride, padding, groups=groups, bias=False),
+                    nn.BatchNorm2d(c), nn.ReLU()]
 
-        layers = conv_bn(input_shape[0], c, 3, self.params.first_stride)
+        channels, height, width = input_shape
+        first = (min(self.params.first_kernel[0], height), min(self.params.first_kernel[1], width))
+        layers = conv_bn(channels, first, self.params.first_stride)
         for _ in range(self.params.blocks):
-            layers += conv_bn(c, c, 3, groups=c) + conv_bn(c, c, 1)
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+            layers += conv_bn(c, (3, 3), groups=c) + conv_bn(c, (1, 1))
+        layers += [nn.Dropout(self.params.dropout), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                   nn.Linear(c, num_classes)]
         return nn.Sequential(*layers)
