@@ -110,22 +110,29 @@ class FlowRunner:
         stats = [StageStatistics(f"source {self.source.name}", "source")]
         threads = []
         first_out = [queues[0]] if queues else sink_queues
-        threads.append(threading.Thread(target=self._guard, name="source",
+        threads.append(threading.Thread(target=self._guard, name="source", daemon=True,
                                         args=(stats[0].name, self._source, stats[0], first_out)))
         for i, (label, transform) in enumerate(self.transforms):
             outs = [queues[i + 1]] if i + 1 < len(queues) else sink_queues
             stats.append(StageStatistics(label, "transform"))
-            threads.append(threading.Thread(target=self._guard, name=label, args=(
+            threads.append(threading.Thread(target=self._guard, name=label, daemon=True, args=(
                 label, self._transform, stats[-1], transform, queues[i], outs)))
         for (label, sink), inbox in zip(self.sinks, sink_queues, strict=True):
             stats.append(StageStatistics(label, "sink"))
-            threads.append(threading.Thread(target=self._guard, name=label,
+            threads.append(threading.Thread(target=self._guard, name=label, daemon=True,
                                             args=(label, self._sink, stats[-1], sink, inbox)))
         started = time.perf_counter()
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C: stop every stage; closing the source ends a blocked read
+            self._stop.set()
+            self.source.close()
+            for thread in threads:
+                thread.join(timeout=2 * _POLL_S)
+            raise
         wall = time.perf_counter() - started
         produced = stats[0].items_out
         media = self.source.media_seconds_per_item
