@@ -91,8 +91,8 @@ def plan_chain(scenario: LoadedScenario) -> list[ChainStep]:
 
 
 def _check_extras(scenario: LoadedScenario) -> None:
-    components = [scenario.dataset, scenario.model, *scenario.optimizers, scenario.runtime,
-                  scenario.target]
+    components = [scenario.task, scenario.dataset, scenario.model, *scenario.optimizers,
+                  scenario.runtime, scenario.target]
     if not scenario.target.runs_runtime_here:
         components.remove(scenario.runtime)
     for component in components:
