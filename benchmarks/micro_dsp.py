@@ -57,8 +57,8 @@ def main() -> None:
         for k, (label, zoo) in enumerate(networks.items()):
             model, _ = export_zoo_model(zoo, (1, 8, 8), 10, folder / f"m{k}.onnx", dataset)
             artifact = c_artifact(model, "tflite", folder / f"n{k}", ctx)
-            base, base_out = run(str(folder / "portable.yml"), artifact)
             dsp, dsp_out = run(BOARD, artifact)
+            base, base_out = run(str(folder / "portable.yml"), artifact)
             assert (base_out == dsp_out).all(), f"{label}: DSP and portable outputs differ"
             kinds = sorted(set(by_kind(base)) | set(by_kind(dsp)))
             rows = []
