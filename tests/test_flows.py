@@ -231,3 +231,15 @@ def test_ctrl_c_stops_a_flow_that_waits_for_its_source(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=10)
     assert process.returncode == 130 and "interrupted" in err
+
+
+def test_a_sink_that_cannot_open_its_file_is_named(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "images" / "a.png")
+    flow = {"name": "f", "source": {"type": "image-folder", "parameters": {"path": "images"}},
+            "postprocess": [], "sinks": [{"type": "jsonl", "parameters": {"path": "taken"}}]}
+    (tmp_path / "flow.yml").write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", tmp_path / "flow.yml") == 1
+    err = capsys.readouterr().err
+    assert "flow stage 'sinks[0] jsonl' failed" in err and "Is a directory" in err

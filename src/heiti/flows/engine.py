@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from heiti.errors import HeitiError, RunFailed
+from heiti.errors import HeitiError, RunFailed, component_failures
 from heiti.flows.stage import Item, Sink, Source, Transform
 
 _END = object()
@@ -77,12 +77,15 @@ class FlowRunner:
         opened: list[Sink] = []
         statistics: dict[str, Any] = {}
         try:
-            for _, sink in self.sinks:  # an unreachable broker fails before anything is read
-                sink.open(self.name)
+            for label, sink in self.sinks:  # an unreachable broker fails before anything is read
+                with component_failures(f"flow stage '{label}'"):
+                    sink.open(self.name)
                 opened.append(sink)
-            for _, transform in self.transforms:
-                transform.open()
-            self.source.open()
+            for label, transform in self.transforms:
+                with component_failures(f"flow stage '{label}'"):
+                    transform.open()
+            with component_failures("flow source"):
+                self.source.open()
             statistics = self._run_threads()
         finally:
             for _, transform in self.transforms:
@@ -91,7 +94,8 @@ class FlowRunner:
             failures = []
             for sink in opened:  # each sink flushes (MQTT: waits for acknowledgements)
                 try:
-                    sink.close(statistics)
+                    with component_failures(f"flow sink '{sink.name}'"):
+                        sink.close(statistics)
                 except HeitiError as exc:
                     failures.append(exc)
         if self._errors:
