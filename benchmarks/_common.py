@@ -57,3 +57,14 @@ def digits_inputs(count: int) -> np.ndarray:
 
     x = Digits().split("test").x
     return np.concatenate([x] * (count // len(x) + 1))[:count]
+
+
+def print_table(header: list[str], rows: list[list]) -> None:
+    """A Markdown table (floats with four decimals), as docs/benchmarks.md shows them."""
+    def cell(value) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(cell(v) for v in row) + " |")

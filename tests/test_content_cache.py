@@ -49,7 +49,8 @@ def test_changed_calibration_data_rebuilds_the_int8_artifact(workdir, capsys):
     _digits_npz(workdir / "data.npz", scale=0.5)
     assert run_cli("optimize", path) == 0
     rebuilt = Artifact.load(workdir / "build" / "02-ort-quantize.onnx")
-    assert "optimizers[1] ort-quantize: onnx -> onnx-int8" in capsys.readouterr().err
+    assert ("optimizers[1] ort-quantize: onnx -> onnx-int8 (dataset changed; calibration samples "
+            "changed)") in capsys.readouterr().err
     assert rebuilt.provenance.key.calibration != int8.provenance.key.calibration
     assert rebuilt.sha256 != int8.sha256  # other activation ranges, other scales
     assert rebuilt.provenance.key.changes(int8.provenance.key)[:2] == [

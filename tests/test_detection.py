@@ -119,6 +119,21 @@ def test_center_targets_peak_at_each_centre():
     assert weight[0, 0, 0] == 0  # far from every object: no box to regress
 
 
+def test_two_runs_agree_when_their_confident_boxes_pair_up():
+    from heiti.tasks.detection import Detection
+
+    task = Detection()
+    a = {"boxes": [[0, 0, 10, 10], [20, 20, 30, 30], [5, 5, 9, 9]], "scores": [0.9, 0.6, 0.1],
+         "labels": ["ellipse", "triangle", "ellipse"]}
+    b = {"boxes": [[21, 21, 30, 30], [1, 0, 10, 10]], "scores": [0.5, 0.8],
+         "labels": ["triangle", "ellipse"]}
+    assert task.same_prediction(a, b)  # the 0.1 box is below the decision threshold
+    assert not task.same_prediction(a, {**b, "labels": ["ellipse", "ellipse"]})
+    assert not task.same_prediction(a, {**b, "boxes": [[25, 25, 35, 35], [1, 0, 10, 10]]})
+    assert task.same_prediction({"boxes": [], "scores": [], "labels": []},
+                                {"boxes": [[1, 1, 2, 2]], "scores": [0.2], "labels": ["ellipse"]})
+
+
 # --- datasets -----------------------------------------------------------------------------
 
 

@@ -112,3 +112,28 @@ def test_every_detection_reaches_the_broker_across_a_restart(spotter, broker):
     assert len(sent) == 4 and sorted(received) == [d["seq"] for d in sent]
     assert [received[d["seq"]]["keyword"] for d in sent] == [d["keyword"] for d in sent]
     assert any(topic == "heiti/kws/statistics" for topic, _ in messages)
+
+
+def test_features_unlike_the_models_dataset_are_refused(spotter, capsys):
+    path = _flow(spotter, [{"type": "console"}])
+    flow = yaml.safe_load(path.read_text())
+    flow["preprocess"] = [{"type": "mfcc", "parameters": {"window": 400}}]
+    path.write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", path) == 2
+    err = capsys.readouterr().err
+    assert ("preprocess[0].parameters.window is 400, but the model was trained on dataset "
+            "'speech-commands' with 512") in err
+    assert "leave 'window' out" in err
+
+
+def test_features_left_out_are_the_models_datasets(tmp_path):
+    from heiti.datasets.synthetic_keywords import SyntheticKeywords
+    from heiti.scenario import ComponentSpec, instantiate
+
+    features = {"implementation": "cmsis-q15", "int8_scale": 0.25, "coefficients": 8}
+    dataset = SyntheticKeywords({"features": features}, base_dir=tmp_path)  # nothing spoken yet
+    stage = instantiate("transform", ComponentSpec(type="mfcc", parameters={"hop": 320}), "preprocess[0]",
+                        tmp_path)
+    stage.match_dataset(dataset, "preprocess[0]")
+    assert (stage.params.implementation, stage.params.int8_scale, stage.params.coefficients) == (
+        "cmsis-q15", 0.25, 8)

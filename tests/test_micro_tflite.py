@@ -7,6 +7,7 @@ Runtime's outputs."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -85,11 +86,31 @@ def test_c_engine_equals_tflm_bit_for_bit_on_every_test_sample(env, tflite_model
     quantized = tflm.io.inputs[0].quantize(test.x)  # the float quantization TFLM is given ...
     device = golden.run_all(graph, raw)[graph.ops[0].output]  # ... and heiti's integer one
     assert np.array_equal(quantized.reshape(len(raw), -1), device.reshape(len(raw), -1))
-    reference = tflm.infer(tflm.prepare({"x": quantized}))
-    assert np.array_equal(c, reference.reshape(c.shape))
+    outputs = tflm.outputs(tflm.infer(tflm.prepare({"x": quantized})))
+    reference = outputs[tflm.io.outputs[0].name].reshape(c.shape)
+    assert np.array_equal(c, reference)
     assert len(np.unique(c)) > 20  # real outputs, not a saturated constant
     if name != "tiny-cnn":
         assert "avgpool" in [op.kind for op in graph.ops]  # the global-average-pool head
+    if all(shutil.which(p) for p in ("qemu-system-arm", "arm-none-eabi-gcc")):  # and on a Cortex-M4
+        assert np.array_equal(_on_board(imported, ctx, raw), reference)
+
+
+def _on_board(imported: Artifact, ctx: StepContext, raw: np.ndarray) -> np.ndarray:
+    """The imported graph's firmware (DSP kernels) on the emulated mps2-an386 board."""
+    from heiti.flow.inference import run_inference
+    from heiti.optimizers.micro_c import MicroC
+    from heiti.runtimes.micro_host import MicroHost
+    from heiti.targets.qemu import Qemu
+
+    c_model = step(MicroC({"check_samples": 0, "cortex_m4": False}), imported,
+                   imported.path.with_suffix(".c"), ctx)
+    executor = Qemu({"board": "mps2-an386"}).open(MicroHost(), c_model)
+    try:
+        loop = run_inference(executor, {c_model.io.inputs[0].name: raw}, warmup=0, show_progress=False)
+    finally:
+        executor.close()
+    return loop.outputs[c_model.io.outputs[0].name]
 
 
 def test_tflite_chain_and_tflm_runtime_through_the_cli(workdir, tflite_models):

@@ -175,6 +175,13 @@ def test_outputs_inside_the_dataset_folder_are_refused_before_anything_is_writte
     assert not (user / "build").exists()
 
 
+def test_artifact_store_inside_the_dataset_folder_is_refused(user, capsys, monkeypatch):
+    monkeypatch.setenv("HEITI_STORE", str(user / "images" / "store"))
+    code, err = heiti("test", write_scenario(user, user_scenario()), capsys=capsys)
+    assert code == 2 and "artifact store" in err and "inside the dataset" in err, err
+    assert not (user / "images" / "store").exists() and not (user / "build").exists()
+
+
 def test_report_and_matrix_output_inside_the_dataset_folder_are_refused(user, capsys):
     scenario = write_scenario(user, user_scenario())
     assert heiti("test", scenario, capsys=capsys)[0] == 0

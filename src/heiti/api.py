@@ -88,9 +88,10 @@ def automl(source: str | Path | dict[str, Any], *, base_dir: str | Path = ".", r
     from heiti.automl import prepare, search_and_report
     from heiti.scenario import read_scenario_file
 
+    out_dir = None if output is None else Path(output)
     if isinstance(source, dict):
-        search = prepare(source, Path(base_dir), out_dir=output)
+        search = prepare(source, Path(base_dir), out_dir=out_dir)
     else:
         path = Path(source).resolve()
-        search = prepare(read_scenario_file(path), path.parent, path, output)
+        search = prepare(read_scenario_file(path), path.parent, path, out_dir)
     return search_and_report(search, resume, ray, address, workers, evaluate_best)

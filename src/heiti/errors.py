@@ -49,6 +49,8 @@ class RunFailed(HeitiError):
 # errno values that say a path given by the user is wrong, not that the run broke
 _PATH_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES, errno.EPERM,
                 errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP}
+# a full disk (or a file size limit): the environment failed, not the component
+_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 def from_os_error(exc: OSError) -> HeitiError:
@@ -67,12 +69,15 @@ def from_os_error(exc: OSError) -> HeitiError:
 def component_failures(what: str, captured: Callable[[], str] | None = None) -> Iterator[None]:
     """The one wrapper at a component boundary: a framework's own exception (any type) becomes
     RunFailed naming ``what`` failed, with the framework's message shortened and, when given,
-    the tail of what it printed (``captured()``). heiti's own errors pass through."""
+    the tail of what it printed (``captured()``). heiti's own errors pass through; a full
+    disk is worded as such."""
     try:
         yield
     except HeitiError:
         raise
     except Exception as exc:  # frameworks raise their own types; all mean "this step failed"
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:  # not the component's fault
+            raise from_os_error(exc) from exc
         message = _tidy(str(exc)) or type(exc).__name__
         if len(message) > 3000:
             message = message[:1500] + "\n...\n" + message[-1500:]

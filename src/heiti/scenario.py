@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from heiti import registry
+from heiti.core.cache import store_for
 from heiti.core.component import Component
 from heiti.core.dataset import Dataset
 from heiti.core.files import refuse_inside, require_file
@@ -150,6 +151,7 @@ class LoadedScenario:
             refuse_inside(self.report_dir, data, "report.directory")
         if self.spec.model.train is not None:
             refuse_inside(self.model_path, data, "model.path")
+        refuse_inside(store_for(self.build_dir).root, data, "artifact store ($HEITI_STORE)")
 
     def resolved(self) -> dict[str, Any]:
         """The scenario as run: defaults filled in, paths absolute."""

@@ -42,7 +42,7 @@ class Layer:
     kind: str  # conv2d, depthwise-conv2d, dense, maxpool, avgpool, global-avgpool, relu, add, ...
     in_channels: int = 0
     out_channels: int = 0
-    kernel: int = 0
+    kernel: tuple[int, int] = (0, 0)
     stride: int = 1
     padding: int = 0
     weights: int = 0
@@ -77,7 +77,7 @@ def layers_of(module: Any) -> list[Layer]:
             depthwise = m.groups > 1 and m.groups == m.in_channels
             pad = m.padding[0] if isinstance(m.padding, tuple) else -1
             found.append(Layer(path, "depthwise-conv2d" if depthwise else "conv2d", m.in_channels,
-                               m.out_channels, m.kernel_size[0], m.stride[0], pad, m.weight.numel()))
+                               m.out_channels, tuple(m.kernel_size), m.stride[0], pad, m.weight.numel()))
         elif isinstance(m, nn.Linear):
             found.append(Layer(path, "dense", m.in_features, m.out_features, weights=m.weight.numel()))
         elif isinstance(m, nn.MaxPool2d | nn.AvgPool2d):
@@ -101,12 +101,14 @@ def check(layers: list[Layer], rules: PlatformRules) -> Violation | None:
             return Violation("operators", f"layer '{layer.name}' is a {layer.kind}, which "
                              f"{rules.name} does not run (it runs {', '.join(rules.operators)})")
         if layer.kind.endswith("conv2d"):
-            for rule, value, allowed in (("kernel_sizes", layer.kernel, rules.kernel_sizes),
-                                         ("paddings", layer.padding, rules.paddings),
-                                         ("strides", layer.stride, rules.strides)):
+            square = layer.kernel[0] if layer.kernel[0] == layer.kernel[1] else None  # 8x4: never allowed
+            for rule, value, shown, allowed in (
+                    ("kernel_sizes", square, "x".join(map(str, layer.kernel)), rules.kernel_sizes),
+                    ("paddings", layer.padding, layer.padding, rules.paddings),
+                    ("strides", layer.stride, layer.stride, rules.strides)):
                 if allowed is not None and value not in allowed:
                     return Violation(rule, f"layer '{layer.name}' has {rule[:-1].replace('_', ' ')} "
-                                     f"{value}; {rules.name} allows {allowed}")
+                                     f"{shown}; {rules.name} allows {allowed}")
         if rules.max_channels is not None and max(layer.in_channels, layer.out_channels) > rules.max_channels:
             return Violation("max_channels", f"layer '{layer.name}' has "
                              f"{max(layer.in_channels, layer.out_channels)} channels; {rules.name} "

@@ -74,11 +74,11 @@ def prepare(data: dict[str, Any], base_dir: Path, source: Path | None = None,
 def open_study(search: Search, resume: bool) -> Any:
     import optuna
 
-    from heiti.automl.trial import _storage
+    from heiti.automl.trial import storage as sql_storage
 
     search.out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = _storage(search.storage_url)
+    storage = sql_storage(search.storage_url)
     name = search.scenario.name
     existing = [s for s in optuna.get_all_study_summaries(storage) if s.study_name == name]
     if existing and existing[0].n_trials and not resume:
@@ -104,10 +104,11 @@ def open_study(search: Search, resume: bool) -> Any:
 def pruner(search: Search) -> Any:
     import optuna
 
+    from heiti.automl.trial import median_pruner
+
     if not search.pruning():
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=search.spec.pruning.startup_trials,
-                                       n_warmup_steps=search.spec.pruning.warmup_epochs)
+    return median_pruner(search.spec.pruning.startup_trials, search.spec.pruning.warmup_epochs)
 
 
 def _retry_interrupted(study: Any) -> None:

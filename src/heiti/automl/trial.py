@@ -176,9 +176,8 @@ class _Observer:
         if job.storage and job.trial_id is not None:
             import optuna
 
-            pruner = optuna.pruners.MedianPruner(n_startup_trials=job.pruning[0],
-                                                 n_warmup_steps=job.pruning[1])
-            study = optuna.load_study(study_name=job.study, storage=_storage(job.storage), pruner=pruner)
+            study = optuna.load_study(study_name=job.study, storage=storage(job.storage),
+                                      pruner=median_pruner(*job.pruning))
             self.trial = optuna.trial.Trial(study, job.trial_id)
 
     def __call__(self, epoch: int, val_loss: float, val_score: float | None) -> None:
@@ -193,7 +192,14 @@ class _Observer:
                            f"budget.trial_timeout_s {self.job.timeout_s:g}")
 
 
-def _storage(url: str) -> Any:
+def median_pruner(startup_trials: int, warmup_epochs: int) -> Any:
+    """The pruner of a single-objective study, built alike by the driver and every worker."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs)
+
+
+def storage(url: str) -> Any:
     """Optuna's SQL storage, patient with a database other processes write too."""
     import optuna
 

@@ -91,8 +91,8 @@ def plan_chain(scenario: LoadedScenario) -> list[ChainStep]:
 
 
 def _check_extras(scenario: LoadedScenario) -> None:
-    components = [scenario.dataset, scenario.model, *scenario.optimizers, scenario.runtime,
-                  scenario.target]
+    components = [scenario.task, scenario.dataset, scenario.model, *scenario.optimizers,
+                  scenario.runtime, scenario.target]
     if not scenario.target.runs_runtime_here:
         components.remove(scenario.runtime)
     for component in components:
@@ -159,7 +159,9 @@ def build(optimizer: Optimizer, current: Artifact, output: Path, output_format: 
             copy(entry / STORED_SIDECAR, sidecar_path(output))
             ctx.log(f"{label}: reused from the artifact store ({output.name})")
             return Artifact.load(output)
-    ctx.log(f"{label}: {current.format} -> {output_format}{note}")
+    previous = _recorded_key(output)
+    why = "; ".join(key.changes(previous)) if previous is not None and not force else ""
+    ctx.log(f"{label}: {current.format} -> {output_format}{note}" + (f" ({why})" if why else ""))
     result = execute(optimizer, current, output, output_format, ctx, key, label)
     if store is not None:
         store.put(key, {STORED_FILE: result.path, STORED_SIDECAR: result.sidecar})
@@ -182,6 +184,14 @@ def execute(optimizer: Optimizer, current: Artifact, output: Path, output_format
     if result.provenance.duration_s is None:
         result.provenance.duration_s = time.perf_counter() - started
     return result.save()
+
+
+def _recorded_key(output: Path) -> StepKey | None:
+    """The key of the artifact an earlier run left at ``output`` (to say why it is rebuilt)."""
+    try:
+        return Artifact.load(output).provenance.key if Artifact.sidecar_exists(output) else None
+    except InputError:
+        return None
 
 
 def _current(output: Path, key: StepKey) -> Artifact | None:

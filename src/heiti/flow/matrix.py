@@ -242,9 +242,11 @@ def _add_agreement(cells: list[Cell]) -> None:
     done = [c for c in cells if c.status == "ok" and c.result.get("predictions") is not None]
     reference = next((c for c in done if not c.optimizers), None) or next(
         (c for c in done if c.variant == "fp32"), None)
-    task = registry.get("task", reference.result["task"])() if reference else None
+    if reference is None:
+        return
+    task = registry.get("task", reference.result["task"])()
     for cell in done:
-        cell.result["reference"] = reference.name if reference else None
+        cell.result["reference"] = reference.name
         if task:
             ours, theirs = cell.result["predictions"], reference.result["predictions"]
             same = sum(task.same_prediction(a, b) for a, b in zip(ours, theirs, strict=False))

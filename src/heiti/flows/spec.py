@@ -18,10 +18,12 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from heiti.core.artifact import Artifact
+from heiti.core.dataset import Dataset
 from heiti.core.files import require_file, write_json
 from heiti.errors import InputError
 from heiti.flows.engine import FlowRunner
 from heiti.flows.model import ModelStage
+from heiti.flows.stage import DatasetAware
 from heiti.scenario import (
     ComponentSpec,
     TargetSpec,
@@ -72,26 +74,34 @@ def build_flow(data: dict[str, Any], base: Path) -> tuple[FlowSpec, FlowRunner]:
     make = lambda kind, s, where: instantiate(kind, s, where, base, what=WHAT)  # noqa: E731
     transforms = [(f"preprocess[{i}] {s.type}", make("transform", s, f"preprocess[{i}]"))
                   for i, s in enumerate(spec.preprocess)]
+    dataset = None
     if spec.model is not None:
-        transforms.append(("model", _model_stage(spec.model, base)))
+        stage, dataset = _model_stage(spec.model, base)
+        transforms.append(("model", stage))
     transforms += [(f"postprocess[{i}] {s.type}", make("transform", s, f"postprocess[{i}]"))
                    for i, s in enumerate(spec.postprocess)]
     sinks = [(f"sinks[{i}] {s.type}", make("sink", s, f"sinks[{i}]")) for i, s in enumerate(spec.sinks)]
     source = make("source", spec.source, "source")
     for component in [source, *(stage for _, stage in transforms + sinks)]:
         component.check_available()
+    if dataset is not None:  # feed the model what it learned from
+        for where, stage in [("source", source), *((w.split()[0], t) for w, t in transforms)]:
+            if isinstance(stage, DatasetAware):
+                stage.match_dataset(dataset, where)
     if spec.statistics is not None:
         spec.statistics = (base / spec.statistics).resolve()
     return spec, FlowRunner(spec.name, source, transforms, sinks, spec.queue_size)
 
 
-def _model_stage(section: ModelSection, base: Path) -> ModelStage:
+def _model_stage(section: ModelSection, base: Path) -> tuple[ModelStage, Dataset | None]:
+    """The model stage, and the dataset of its scenario (None for a bare artifact)."""
+    dataset = None
     if section.scenario is not None:
         from heiti.flow import run as flow
 
         scenario = load_scenario(base / section.scenario)
         artifact = flow.optimize(scenario)[-1]
-        runtime, target = scenario.runtime, scenario.target
+        runtime, target, dataset = scenario.runtime, scenario.target, scenario.dataset
     else:
         path = require_file(base / section.artifact, section.artifact, what="model.artifact")
         artifact = Artifact.load(path)
@@ -107,7 +117,7 @@ def _model_stage(section: ModelSection, base: Path) -> ModelStage:
                          f"artifact '{artifact.path.name}' is '{artifact.format}'")
     if target.runs_runtime_here:
         runtime.check_available()
-    return ModelStage(artifact, runtime, target)
+    return ModelStage(artifact, runtime, target), dataset
 
 
 def run_flow(path: str | Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from heiti.core.component import Component
+from heiti.errors import InputError
 
 
 @dataclass
@@ -33,6 +34,31 @@ class Item:
         if self.offset_s is not None:
             where["offset_s"] = round(self.offset_s, 6)
         return where
+
+
+class DatasetAware:
+    """A stage that prepares data as a dataset does (image size, audio features) takes the
+    settings of the dataset the model was trained on, so a flow feeds the model what it
+    learned from: a setting the flow file leaves out is copied, one it gives must agree."""
+
+    def match_dataset(self, dataset: Component, where: str) -> None:
+        given = self.params.model_fields_set
+        for name, theirs in self.dataset_settings(dataset).items():
+            ours = getattr(self.params, name)
+            if name not in given:
+                setattr(self.params, name, theirs)
+            elif _comparable(ours) != _comparable(theirs):
+                raise InputError(f"{where}.parameters.{name} is {ours!r}, but the model was trained on "
+                                 f"dataset '{dataset.name}' with {theirs!r}",
+                                 hint=f"leave '{name}' out to take the dataset's value")
+
+    def dataset_settings(self, dataset: Component) -> dict[str, Any]:
+        """This stage's parameters as the dataset sets them (empty: nothing to match)."""
+        return {}
+
+
+def _comparable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 class Source(Component):

@@ -19,8 +19,9 @@ TRAINING_OUTPUTS = ("heatmap", "ltrb")
 
 class DetectionParams(Params):
     examples: int = Field(12, ge=0, description="test images drawn in the examples figure")
-    examples_threshold: float = Field(0.3, ge=0, le=1, description="lowest score of a box drawn "
-                                      "in the examples figure")
+    decision_threshold: float = Field(0.3, ge=0, le=1, description="score from which a box "
+                                      "counts as detected: drawn in the examples figure, compared "
+                                      "by heiti matrix's agreement")
 
 
 class Detection(Task):
@@ -103,7 +104,7 @@ class Detection(Task):
         shown = {k: outputs[k][:count] for k in DETECTIONS}
         image = next(iter(data.inputs.values()))
         return examples_grid(image[:count], data.truth[:count], shown, info.class_names,
-                             self.params.examples_threshold)
+                             self.params.decision_threshold)
 
     def report_sections(self, quality: Quality, prefix: str) -> list[Any]:
         from heiti.evaluation import detection_figures as figures
@@ -136,6 +137,24 @@ class Detection(Task):
 
     def comparison_columns(self) -> list[str]:
         return ["map50", "map", "f1"]
+
+    def same_prediction(self, a: Any, b: Any) -> bool:
+        """The same objects detected: boxes scoring at least ``decision_threshold`` pair up
+        one to one by class at IoU 0.5 (scores of two runs never match exactly)."""
+        from heiti.evaluation.boxes import box_iou
+
+        boxes_a, labels_a = _decided(a, self.params.decision_threshold)
+        boxes_b, labels_b = _decided(b, self.params.decision_threshold)
+        if sorted(labels_a) != sorted(labels_b):
+            return False
+        pairs = (box_iou(boxes_a[:, None], boxes_b[None]) >= 0.5) & (labels_a[:, None] == labels_b[None])
+        return bool(pairs.any(axis=1).all() and pairs.any(axis=0).all())
+
+
+def _decided(prediction: dict[str, Any], threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    kept = np.asarray(prediction["scores"]) >= threshold
+    return (np.asarray(prediction["boxes"], dtype=np.float64).reshape(-1, 4)[kept],
+            np.asarray(prediction["labels"], dtype=object)[kept])
 
 
 def _per_image(detections: dict[str, list[np.ndarray]]) -> list[dict[str, np.ndarray]]:

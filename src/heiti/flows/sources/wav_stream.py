@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
+from heiti.core.component import Component
 from heiti.errors import InputError
 from heiti.flows.sources.windows import AudioWindowParams, Windower
-from heiti.flows.stage import Item, Source
+from heiti.flows.stage import DatasetAware, Item, Source
 
 
 class WavStreamParams(AudioWindowParams):
@@ -17,9 +19,10 @@ class WavStreamParams(AudioWindowParams):
     resample: bool = Field(True, description="resample other sample rates (else refuse them)")
 
 
-class WavStream(Source):
+class WavStream(DatasetAware, Source):
     """Mono WAV files as a stream of windows of ``window_s`` every ``hop_s``; each file is
-    its own stream (its windows start at 0 s), its tail zero-padded to a last window."""
+    its own stream (its windows start at 0 s), its tail zero-padded to a last window. With a
+    scenario's model, sample_rate and window_s left out come from its keyword dataset."""
 
     name = "wav-stream"
     Params = WavStreamParams
@@ -29,6 +32,13 @@ class WavStream(Source):
     @property
     def media_seconds_per_item(self) -> float:
         return self.params.hop_s
+
+    def dataset_settings(self, dataset: Component) -> dict[str, Any]:
+        features = getattr(dataset.params, "features", None)
+        seconds = getattr(dataset.params, "clip_seconds", None)
+        if features is None or seconds is None:
+            return {}
+        return {"sample_rate": features.sample_rate, "window_s": seconds}
 
     def files(self) -> list[Path]:
         path = self.params.path

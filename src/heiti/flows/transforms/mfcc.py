@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import Field
 
 from heiti.audio.features import FeatureParams, extract
+from heiti.core.component import Component
 from heiti.errors import InputError
-from heiti.flows.stage import Item, Transform
+from heiti.flows.stage import DatasetAware, Item, Transform
 
 
 class MfccParams(FeatureParams):
@@ -16,15 +18,19 @@ class MfccParams(FeatureParams):
     output: str = Field("input", description="name of the feature tensor (the model's input)")
 
 
-class Mfcc(Transform):
-    """Features of each window as the keyword datasets compute them (same parameters as their
-    'features' section): float32 (1, 1, frames, coefficients), or the int8-scaled values a
-    device feeds heiti micro when int8_scale is set."""
+class Mfcc(DatasetAware, Transform):
+    """Features of each window as the keyword datasets compute them: float32 (1, 1, frames,
+    coefficients), or the int8-scaled values a device feeds heiti micro when int8_scale is
+    set. With a scenario's model, parameters left out come from its dataset's 'features'."""
 
     name = "mfcc"
     Params = MfccParams
     requires = ("librosa",)
     extra = "audio"
+
+    def dataset_settings(self, dataset: Component) -> dict[str, Any]:
+        features = getattr(dataset.params, "features", None)
+        return features.model_dump() if isinstance(features, FeatureParams) else {}
 
     def process(self, item: Item) -> Iterator[Item]:
         if self.params.input not in item.tensors:

@@ -5,6 +5,17 @@
 
 #include <stdint.h>
 
+/* DSP-extension kernels (Cortex-M4/M7: SMLAD, SXTB16) when the board's -mcpu has them,
+ * bit-identical to the portable loops; -DHM_PORTABLE_KERNELS keeps the portable ones.
+ * They need a scratch buffer of HM_SCRATCH(n) int16 (model.c declares it; 1 when unused). */
+#if defined(__ARM_FEATURE_DSP) && !defined(HM_PORTABLE_KERNELS)
+#define HM_DSP 1
+#define HM_SCRATCH(n) (n)
+#else
+#define HM_DSP 0
+#define HM_SCRATCH(n) 1
+#endif
+
 /* requantization: heiti's (pow2, per-channel), TFLite's MultiplyByQuantizedMultiplier
  * (double rounding, TFLM's default build) or with TFLITE_SINGLE_ROUNDING */
 enum { HM_HEITI = 0, HM_TFLITE = 1, HM_TFLITE_SINGLE = 2 };
@@ -16,6 +27,7 @@ typedef struct {
     const int8_t *weight;  /* [cout][cin/groups][kh][kw] */
     const int32_t *bias, *mult, *shift;  /* one per output channel; mult NULL: all 1 */
     int32_t in_zp, out_zp, tflite;
+    int16_t *scratch;  /* DSP kernels: 2 * cin * kh * kw (groups 1), (h + 2 pad) * (w + 2 pad) (depthwise) */
 } hm_conv_params;
 
 typedef struct {
@@ -23,6 +35,7 @@ typedef struct {
     const int8_t *weight;  /* [out][in] */
     const int32_t *bias, *mult, *shift;
     int32_t in_zp, out_zp, tflite;
+    int16_t *scratch;  /* DSP kernels: in */
 } hm_dense_params;
 
 /* average pooling modes: rounding half away from zero (heiti), the same then clamped
