@@ -80,7 +80,7 @@ def test_board_objectives_need_a_board_and_the_example_validates(tmp_path, capsy
 
     example = EXAMPLES_DIR / "automl" / "digits-mps2-an386.yml"
     search = prepare(read_scenario_file(example), example.parent, example, tmp_path / "out")
-    assert search.scenario.target.board().flash.size == 40 * 1024
+    assert search.scenario.target.board().flash.size == 42 * 1024
     assert search.directions() == ["maximize"] and search.pruning()
 
 
