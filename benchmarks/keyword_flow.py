@@ -8,7 +8,7 @@ by the keyword-spotter postprocessing, (a) as a flow (one thread per stage) and 
 bare loop in one thread doing the same calls. The real-time factor is processing time /
 audio duration (below 1: keeps up with live audio). Repeats alternate; ratios of medians.
 
-    python benchmarks/keyword_flow.py [--seconds 60] [--repeats 5]
+    python benchmarks/keyword_flow.py [--seconds 60] [--repeats 5] [--implementation cmsis-q15]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def write_audio(path: Path, seconds: int) -> None:
     soundfile.write(path, audio, RATE, subtype="PCM_16")
 
 
-def as_flow(wav: Path, artifact) -> tuple[float, dict]:
+def as_flow(wav: Path, artifact, features: dict) -> tuple[float, dict]:
     from heiti.flows.engine import FlowRunner
     from heiti.flows.model import ModelStage
     from heiti.flows.sources.wav_stream import WavStream
@@ -70,20 +70,20 @@ def as_flow(wav: Path, artifact) -> tuple[float, dict]:
     from heiti.targets.local import Local
 
     source = WavStream({"path": wav, "window_s": 1.0, "hop_s": HOP_S})
-    stages = [("mfcc", Mfcc()), ("model", ModelStage(artifact, OnnxRuntime({"threads": 1}), Local())),
+    stages = [("mfcc", Mfcc(features)), ("model", ModelStage(artifact, OnnxRuntime({"threads": 1}), Local())),
               ("spotter", KeywordSpotter({"threshold": 1.0}))]
     statistics = FlowRunner("bench", source, stages, [("count", Count())]).run()
     return statistics["wall_s"], statistics
 
 
-def bare(wav: Path, artifact) -> float:
+def bare(wav: Path, artifact, features: dict) -> float:
     from heiti.audio.features import FeatureParams, extract
     from heiti.audio.wav import read_wav
     from heiti.runtimes.onnxruntime_runtime import OnnxRuntime
 
     runtime = OnnxRuntime({"threads": 1})
     runtime.load(artifact)
-    params = FeatureParams()
+    params = FeatureParams(**features)
     started = time.perf_counter()
     audio = read_wav(wav, RATE)
     hop, recent = int(HOP_S * RATE), []
@@ -102,24 +102,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--implementation", choices=["librosa", "cmsis-q15"], default="librosa",
+                        help="MFCC in floating point, or CMSIS-DSP's fixed point as the kws example")
     args = parser.parse_args()
     from heiti.core.artifact import Artifact
     from heiti.models.ds_cnn import DsCnn
 
+    features = {"implementation": args.implementation}
     with tempfile.TemporaryDirectory() as folder:
         shape = (1, 49, 10)  # 1 s of features: (16000 - 512) / 320 + 1 frames x 10 coefficients
         _, onnx = export_zoo_model(DsCnn(), shape, 12, Path(folder) / "ds-cnn.onnx", Example(shape))
         artifact = Artifact.load(onnx.path)
         wav = Path(folder) / "audio.wav"
         write_audio(wav, args.seconds)
-        as_flow(wav, artifact)  # warm up both paths (librosa's first call builds its caches)
-        bare(wav, artifact)
+        as_flow(wav, artifact, features)  # warm up both paths (feature code builds its caches)
+        bare(wav, artifact, features)
         flows, loops, last = [], [], None
         for _ in range(args.repeats):
-            wall, last = as_flow(wav, artifact)
+            wall, last = as_flow(wav, artifact, features)
             flows.append(wall)
-            loops.append(bare(wav, artifact))
-    print(f"{args.seconds} s of audio, {last['items']} windows of 1 s every {HOP_S * 1000:.0f} ms")
+            loops.append(bare(wav, artifact, features))
+    print(f"{args.seconds} s of audio, {last['items']} windows of 1 s every {HOP_S * 1000:.0f} ms, "
+          f"MFCC by {args.implementation}")
     print(f"{'path':<26} {'median s':>9} {'real-time factor':>17} {'x real time':>12}")
     for name, values in (("bare loop, one thread", loops), ("flow, thread per stage", flows)):
         rtf = median(values) / args.seconds

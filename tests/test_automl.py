@@ -138,6 +138,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
 
     from heiti.automl import prepare
     from heiti.automl.study import open_study
+    from heiti.automl.trial import storage
     from heiti.scenario import read_scenario_file
 
     path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 5})))
@@ -153,7 +154,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
             if not search.out_dir.joinpath("study.db").exists():
                 continue
             try:
-                study = optuna.load_study(study_name="resume", storage=search.storage_url)
+                study = optuna.load_study(study_name="resume", storage=storage(search.storage_url))
             except KeyError:  # the database exists, the study not yet
                 continue
             states = [t.state for t in study.trials]

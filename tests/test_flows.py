@@ -206,3 +206,40 @@ def test_tcp_audio_reads_pcm_from_a_client_into_windows():
     assert [round(item.offset_s, 2) for item in items] == [0.0, 0.25, 0.5]
     assert np.allclose(items[1].tensors["audio"][0], pcm[2000:6000] / 32768.0)
     assert items[0].source.startswith("tcp:127.0.0.1:")
+
+
+def test_ctrl_c_stops_a_flow_that_waits_for_its_source(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    port = free_port()
+    flow = {"name": "waiting", "source": {"type": "tcp-audio", "parameters": {"port": port}},
+            "sinks": [{"type": "console"}]}
+    (tmp_path / "flow.yml").write_text(yaml.safe_dump(flow))
+    process = subprocess.Popen([sys.executable, "-m", "heiti", "flow", "flow.yml"], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # listening once the port cannot be bound any more
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 130 and "interrupted" in err
+
+
+def test_a_sink_that_cannot_open_its_file_is_named(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "images" / "a.png")
+    flow = {"name": "f", "source": {"type": "image-folder", "parameters": {"path": "images"}},
+            "postprocess": [], "sinks": [{"type": "jsonl", "parameters": {"path": "taken"}}]}
+    (tmp_path / "flow.yml").write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", tmp_path / "flow.yml") == 1
+    err = capsys.readouterr().err
+    assert "flow stage 'sinks[0] jsonl' failed" in err and "Is a directory" in err

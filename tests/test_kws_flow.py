@@ -124,3 +124,16 @@ def test_features_unlike_the_models_dataset_are_refused(spotter, capsys):
     assert ("preprocess[0].parameters.window is 400, but the model was trained on dataset "
             "'speech-commands' with 512") in err
     assert "leave 'window' out" in err
+
+
+def test_features_left_out_are_the_models_datasets(tmp_path):
+    from heiti.datasets.synthetic_keywords import SyntheticKeywords
+    from heiti.scenario import ComponentSpec, instantiate
+
+    features = {"implementation": "cmsis-q15", "int8_scale": 0.25, "coefficients": 8}
+    dataset = SyntheticKeywords({"features": features}, base_dir=tmp_path)  # nothing spoken yet
+    stage = instantiate("transform", ComponentSpec(type="mfcc", parameters={"hop": 320}), "preprocess[0]",
+                        tmp_path)
+    stage.match_dataset(dataset, "preprocess[0]")
+    assert (stage.params.implementation, stage.params.int8_scale, stage.params.coefficients) == (
+        "cmsis-q15", 0.25, 8)

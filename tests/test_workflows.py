@@ -96,3 +96,17 @@ def test_workflow_file_mistakes_name_their_place(tmp_path, capsys):
         path.write_text(yaml.safe_dump({"name": "w", "steps": steps}))
         assert run_cli("workflow", path) == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_failing_command_fails_the_workflow_and_keeps_what_was_done(tmp_path, capsys):
+    steps = {"ok": {"tool": "command", "with": {"run": [sys.executable, "-c", "print(1)"]}},
+             "bad": {"tool": "command", "inputs": {"x": "ok"},
+                     "with": {"run": [sys.executable, "-c", "import sys; sys.exit('broken input')"]}}}
+    path = tmp_path / "w.yml"
+    path.write_text(yaml.safe_dump({"name": "w", "steps": steps}))
+    assert run_cli("workflow", path) == 1
+    captured = capsys.readouterr()
+    assert "step 'bad' (command): " in captured.err and "exited with 1" in captured.err
+    assert "broken input" in captured.err
+    assert run_cli("workflow", path, "--dry-run") == 0
+    assert _actions(capsys.readouterr().out) == {"ok": "current", "bad": "would run"}

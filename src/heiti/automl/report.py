@@ -81,7 +81,7 @@ def sections(study: Any, rows: list[dict[str, Any]], top: list[dict[str, Any]],
     others = [o for o in objectives if o != "metric"] or [o for o in ("flash", "size") if
                                                           any(r["facts"].get(o) for r in trained)][:1]
     if trained and others:
-        front = {r["number"] for r in top} if len(objectives) > 1 else set()
+        front = {t.number for t in study.best_trials} if len(objectives) > 1 else set()
         figures.append(Figure("automl-pareto", f"{metric} against {others[0]} of every trained trial"
                               + (" (Pareto front joined)" if front else ""),
                               lambda: _pareto(trained, metric, others[0], front)))

@@ -34,8 +34,8 @@ class Component:
     extra: ClassVar[str | None] = None
 
     def __init__(self, params: BaseModel | dict | None = None, base_dir: Path | None = None):
-        if isinstance(params, BaseModel):
-            params = params.model_dump()
+        if isinstance(params, BaseModel):  # what was given stays given (model_fields_set)
+            params = params.model_dump(exclude_unset=True)
         # typed as the subclass's own Params model, which only the subclass knows
         self.params: Any = self.Params.model_validate(params or {})
         self.given_paths: dict[str, str] = {}

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from heiti.errors import HeitiError, RunFailed
+from heiti.errors import HeitiError, RunFailed, component_failures
 from heiti.flows.stage import Item, Sink, Source, Transform
 
 _END = object()
@@ -77,12 +77,15 @@ class FlowRunner:
         opened: list[Sink] = []
         statistics: dict[str, Any] = {}
         try:
-            for _, sink in self.sinks:  # an unreachable broker fails before anything is read
-                sink.open(self.name)
+            for label, sink in self.sinks:  # an unreachable broker fails before anything is read
+                with component_failures(f"flow stage '{label}'"):
+                    sink.open(self.name)
                 opened.append(sink)
-            for _, transform in self.transforms:
-                transform.open()
-            self.source.open()
+            for label, transform in self.transforms:
+                with component_failures(f"flow stage '{label}'"):
+                    transform.open()
+            with component_failures("flow source"):
+                self.source.open()
             statistics = self._run_threads()
         finally:
             for _, transform in self.transforms:
@@ -91,7 +94,8 @@ class FlowRunner:
             failures = []
             for sink in opened:  # each sink flushes (MQTT: waits for acknowledgements)
                 try:
-                    sink.close(statistics)
+                    with component_failures(f"flow sink '{sink.name}'"):
+                        sink.close(statistics)
                 except HeitiError as exc:
                     failures.append(exc)
         if self._errors:
@@ -110,22 +114,29 @@ class FlowRunner:
         stats = [StageStatistics(f"source {self.source.name}", "source")]
         threads = []
         first_out = [queues[0]] if queues else sink_queues
-        threads.append(threading.Thread(target=self._guard, name="source",
+        threads.append(threading.Thread(target=self._guard, name="source", daemon=True,
                                         args=(stats[0].name, self._source, stats[0], first_out)))
         for i, (label, transform) in enumerate(self.transforms):
             outs = [queues[i + 1]] if i + 1 < len(queues) else sink_queues
             stats.append(StageStatistics(label, "transform"))
-            threads.append(threading.Thread(target=self._guard, name=label, args=(
+            threads.append(threading.Thread(target=self._guard, name=label, daemon=True, args=(
                 label, self._transform, stats[-1], transform, queues[i], outs)))
         for (label, sink), inbox in zip(self.sinks, sink_queues, strict=True):
             stats.append(StageStatistics(label, "sink"))
-            threads.append(threading.Thread(target=self._guard, name=label,
+            threads.append(threading.Thread(target=self._guard, name=label, daemon=True,
                                             args=(label, self._sink, stats[-1], sink, inbox)))
         started = time.perf_counter()
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C: stop every stage; closing the source ends a blocked read
+            self._stop.set()
+            self.source.close()
+            for thread in threads:
+                thread.join(timeout=2 * _POLL_S)
+            raise
         wall = time.perf_counter() - started
         produced = stats[0].items_out
         media = self.source.media_seconds_per_item

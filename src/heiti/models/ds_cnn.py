@@ -24,9 +24,9 @@ class DsCnn(TorchModel):
     (time x coefficient) feature image, blocks of 3x3 depthwise and 1x1 pointwise
     convolutions, each with batch norm and ReLU, global average pooling and a linear layer.
 
-    Unlike MLPerf Tiny's TensorFlow model the padding is symmetric (one row and column on
-    each side), the form heiti micro's kernels run; the input is ``(1, frames, coefficients)``
-    (any one-channel image works).
+    Unlike MLPerf Tiny's TensorFlow model the first convolution does not pad and the
+    depthwise ones pad one row and column on each side (symmetric, the form heiti micro's
+    kernels run); the input is ``(1, frames, coefficients)`` (any one-channel image works).
     """
 
     name = "ds-cnn"
@@ -37,16 +37,18 @@ class DsCnn(TorchModel):
 
         c = self.params.channels
 
-        def conv_bn(cin: int, kernel: tuple[int, int], stride: int = 1, groups: int = 1) -> list[Any]:
-            padding = 1 if max(kernel) > 1 else 0
+        def conv_bn(cin: int, kernel: tuple[int, int], stride: int = 1, groups: int = 1,
+                    padding: int = 1) -> list[Any]:
             return [nn.Conv2d(cin, c, kernel, stride, padding, groups=groups, bias=False),
                     nn.BatchNorm2d(c), nn.ReLU()]
 
         channels, height, width = input_shape
         first = (min(self.params.first_kernel[0], height), min(self.params.first_kernel[1], width))
-        layers = conv_bn(channels, first, self.params.first_stride)
+        # no padding on the input: a constant offset in the features (the byte form of
+        # int8 features) then only shifts each output channel, which batch norm absorbs
+        layers = conv_bn(channels, first, self.params.first_stride, padding=0)
         for _ in range(self.params.blocks):
-            layers += conv_bn(c, (3, 3), groups=c) + conv_bn(c, (1, 1))
+            layers += conv_bn(c, (3, 3), groups=c) + conv_bn(c, (1, 1), padding=0)
         layers += [nn.Dropout(self.params.dropout), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                    nn.Linear(c, num_classes)]
         return nn.Sequential(*layers)

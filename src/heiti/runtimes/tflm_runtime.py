@@ -49,15 +49,17 @@ class TflmRuntime(Runtime):
         return np.ascontiguousarray(batch, dtype=self._dtype).reshape(len(batch), *self._shape[1:])
 
     def infer(self, prepared: Any) -> Any:
-        results = []
+        count = len(self.io.outputs)
+        results: list[list[np.ndarray]] = [[] for _ in range(count)]
         for sample in prepared:
             self._interpreter.set_input(sample[None], 0)
             self._interpreter.invoke()
-            results.append(self._interpreter.get_output(0)[0].copy())
-        return np.stack(results)
+            for index in range(count):  # every output, in the IO specification's order
+                results[index].append(self._interpreter.get_output(index)[0].copy())
+        return [np.stack(r) for r in results]
 
     def outputs(self, raw: Any) -> dict[str, np.ndarray]:
-        return self.named_outputs([raw])
+        return self.named_outputs(raw)
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

@@ -19,7 +19,7 @@ from typing import Any
 
 from heiti.core.cache import ArtifactStore, StepKey, tool_versions
 from heiti.core.files import sha256_file, write_json
-from heiti.errors import HeitiError
+from heiti.errors import HeitiError, component_failures
 from heiti.workflows.spec import Step, Workflow
 from heiti.workflows.tool import ToolContext
 
@@ -91,7 +91,8 @@ def _run(step: Step, key: StepKey, store: ArtifactStore, inputs: dict[str, Path]
     try:
         output = scratch / OUTPUT
         output.mkdir()
-        step.tool.run({**inputs, **step.files}, output, ctx)
+        with component_failures(f"tool '{step.tool.name}'"):  # a framework's error: a message
+            step.tool.run({**inputs, **step.files}, output, ctx)
         return store.put(key, {OUTPUT: output})
     except HeitiError as exc:
         exc.message = f"step '{step.name}' ({step.tool.name}): {exc.message}"

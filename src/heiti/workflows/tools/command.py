@@ -40,7 +40,7 @@ class Command(Tool):
             result = subprocess.run(argv, cwd=ctx.base_dir, capture_output=True, text=True,
                                     timeout=self.params.timeout_s)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise RunFailed(f"step '{ctx.step}': cannot run {argv[0]}: {exc}") from None
+            raise RunFailed(f"cannot run {argv[0]}: {exc}") from None
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-5:])
-            raise RunFailed(f"step '{ctx.step}': {argv[0]} exited with {result.returncode}\n{tail}")
+            raise RunFailed(f"{argv[0]} exited with {result.returncode}\n{tail}")

@@ -35,7 +35,7 @@ class Optimize(Tool):
         optimizer.check_available()
         model = artifact_in(inputs["model"], ctx.step)
         if model.format not in optimizer.input_formats:
-            raise InputError(f"step '{ctx.step}': optimizer '{optimizer.name}' takes "
+            raise InputError(f"optimizer '{optimizer.name}' takes "
                              f"{', '.join(optimizer.input_formats)}, its model input is '{model.format}'")
         step = StepContext(dataset=StoredDataset(inputs["data"]), build_dir=output, seed=ctx.seed,
                            log=ctx.log)
