@@ -20,11 +20,11 @@ pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs
 
 DATASET = {"type": "synthetic-keywords", "parameters": {
     "words": ["yes", "no", "stop"], "unknown_words": ["cat", "dog"],
-    "voices": ["en-us", "en-gb+f2", "en-029+m7"], "pitches": [35, 65], "speeds": [150],
-    "copies": 3, "test_fraction": 0.25, "val_fraction": 0.2, "cache_dir": "../espeak",
+    "voices": ["en-us", "en-gb+f2", "en-029+m7", "en-us+m1"], "pitches": [35, 65], "speeds": [150],
+    "copies": 4, "test_fraction": 0.25, "val_fraction": 0.2, "cache_dir": "../espeak",
     "features": {"implementation": "cmsis-q15", "int8_scale": 0.25}}}
-MODEL = {"type": "ds-cnn", "parameters": {"channels": 16, "blocks": 2}, "path": "model/model.pt",
-         "train": {"epochs": 25, "lr": 0.005, "batch_size": 16, "patience": None, "threads": 2}}
+MODEL = {"type": "ds-cnn", "parameters": {"channels": 24, "blocks": 2}, "path": "model/model.pt",
+         "train": {"epochs": 30, "lr": 0.005, "batch_size": 16, "patience": None, "threads": 2}}
 
 
 def scenario(name, optimizers, runtime):
@@ -38,7 +38,8 @@ def test_synthetic_keywords_to_int8_and_heiti_micro(tmp_path):
         "fp32": ([{"type": "onnx-export"}], {"type": "onnxruntime"}),
         "int8": ([{"type": "onnx-export"}, {"type": "ort-quantize", "parameters": {"mode": "static"}}],
                  {"type": "onnxruntime"}),
-        "micro": ([{"type": "micro-ptq"}, {"type": "micro-c"}], {"type": "micro-host"}),
+        "micro": ([{"type": "micro-ptq", "parameters": {"scheme": "per-channel"}}, {"type": "micro-c"}],
+                  {"type": "micro-host"}),
     }
     work = tmp_path / "w"
     quality = {}

@@ -77,6 +77,10 @@ void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t pla
 #if HM_DSP
 #include <arm_acle.h>
 
+/* the hot loops at -O2 whatever the build's size optimization */
+#pragma GCC push_options
+#pragma GCC optimize("O2")
+
 /* Dual 16-bit multiply-accumulate (SMLAD) needs both operands as int16 pairs. Weights stay
  * int8 in flash, stored by micro-c in the order (0, 2, 1, 3) in every group of four of a
  * row, so that SXTB16 of a word gives the pairs (w0, w1) and, rotated by 8 bits, (w2, w3);
@@ -279,6 +283,7 @@ static void dense_dsp(const int8_t *in, int8_t *out, const hm_dense_params *p)
                                 p->act_min, p->act_max);
     }
 }
+#pragma GCC pop_options
 #endif
 
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
