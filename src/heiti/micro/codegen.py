@@ -147,16 +147,17 @@ def _tflite_add(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, st
 
 
 def scratch_elements(graph: Graph) -> int:
-    """int16 scratch the DSP kernels need: two gathered receptive fields (groups 1), a padded
-    input channel (depthwise) or the input vector (dense)."""
+    """int16 scratch the DSP kernels need: two gathered receptive fields interleaved by pairs
+    (groups 1; two more for an odd fan-in), a padded input channel (depthwise) or the input
+    vector spread as one interleaved column (dense)."""
     sizes = []
     for op in graph.ops:
         if op.kind == "conv2d":
             cin, h, w = graph.tensors[op.inputs[0]].shape
             pad, fan = op.attrs["pad"], int(np.prod(op.arrays["weight"].shape[1:]))
-            sizes.append(2 * fan if op.attrs["groups"] == 1 else (h + 2 * pad) * (w + 2 * pad))
+            sizes.append(2 * fan + 2 if op.attrs["groups"] == 1 else (h + 2 * pad) * (w + 2 * pad))
         elif op.kind == "dense":
-            sizes.append(graph.tensors[op.inputs[0]].size)
+            sizes.append(2 * graph.tensors[op.inputs[0]].size)
     return max(sizes)
 
 

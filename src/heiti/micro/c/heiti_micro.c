@@ -109,110 +109,219 @@ static int32_t pack16(int32_t a, int32_t b)
     return (int32_t)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16);
 }
 
-/* requant_out with 32x32->64-bit multiplies (SMULL) for the tflite schemes; GCC's signed
- * right shift is arithmetic (floor), as the portable floor_shift computes */
-__attribute__((always_inline)) static inline int8_t requant_dsp(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t tflite,
-                          int32_t lo, int32_t hi)
+/* the high word of (hi:lo) + a * b: one SMLAL (GCC sometimes builds a 64x64 product) */
+__attribute__((always_inline)) static inline int32_t smlal_high(uint32_t lo, int32_t hi, int32_t a, int32_t b)
 {
-    int32_t r;
-    if (tflite == HM_TFLITE && shift >= 31) {
-        const int32_t right = shift - 31;
-        r = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << 30)) >> 31);
-        if (right) {
-            const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
-            const int32_t threshold = (mask >> 1) + (r < 0);
-            r = (r >> right) + ((r & mask) > threshold);
-        }
-    } else if (tflite == HM_TFLITE_SINGLE) {
-        r = (int32_t)(((int64_t)acc * mult + ((int64_t)1 << (shift - 1))) >> shift);
-    } else {
-        return requant_out(acc, mult, shift, out_zp, tflite, lo, hi);
-    }
-    return (int8_t)clamp32(__ssat(r + out_zp, 8), lo, hi);
+    __asm__("smlal %0, %1, %2, %3" : "+r"(lo), "+r"(hi) : "r"(a), "r"(b));
+    return hi;
 }
 
-/* acc[r][c] += row r . column c over n, for two weight rows and two gathered columns */
-static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x0, const int16_t *x1,
-                    int32_t n, int32_t acc[4])
+/* A layer's requantization, checked once per layer: `fast` when every channel takes the
+ * one-multiply path below (the tflite schemes with a total right shift from 33 to 62 and
+ * multipliers >= 0, as TFLite's converter produces for scales below 2^-2). */
+typedef struct {
+    int32_t fast, dbl, out_zp, tflite, lo, hi;
+} requant_plan;
+
+static requant_plan plan_requant(const int32_t *mult, const int32_t *shift, int32_t count, int32_t out_zp,
+                                 int32_t tflite, int32_t lo, int32_t hi)
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i;
-    for (i = 0; i + 4 <= n; i += 4) {
-        const int32_t p01 = word(x0 + i), p23 = word(x0 + i + 2);
-        const int32_t q01 = word(x1 + i), q23 = word(x1 + i + 2);
-        int32_t w = word(w0 + i);
-        a0 = __smlad(__sxtb16(w), p01, a0);
-        a2 = __smlad(__sxtb16(w), q01, a2);
-        a0 = __smlad(sxtb16_ror8(w), p23, a0);
-        a2 = __smlad(sxtb16_ror8(w), q23, a2);
-        w = word(w1 + i);
-        a1 = __smlad(__sxtb16(w), p01, a1);
-        a3 = __smlad(__sxtb16(w), q01, a3);
-        a1 = __smlad(sxtb16_ror8(w), p23, a1);
-        a3 = __smlad(sxtb16_ror8(w), q23, a3);
+    requant_plan q = {tflite != 0 && mult != 0, tflite == HM_TFLITE ? -1 : 0, out_zp, tflite, lo, hi};
+    int32_t i;
+    for (i = 0; i < count && q.fast; ++i)
+        q.fast = shift[i] >= 33 && shift[i] <= 62 && mult[i] >= 0;
+    return q;
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier in one SMLAL and one shift. With P = acc * mult
+ * and s = shift, the double rounding floor(RoundingDivideByPOT(floor((P + 2^30) / 2^31),
+ * s - 31)) equals floor((P + 2^30 + 2^(s-1) - [acc < 0] 2^31) / 2^s) (nested floors by
+ * integers; with mult >= 0 the sign of the first rounding's result is that of acc except
+ * where it is 0, which then rounds to 0 either way), and the single rounding is
+ * floor((P + 2^(s-1)) / 2^s); s >= 33 puts the 2^(s-1) term in the high word. */
+__attribute__((always_inline)) static inline int8_t requant_dsp(int32_t acc, int32_t mult, int32_t shift,
+                                                                int32_t fast, requant_plan q)
+{
+    if (fast) {  /* a constant in each specialized copy of the loops: q.fast */
+        const int32_t neg = (acc >> 31) & q.dbl;  /* GCC's signed right shift is arithmetic */
+        const uint32_t lo = ((uint32_t)q.dbl & 0x40000000u) | (uint32_t)neg << 31;
+        const int32_t r = smlal_high(lo, (1 << (shift - 33)) + neg, acc, mult) >> (shift - 32);
+        return (int8_t)clamp32(__ssat(r + q.out_zp, 8), q.lo, q.hi);
     }
-    for (; i < n; ++i) {
-        a0 += w0[i] * x0[i];
-        a1 += w1[i] * x0[i];
-        a2 += w0[i] * x1[i];
-        a3 += w1[i] * x1[i];
+    return requant_out(acc, mult, shift, q.out_zp, q.tflite, q.lo, q.hi);
+}
+
+/* Gathered inputs are interleaved by pairs, so one pointer walks both columns: element k of
+ * column c is at IL(k) + 2 c, i.e. the words (c0 k, k+1), (c1 k, k+1), (c0 k+2, k+3), ... */
+#define IL(k) (2 * (k) - ((k) & 1))
+
+/* acc[r][c] += row r . column c over n, for two weight rows and the two interleaved columns.
+ * The loop is assembly so that its 13 values stay in registers (GCC spilled two pointers):
+ * per four inputs, two weight words, four input words, four SXTB16 and eight SMLAD. */
+static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_t n, int32_t acc[4])
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i = n & ~3;
+    if (i) {
+        const int8_t *end = w0 + i;
+        const int32_t d = (int32_t)(w1 - w0);
+        int32_t w, v, p, q, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[v], [%[wp], %[d]]\n\t"
+            "ldr %[w], [%[wp]], #4\n\t"
+            "ldr %[p], [%[x]], #16\n\t"
+            "ldr %[q], [%[x], #-12]\n\t"
+            "sxtb16 %[t], %[w]\n\t"
+            "smlad %[a0], %[t], %[p], %[a0]\n\t"
+            "smlad %[a2], %[t], %[q], %[a2]\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[a1], %[t], %[p], %[a1]\n\t"
+            "smlad %[a3], %[t], %[q], %[a3]\n\t"
+            "ldr %[p], [%[x], #-8]\n\t"
+            "ldr %[q], [%[x], #-4]\n\t"
+            "sxtb16 %[t], %[w], ror #8\n\t"
+            "smlad %[a0], %[t], %[p], %[a0]\n\t"
+            "smlad %[a2], %[t], %[q], %[a2]\n\t"
+            "sxtb16 %[t], %[v], ror #8\n\t"
+            "smlad %[a1], %[t], %[p], %[a1]\n\t"
+            "smlad %[a3], %[t], %[q], %[a3]\n\t"
+            "cmp %[wp], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [x] "+r"(x), [wp] "+r"(w0),
+              [w] "=&r"(w), [v] "=&r"(v), [p] "=&r"(p), [q] "=&r"(q), [t] "=&r"(t)
+            : [d] "r"(d), [end] "r"(end)
+            : "cc", "memory");
+        w1 += i;
+    }
+    for (; i < n; ++i, ++w0, ++w1) {
+        const int32_t k = IL(i & 3), p = x[k], q = x[k + 2];
+        a0 += *w0 * p;
+        a1 += *w1 * p;
+        a2 += *w0 * q;
+        a3 += *w1 * q;
     }
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
-/* the receptive field of output pixel px, minus the zero point, 0 outside the input */
-static void gather(const int8_t *in, int16_t *col, const hm_conv_params *p, int32_t px)
+/* acc[r] += row r . column 0 over n, for two weight rows and an interleaved column */
+static void dot_2x1(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_t n, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1], i;
+    for (i = 0; i + 4 <= n; i += 4, x += 8) {
+        const int32_t p01 = word(x), p23 = word(x + 4);
+        const int32_t v = word(w0 + i), u = word(w1 + i);
+        a0 = __smlad(__sxtb16(v), p01, a0);
+        a1 = __smlad(__sxtb16(u), p01, a1);
+        a0 = __smlad(sxtb16_ror8(v), p23, a0);
+        a1 = __smlad(sxtb16_ror8(u), p23, a1);
+    }
+    for (; i < n; ++i) {
+        const int32_t p = x[IL(i & 3)];
+        a0 += w0[i] * p;
+        a1 += w1[i] * p;
+    }
+    acc[0] = a0, acc[1] = a1;
+}
+
+/* the receptive field of output pixel px, minus the zero point, 0 outside the input, as
+ * interleaved column c */
+static void gather(const int8_t *in, int16_t *col, const hm_conv_params *p, int32_t px, int32_t c)
 {
     const int32_t plane = p->h * p->w, y0 = px / p->ow * p->stride - p->pad;
     const int32_t x0 = px % p->ow * p->stride - p->pad;
-    int32_t ci, ky, kx;
+    int32_t ci, ky, kx, k = 0;
+    col += 2 * c;
     if (y0 >= 0 && x0 >= 0 && y0 + p->kh <= p->h && x0 + p->kw <= p->w) {  /* no padding in the window */
         const int8_t *src = in + y0 * p->w + x0;
         for (ci = 0; ci < p->cin; ++ci, src += plane)
             for (ky = 0; ky < p->kh; ++ky)
-                for (kx = 0; kx < p->kw; ++kx)
-                    *col++ = (int16_t)(src[ky * p->w + kx] - p->in_zp);
+                for (kx = 0; kx < p->kw; ++kx, ++k)
+                    col[IL(k)] = (int16_t)(src[ky * p->w + kx] - p->in_zp);
         return;
     }
     for (ci = 0; ci < p->cin; ++ci, in += plane)
         for (ky = 0; ky < p->kh; ++ky) {
             const int32_t y = y0 + ky;
-            for (kx = 0; kx < p->kw; ++kx) {
+            for (kx = 0; kx < p->kw; ++kx, ++k) {
                 const int32_t x = x0 + kx;
                 const int inside = y >= 0 && y < p->h && x >= 0 && x < p->w;
-                *col++ = (int16_t)(inside ? in[y * p->w + x] - p->in_zp : 0);
+                col[IL(k)] = (int16_t)(inside ? in[y * p->w + x] - p->in_zp : 0);
             }
         }
 }
 
-/* groups = 1: two output pixels by two output channels at a time */
+/* every output channel of pixels px and px + 1 (px alone when pair is 0); inlined twice,
+ * with fast 0 and 1, so that the fast copy keeps its values in registers */
+__attribute__((always_inline)) static inline void conv_pixels(int8_t *out, const hm_conv_params *p,
+                                                              const int16_t *x, int32_t px, int32_t pair, int32_t fast,
+                                                              requant_plan q)
+{
+    const int32_t n = p->cin * p->kh * p->kw, pixels = p->oh * p->ow, cout = p->cout;
+    const int8_t *weight = p->weight;
+    const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
+    int32_t co;
+    for (co = 0; co < cout; co += 2) {
+        const int32_t next = co + 1 < cout ? co + 1 : co;
+        const int32_t m0 = mult ? mult[co] : 1, m1 = mult ? mult[next] : 1;
+        const int32_t s0 = shift[co], s1 = shift[next];
+        int8_t *o0 = out + co * pixels + px, *o1 = out + next * pixels + px;
+        int32_t acc[4];
+        acc[0] = acc[2] = bias[co];
+        acc[1] = acc[3] = bias[next];
+        if (!pair) {
+            dot_2x1(weight + co * n, weight + next * n, x, n, acc);
+            o0[0] = requant_dsp(acc[0], m0, s0, fast, q);
+            o1[0] = requant_dsp(acc[1], m1, s1, fast, q);
+            continue;
+        }
+        dot_2x2(weight + co * n, weight + next * n, x, n, acc);
+        o0[0] = requant_dsp(acc[0], m0, s0, fast, q);
+        o1[0] = requant_dsp(acc[1], m1, s1, fast, q);
+        o0[1] = requant_dsp(acc[2], m0, s0, fast, q);
+        o1[1] = requant_dsp(acc[3], m1, s1, fast, q);
+    }
+}
+
+/* groups = 1: two output pixels by two output channels at a time (an odd last pixel alone) */
 static void conv_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
-    const int32_t n = p->cin * p->kh * p->kw, pixels = p->oh * p->ow;
-    int16_t *c0 = p->scratch, *c1 = p->scratch + n;
-    int32_t px, co;
+    const int32_t pixels = p->oh * p->ow;
+    const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
+    int32_t px;
     for (px = 0; px < pixels; px += 2) {
         const int32_t pair = px + 1 < pixels;
-        gather(in, c0, p, px);
+        gather(in, p->scratch, p, px, 0);
         if (pair)
-            gather(in, c1, p, px + 1);
-        for (co = 0; co < p->cout; co += 2) {
-            const int32_t next = co + 1 < p->cout ? co + 1 : co;
-            int8_t *o0 = out + co * pixels + px, *o1 = out + next * pixels + px;
-            int32_t acc[4];
-            acc[0] = acc[2] = p->bias[co];
-            acc[1] = acc[3] = p->bias[next];
-            dot_2x2(p->weight + co * n, p->weight + next * n, c0, pair ? c1 : c0, n, acc);
-            o0[0] = requant_dsp(acc[0], MULT(p, co), p->shift[co], p->out_zp, p->tflite, p->act_min, p->act_max);
-            o1[0] = requant_dsp(acc[1], MULT(p, next), p->shift[next], p->out_zp, p->tflite,
-                                p->act_min, p->act_max);
-            if (pair) {
-                o0[1] = requant_dsp(acc[2], MULT(p, co), p->shift[co], p->out_zp, p->tflite,
-                                    p->act_min, p->act_max);
-                o1[1] = requant_dsp(acc[3], MULT(p, next), p->shift[next], p->out_zp, p->tflite,
-                                    p->act_min, p->act_max);
-            }
+            gather(in, p->scratch, p, px + 1, 1);
+        if (q.fast)
+            conv_pixels(out, p, p->scratch, px, pair, 1, q);
+        else
+            conv_pixels(out, p, p->scratch, px, pair, 0, q);
+    }
+}
+
+/* one depthwise 3x3 channel from its padded int16 plane: the taps as three pairs and three
+ * singles; inlined twice, with fast 0 and 1 (see conv_pixels) */
+__attribute__((always_inline)) static inline int8_t *depthwise_3x3(const int16_t *plane, int8_t *out,
+                                                                  const hm_conv_params *p, int32_t co,
+                                                                  int32_t fast, requant_plan q)
+{
+    const int32_t pw = p->w + 2 * p->pad, oh = p->oh, ow = p->ow, stride = p->stride;
+    const int8_t *wk = p->weight + co * 9;
+    const int32_t w01 = pack16(wk[0], wk[1]), w34 = pack16(wk[3], wk[4]);
+    const int32_t w67 = pack16(wk[6], wk[7]), w2 = wk[2], w5 = wk[5], w8 = wk[8];
+    const int32_t m_co = MULT(p, co), s_co = p->shift[co], b_co = p->bias[co];
+    int32_t oy, ox;
+    for (oy = 0; oy < oh; ++oy) {
+        const int16_t *r = plane + oy * stride * pw;
+        for (ox = 0; ox < ow; ++ox, r += stride) {
+            int32_t acc = __smlad(word(r), w01, b_co) + r[2] * w2;
+            acc = __smlad(word(r + pw), w34, acc) + r[pw + 2] * w5;
+            acc = __smlad(word(r + 2 * pw), w67, acc) + r[2 * pw + 2] * w8;
+            *out++ = requant_dsp(acc, m_co, s_co, fast, q);
         }
     }
+    return out;
 }
 
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
@@ -220,6 +329,7 @@ static void conv_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
     const int32_t pw = p->w + 2 * p->pad, ph = p->h + 2 * p->pad, mult = p->cout / p->cin;
+    const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
     int16_t *plane = p->scratch;
     int32_t c, m, y, x, oy, ox, ky, kx;
     for (y = 0; y < ph * pw; ++y)  /* the padding ring stays 0 for every channel */
@@ -235,18 +345,8 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
             const int32_t co = c * mult + m;
             const int8_t *wk = p->weight + co * p->kh * p->kw;
             const int32_t m_co = MULT(p, co), s_co = p->shift[co], b_co = p->bias[co];
-            if (p->kh == 3 && p->kw == 3) {  /* the common case: taps as three pairs and three singles */
-                const int32_t w01 = pack16(wk[0], wk[1]), w34 = pack16(wk[3], wk[4]);
-                const int32_t w67 = pack16(wk[6], wk[7]), w2 = wk[2], w5 = wk[5], w8 = wk[8];
-                for (oy = 0; oy < p->oh; ++oy) {
-                    const int16_t *r = plane + oy * p->stride * pw;
-                    for (ox = 0; ox < p->ow; ++ox, r += p->stride) {
-                        int32_t acc = __smlad(word(r), w01, b_co) + r[2] * w2;
-                        acc = __smlad(word(r + pw), w34, acc) + r[pw + 2] * w5;
-                        acc = __smlad(word(r + 2 * pw), w67, acc) + r[2 * pw + 2] * w8;
-                        *out++ = requant_dsp(acc, m_co, s_co, p->out_zp, p->tflite, p->act_min, p->act_max);
-                    }
-                }
+            if (p->kh == 3 && p->kw == 3) {  /* the common case */
+                out = q.fast ? depthwise_3x3(plane, out, p, co, 1, q) : depthwise_3x3(plane, out, p, co, 0, q);
                 continue;
             }
             for (oy = 0; oy < p->oh; ++oy)
@@ -260,7 +360,7 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
                         if (kx < p->kw)
                             acc += row[kx] * wr[kx];
                     }
-                    *out++ = requant_dsp(acc, m_co, s_co, p->out_zp, p->tflite, p->act_min, p->act_max);
+                    *out++ = requant_dsp(acc, m_co, s_co, 0, q);
                 }
         }
     }
@@ -268,19 +368,19 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
 
 static void dense_dsp(const int8_t *in, int8_t *out, const hm_dense_params *p)
 {
+    const requant_plan q = plan_requant(p->mult, p->shift, p->out, p->out_zp, p->tflite, p->act_min, p->act_max);
     int16_t *x = p->scratch;
     int32_t i, o;
-    for (i = 0; i < p->in; ++i)
-        x[i] = (int16_t)(in[i] - p->in_zp);
+    for (i = 0; i < p->in; ++i)  /* as an interleaved column */
+        x[IL(i)] = (int16_t)(in[i] - p->in_zp);
     for (o = 0; o < p->out; o += 2) {
         const int32_t next = o + 1 < p->out ? o + 1 : o;
-        int32_t acc[4];
-        acc[0] = acc[2] = p->bias[o];
-        acc[1] = acc[3] = p->bias[next];
-        dot_2x2(p->weight + o * p->in, p->weight + next * p->in, x, x, p->in, acc);
-        out[o] = requant_dsp(acc[0], MULT(p, o), p->shift[o], p->out_zp, p->tflite, p->act_min, p->act_max);
-        out[next] = requant_dsp(acc[1], MULT(p, next), p->shift[next], p->out_zp, p->tflite,
-                                p->act_min, p->act_max);
+        int32_t acc[2];
+        acc[0] = p->bias[o];
+        acc[1] = p->bias[next];
+        dot_2x1(p->weight + o * p->in, p->weight + next * p->in, x, p->in, acc);
+        out[o] = requant_dsp(acc[0], MULT(p, o), p->shift[o], q.fast, q);
+        out[next] = requant_dsp(acc[1], MULT(p, next), p->shift[next], q.fast, q);
     }
 }
 #pragma GCC pop_options

@@ -27,7 +27,7 @@ typedef struct {
     const int8_t *weight;  /* [cout][cin/groups][kh][kw] */
     const int32_t *bias, *mult, *shift;  /* one per output channel; mult NULL: all 1 */
     int32_t in_zp, out_zp, tflite;
-    int16_t *scratch;  /* DSP kernels: 2 * cin * kh * kw (groups 1), (h + 2 pad) * (w + 2 pad) (depthwise) */
+    int16_t *scratch;  /* DSP kernels: 2 * cin * kh * kw + 2 (groups 1), (h + 2 pad) * (w + 2 pad) (depthwise) */
 } hm_conv_params;
 
 typedef struct {
@@ -35,7 +35,7 @@ typedef struct {
     const int8_t *weight;  /* [out][in] */
     const int32_t *bias, *mult, *shift;
     int32_t in_zp, out_zp, tflite;
-    int16_t *scratch;  /* DSP kernels: in */
+    int16_t *scratch;  /* DSP kernels: 2 * in */
 } hm_dense_params;
 
 /* average pooling modes: rounding half away from zero (heiti), the same then clamped
