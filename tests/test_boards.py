@@ -85,6 +85,21 @@ def test_built_in_boards_are_listed_and_a_user_board_file_is_checked(tmp_path, c
         boards.get("b.yml", tmp_path)
 
 
+def test_the_firmware_receive_buffer_holds_the_models_own_iospec():
+    """The host sends IOSPEC before any DATA; with many or long class names it is the
+    largest message, and a too-small receive buffer would answer it with NAK."""
+    from heiti.boards.build import config_header
+    from heiti.core.iospec import IOSpec, TensorSpec
+    from heiti.protocols import messages as m
+
+    io = IOSpec(inputs=[TensorSpec(name="input", shape=[-1, 1, 8, 8], dtype="uint8", scale=0.0625)],
+                outputs=[TensorSpec(name="logits", shape=[-1, 40], dtype="int8", scale=0.1)],
+                class_names=[f"class number {i} with a long name" for i in range(40)])
+    header = config_header(boards.builtin()["mps2-an386"], io, "0" * 64, False, 64, 40, 3, {})
+    limit = int(re.search(r"#define FW_MAX_MESSAGE (\d+)", header).group(1))
+    assert limit >= len(m.pack_json(io.model_dump(mode="json", exclude_none=True)))
+
+
 @pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "riscv32-virt"])
 def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, board, cache):
     from heiti.datasets.digits import Digits

@@ -74,7 +74,9 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
     """fw_config.h: what the server knows about its board and its model."""
     inp, out = io.inputs[0], io.outputs[0]
     in_dims, out_dims = inp.with_batch(1), out.with_batch(1)
-    max_message = max(256, 4 + 4 + 4 * len(in_dims) + input_size + 64)
+    # the largest message the host sends: DATA, or the IOSPEC JSON (class names and all)
+    iospec = len(json.dumps(io.model_dump(mode="json", exclude_none=True), separators=(",", ":")))
+    max_message = max(256, 4 + 4 + 4 * len(in_dims) + input_size + 64, iospec + 64)
     # the largest transmission: PROCESS_DONE + OUTPUT, or STATS (fixed text, a number per layer)
     tx_buffer = max(2 * 14 + 8 + 8 + 4 * len(out_dims) + output_size, 14 + 1024 + 21 * layers)
     quiet = max(board.clock_hz // 100, 200 * 10 * board.clock_hz // 115200)  # 200 characters, >= 10 ms
