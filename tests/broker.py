@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,17 @@ class Subscriber:
             self.messages.append((message.topic, json.loads(message.payload)))
             self._changed.notify_all()
 
-    def wait_for(self, count: int, timeout: float = 20.0) -> list[tuple[str, Any]]:
+    def wait_for(self, count: int, timeout: float = 20.0,
+                 key: Callable[[tuple[str, Any]], Any] | None = None) -> list[tuple[str, Any]]:
+        """All messages once ``count`` have arrived, or at the timeout. With ``key``, count
+        distinct keys: QoS 1 may deliver a message twice, above all around a broker restart."""
         deadline = time.monotonic() + timeout
+
+        def arrived() -> int:
+            return len({key(m) for m in self.messages}) if key else len(self.messages)
+
         with self._changed:
-            while len(self.messages) < count and time.monotonic() < deadline:
+            while arrived() < count and time.monotonic() < deadline:
                 self._changed.wait(0.1)
             return list(self.messages)
 

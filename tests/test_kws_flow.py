@@ -106,7 +106,7 @@ def test_every_detection_reaches_the_broker_across_a_restart(spotter, broker):
     assert run_cli("flow", path) == 0
     restarter.join()
     sent = [json.loads(line) for line in (spotter / "sent.jsonl").read_text().splitlines()]
-    messages = subscriber.wait_for(len(sent) + 1)
+    messages = subscriber.wait_for(len(sent) + 1, key=lambda m: (m[0], m[1].get("seq")))
     subscriber.close()
     received = {m["seq"]: m for topic, m in messages if topic == "heiti/kws"}
     assert len(sent) == 4 and sorted(received) == [d["seq"] for d in sent]

@@ -55,7 +55,8 @@ def test_no_message_is_lost_when_the_broker_restarts(broker):
     for i in range(40, 50):
         publisher.publish({"i": i})
     publisher.close()
-    received = sorted({payload["i"] for _, payload in subscriber.wait_for(50)})
+    messages = subscriber.wait_for(50, key=lambda message: message[1]["i"])
+    received = sorted({payload["i"] for _, payload in messages})
     subscriber.close()
     assert received == list(range(50))
     assert publisher.reconnects >= 1
