@@ -234,11 +234,6 @@ def apply(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def board_of(scenario: LoadedScenario) -> Any:
-    """The board of a qemu target, else None."""
-    return scenario.target.board() if scenario.target.name == "qemu" else None
-
-
 def resolve_platform(search: Search, base_dir: Path) -> Any:
     from heiti.automl.rules import load_rules
 
