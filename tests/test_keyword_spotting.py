@@ -24,7 +24,7 @@ DATASET = {"type": "synthetic-keywords", "parameters": {
     "copies": 4, "test_fraction": 0.25, "val_fraction": 0.2, "cache_dir": "../espeak",
     "features": {"implementation": "cmsis-q15", "int8_scale": 0.25}}}
 MODEL = {"type": "ds-cnn", "parameters": {"channels": 24, "blocks": 2}, "path": "model/model.pt",
-         "train": {"epochs": 30, "lr": 0.005, "batch_size": 16, "patience": None, "threads": 2}}
+         "train": {"epochs": 30, "lr": 0.005, "batch_size": 16, "patience": None, "threads": 1}}
 
 
 def scenario(name, optimizers, runtime):
