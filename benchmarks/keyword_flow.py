@@ -21,20 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from _common import export_zoo_model, median
-from heiti.flows.stage import Item, Sink
+from flow_throughput import Count
 
 RATE, HOP_S = 16000, 0.125
-
-
-class Count(Sink):
-    name = "count"
-
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def write(self, item: Item) -> None:
-        self.count += 1
 
 
 class Example:
