@@ -53,6 +53,14 @@ def array_decl(name: str, array: np.ndarray) -> str:
     return f"static const {_CTYPES[array.dtype]} {name}[{len(values)}] = {{\n    {body}\n}};\n"
 
 
+def dsp_order(weight: np.ndarray) -> np.ndarray:
+    """Rows in the order the DSP kernels read them: (0, 2, 1, 3) in every full group of four."""
+    rows = weight.reshape(len(weight), -1).copy()
+    full = rows.shape[1] // 4 * 4
+    rows[:, :full] = rows[:, :full].reshape(len(rows), -1, 4)[:, :, [0, 2, 1, 3]].reshape(len(rows), full)
+    return rows
+
+
 @dataclass
 class Emit:
     """What a unit needs to write its operator's C: names, buffers and declarations."""

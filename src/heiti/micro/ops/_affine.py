@@ -61,17 +61,9 @@ def quantize_tflite(op: Any, params: dict[str, tuple[float, int]], scheme: str, 
     return integer_op(op, attrs, arrays)
 
 
-def dsp_order(weight: np.ndarray) -> np.ndarray:
-    """Rows in the order the DSP kernels read them: (0, 2, 1, 3) in every full group of four."""
-    rows = weight.reshape(len(weight), -1).copy()
-    full = rows.shape[1] // 4 * 4
-    rows[:, :full] = rows[:, :full].reshape(len(rows), -1, 4)[:, :, [0, 2, 1, 3]].reshape(len(rows), full)
-    return rows
-
-
 def c_arrays(e: Any, dsp: bool) -> str:
     """The operator's const arrays; with ``dsp`` the weights also in the DSP kernels' order."""
-    from heiti.micro.codegen import array_decl
+    from heiti.micro.codegen import array_decl, dsp_order
 
     name, weight = f"{e.name}_weight", e.op.arrays["weight"]
     weights = array_decl(name, weight)
