@@ -135,13 +135,21 @@ def _micro_memory(doc: Measurements) -> list[Section]:
 
 
 def _examples(doc: Measurements, prefix: str, folder: Path | None) -> list[Section]:
-    """The task's figure of samples with their predictions, when the run drew one."""
+    """The task's figure of samples with their predictions, when the run drew one (taken only
+    from the measurements file's own folder: see heiti.report.references)."""
+    from heiti.report.references import referenced_png
+
     name = doc.files.get("examples")
-    if folder is None or name is None or not (folder / name).is_file():
+    if folder is None or name is None:
         return []
-    path = folder / name
+    png, refused = referenced_png(folder, name, "examples")
+    if refused:
+        return [Section("Examples", notes=[refused])]
+    if png is None:
+        return []
+    figure: bytes = png
     return [Section("Examples", figures=[
-        Figure(f"{prefix}examples", "Samples with truth and predictions", path.read_bytes)])]
+        Figure(f"{prefix}examples", "Samples with truth and predictions", lambda: figure)])]
 
 
 def _where(parameters: dict[str, Any]) -> str:
