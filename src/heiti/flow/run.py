@@ -75,6 +75,7 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     runs = f"runtime '{scenario.runtime.name}' on target '{scenario.target.name}'"
     with component_failures(runs):
         executor = scenario.target.open(scenario.runtime, final)
+    log(f"test: target '{scenario.target.name}' ready; inference starts")
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler, component_failures(runs):
             loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,
