@@ -38,16 +38,22 @@ class TorchModel(Model):
         return None
 
     def prepare(self, path: Path, train: Any, ctx: StepContext, force: bool = False) -> Artifact:
-        if path.exists() and not Artifact.sidecar_exists(path) and not force:
-            raise InputError(f"model file '{path}' has no sidecar '{path.name}.json'; "
-                             "heiti cannot tell which architecture it holds",
-                             hint="retrain it with 'heiti train --force' or remove the file")
+        if path.exists() and (not force or train is None):
+            if not Artifact.sidecar_exists(path):
+                raise InputError(f"model file '{path}' has no sidecar '{path.name}.json'; "
+                                 "heiti cannot tell which architecture it holds",
+                                 hint="retrain it with 'heiti train --force' or remove the file")
+            existing = Artifact.load(path)  # a damaged sidecar is refused with a hint
+            if train is None:
+                ctx.log(f"model: using {path}")
+                return existing
+            if not existing.is_current():  # someone's edit: not replaced without being asked
+                raise InputError(f"model file '{path}' was changed after heiti wrote it (its sha256 "
+                                 f"is not the one '{path.name}.json' records)",
+                                 hint="restore it, or retrain it with 'heiti train --force'")
         if train is None:
-            if not path.exists():
-                raise InputError(f"model file '{path}' does not exist and the scenario has no "
-                                 "'model.train' section to create it")
-            ctx.log(f"model: using {path}")
-            return Artifact.load(path)
+            raise InputError(f"model file '{path}' does not exist and the scenario has no "
+                             "'model.train' section to create it")
         key = self.training_key(train, ctx)
         return build_step(key, path, lambda: self._train(path, train, ctx, key), ctx, label="model",
                           action=f"training {self.name} for up to {train.epochs} epochs", force=force)
