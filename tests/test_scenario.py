@@ -159,11 +159,11 @@ def test_paths_take_environment_variables(tmp_path, monkeypatch):
     data = scenario_dict(
         build_dir="${HEITI_TEST_OUT}/build",
         dataset={"type": "image-folder", "parameters": {"path": "${HEITI_TEST_DATA}"}},
-        model=dict(DIGITS_MODEL, path="${HEITI_TEST_OUT}/model.pt"),
+        model=dict(DIGITS_MODEL, path="${HEITI_TEST_OUT}/$model.pt"),  # a bare $ stays
         report={"directory": "${HEITI_TEST_UNSET_VARIABLE:-reports}/r"})
     scenario = load_scenario(write_scenario(tmp_path / "conf", data))
     assert scenario.build_dir == tmp_path / "out" / "build"
-    assert scenario.model_path == tmp_path / "out" / "model.pt"
+    assert scenario.model_path == tmp_path / "out" / "$model.pt"
     assert scenario.dataset.params.path == tmp_path / "data"
     assert scenario.dataset.given_paths["path"] == "${HEITI_TEST_DATA}"
     assert scenario.report_dir == tmp_path / "conf" / "reports" / "r"
