@@ -167,6 +167,10 @@ class LoadedScenario:
         data["runtime"] = self.runtime.describe()
         data["target"] = {"kind": self.target.name, **self.target.params.model_dump(mode="json")}
         data["report"]["directory"] = str(self.report_dir)
+        if data["report"]["publish"]:  # measurements files are shared: no broker password in them
+            from heiti.publish.mqtt import redact
+
+            data["report"]["publish"] = redact(data["report"]["publish"])
         return data
 
 
