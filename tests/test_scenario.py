@@ -7,7 +7,7 @@ import pytest
 
 from conftest import DIGITS_MODEL, run_cli, scenario_dict, write_scenario
 from heiti.errors import InputError
-from heiti.scenario import load_scenario
+from heiti.scenario import load_scenario, scenario_from_dict
 
 
 def test_paths_resolve_relative_to_the_scenario_file_not_the_cwd(tmp_path, monkeypatch):
@@ -146,10 +146,12 @@ def test_flags_stay_flags(tmp_path):
 def test_api_scenario_given_a_list_raises_heitis_input_error():
     import heiti.api as heiti
 
-    with pytest.raises(InputError, match="takes a mapping of scenario sections, not a list"):
+    with pytest.raises(InputError, match=r"takes a mapping of scenario sections, got list \['x'\]"):
         heiti.scenario(["x"])
-    with pytest.raises(InputError, match="not a int"):
+    with pytest.raises(InputError, match="a mapping or a file path, got int 3"):
         heiti.train(3)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="a scenario is a mapping of sections .* got str 'x'"):
+        scenario_from_dict("x")  # type: ignore[arg-type]
 
 
 def test_paths_take_environment_variables(tmp_path, monkeypatch):
