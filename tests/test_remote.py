@@ -362,9 +362,10 @@ def test_token_challenge_response(tmp_path, local_run):
         client = hello(channel, "s3cret")
         assert client.server["auth"] and client.request(MsgType.PING).type == MsgType.OK
         channel.close()
-        # before AUTH nothing else is accepted
-        frames = send_and_collect(int(port), HELLO + encode(MsgType.PING))
-        assert error_of(frames)[0] == E.AUTH
+        # before AUTH nothing else is accepted, not even BYE
+        for message in (MsgType.PING, MsgType.BYE):
+            frames = send_and_collect(int(port), HELLO + encode(message))
+            assert error_of(frames)[0] == E.AUTH and MsgType.OK not in [f.type for f in frames]
 
 
 def _free_port() -> int:
