@@ -172,4 +172,6 @@ def _is_loopback(host: str) -> bool:
 
 
 def _log(message: str) -> None:
-    print(f"heiti server: {message}", file=sys.stderr, flush=True)
+    from heiti.terminal import shown
+
+    print(f"heiti server: {shown(message)}", file=sys.stderr, flush=True)
