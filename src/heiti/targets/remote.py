@@ -29,7 +29,7 @@ class RemoteParams(Params):
     port: int | str | None = Field(None, description="tcp: port number; serial: device path")
     baud: int = Field(115200, ge=1, description="serial: baud rate")
     command: list[str] | None = Field(
-        None, description="pipe: the server command to start (default: this heiti's "
+        None, min_length=1, description="pipe: the server command to start (default: this heiti's "
         "'heiti server --protocol pipe' with the scenario's runtime)")
     token: SecretStr | None = Field(None, description="shared secret for the server's HMAC "
                                     "challenge (default: the HEITI_TOKEN environment variable)")
