@@ -3,7 +3,6 @@ or all together (``heiti run``)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from heiti.flow.chain import plan_chain, run_chain
 from heiti.flow.environment import host_environment
 from heiti.flow.inference import run_inference
 from heiti.flow.measurements import DatasetSection, Measurements
+from heiti.flow.progress import status
 from heiti.flow.resources import ResourceSampler
 from heiti.scenario import LoadedScenario
 
@@ -29,7 +29,7 @@ OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
-    print(f"heiti: {message}", file=sys.stderr, flush=True)
+    status(f"heiti: {message}")
 
 
 def context(scenario: LoadedScenario) -> StepContext:
