@@ -21,6 +21,7 @@ from heiti.flow.measurements import DatasetSection, Measurements
 from heiti.flow.progress import status
 from heiti.flow.resources import ResourceSampler
 from heiti.scenario import LoadedScenario
+from heiti.terminal import shown
 
 MEASUREMENTS_FILE = "measurements.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -29,7 +30,7 @@ OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
-    status(f"heiti: {message}")
+    status(f"heiti: {shown(message)}")
 
 
 def context(scenario: LoadedScenario) -> StepContext:
