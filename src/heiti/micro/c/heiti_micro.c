@@ -324,6 +324,29 @@ __attribute__((always_inline)) static inline int8_t *depthwise_3x3(const int16_t
     return out;
 }
 
+/* depthwise 3x3 with padding 1 on a 2x2 map, the last stage of small networks: each output
+ * sees 4 of the 9 taps. A channel's 4 inputs are one word, (x00, x01, x10, x11); SXTB16
+ * gives the column pairs A = (x00, x10) and B = (x01, x11), and every output is two SMLADs
+ * with vertical pairs of taps: out(0,0) = A.(w11, w21) + B.(w12, w22) and so on. */
+__attribute__((always_inline)) static inline void depthwise_2x2(const int8_t *in, int8_t *out,
+                                                                const hm_conv_params *p, int32_t fast,
+                                                                requant_plan q)
+{
+    const int32_t zp = pack16(p->in_zp, p->in_zp);
+    const int8_t *wk = p->weight;
+    int32_t c;
+    for (c = 0; c < p->cout; ++c, wk += 9, in += 4, out += 4) {
+        const int32_t v = word(in), a = __ssub16(__sxtb16(v), zp), b = __ssub16(sxtb16_ror8(v), zp);
+        const int32_t w00_10 = pack16(wk[0], wk[3]), w01_11 = pack16(wk[1], wk[4]), w02_12 = pack16(wk[2], wk[5]);
+        const int32_t w10_20 = pack16(wk[3], wk[6]), w11_21 = pack16(wk[4], wk[7]), w12_22 = pack16(wk[5], wk[8]);
+        const int32_t bias = p->bias[c], m = MULT(p, c), s = p->shift[c];
+        out[0] = requant_dsp(__smlad(b, w12_22, __smlad(a, w11_21, bias)), m, s, fast, q);
+        out[1] = requant_dsp(__smlad(b, w11_21, __smlad(a, w10_20, bias)), m, s, fast, q);
+        out[2] = requant_dsp(__smlad(b, w02_12, __smlad(a, w01_11, bias)), m, s, fast, q);
+        out[3] = requant_dsp(__smlad(b, w01_11, __smlad(a, w00_10, bias)), m, s, fast, q);
+    }
+}
+
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
  * with zeros, as int16; each kernel row then takes SMLADs over pairs of taps */
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -331,6 +354,14 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
     const int32_t pw = p->w + 2 * p->pad, ph = p->h + 2 * p->pad, mult = p->cout / p->cin;
     const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
     int16_t *plane = p->scratch;
+    if (p->h == 2 && p->w == 2 && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 1
+        && p->cout == p->cin) {
+        if (q.fast)
+            depthwise_2x2(in, out, p, 1, q);
+        else
+            depthwise_2x2(in, out, p, 0, q);
+        return;
+    }
     int32_t c, m, y, x, oy, ox, ky, kx;
     for (y = 0; y < ph * pw; ++y)  /* the padding ring stays 0 for every channel */
         plane[y] = 0;
@@ -382,6 +413,144 @@ static void dense_dsp(const int8_t *in, int8_t *out, const hm_dense_params *p)
         out[o] = requant_dsp(acc[0], MULT(p, o), p->shift[o], q.fast, q);
         out[next] = requant_dsp(acc[1], MULT(p, next), p->shift[next], q.fast, q);
     }
+}
+/* TFLite's rescaling of an ADD input, (a - zp) * 2^left * M * 2^-s with double rounding, in
+ * 32-bit arithmetic. With d = a - zp, SaturatingRoundingDoublingHighMul(d * 2^left, M) is
+ * floor((d * M + 2^(30 - left)) / 2^(31 - left)) exactly; splitting M = hi * 2^(31 - left) + lo
+ * gives d * hi + floor((d * lo + 2^(30 - left)) / 2^(31 - left)) with both products in int32
+ * (|d| <= 255, lo < 2^11 for left = 20). RoundingDivideByPOT by e = s - 31 then rounds half
+ * away from zero. The input with the larger scale has M = 2^30 and e = 0 (TFLite rescales it
+ * by exactly 1/2), which is d * 2^(left - 1): `plain` below. */
+typedef struct {
+    int32_t zp, hi, lo, bits, half, e, bias, plain;
+} add_input;
+
+static add_input plan_add_input(int32_t zp, int32_t mult, int32_t shift, int32_t left)
+{
+    const int32_t bits = 31 - left, e = shift - 31;
+    add_input r = {zp, mult >> bits, mult & ((1 << bits) - 1), bits, 1 << (bits - 1), e,
+                   e > 0 ? 1 << (e - 1) : 0, mult == 1 << 30 && e == 0};
+    return r;
+}
+
+__attribute__((always_inline)) static inline int32_t add_rescale(int32_t a, add_input q, int32_t plain)
+{
+    const int32_t d = a - q.zp;
+    int32_t high;
+    if (plain)
+        return d * (1 << (30 - q.bits));
+    high = d * q.hi + ((d * q.lo + q.half) >> q.bits);  /* GCC's >> is arithmetic */
+    if (q.e == 0)
+        return high;
+    return (high + q.bias - (int32_t)((uint32_t)high >> 31)) >> q.e;
+}
+
+__attribute__((always_inline)) static inline void add_loop(const int8_t *a, const int8_t *b, int8_t *out,
+                                                           int32_t n, add_input qa, add_input qb,
+                                                           int32_t mult, int32_t shift, requant_plan q,
+                                                           int32_t plain_a, int32_t clamp)
+{
+    const int32_t neg_lo = (1 << (shift - 33)) - 1, pos_lo = 1 << (shift - 33), right = shift - 32;
+    const int8_t *end = a + n;
+    while (a < end) {
+        const int32_t acc = add_rescale(*a++, qa, plain_a) + add_rescale(*b++, qb, 0);
+        /* requant_dsp's one-SMLAL multiply (double rounding) */
+        const int32_t sign = acc >> 31;
+        const int32_t r = smlal_high(0x40000000u | (uint32_t)sign << 31, sign ? neg_lo : pos_lo, acc, mult)
+                          >> right;
+        const int32_t v = __ssat(r + q.out_zp, 8);
+        *out++ = (int8_t)(clamp ? clamp32(v, q.lo, q.hi) : v);
+    }
+}
+
+/* the double-rounding ADD when its shifts allow the 32-bit paths: inputs rescaled as above
+ * (left shift 1..30, input shifts 31..62, as TFLite's converter makes them) and the sum by
+ * requant_dsp's one-SMLAL path */
+static int32_t add_dsp(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p)
+{
+    const requant_plan q = plan_requant(&p->mult[2], &p->shift[2], 1, p->out_zp, p->tflite, p->act_min,
+                                        p->act_max);
+    add_input qa, qb, t;
+    if (p->tflite != HM_TFLITE || !q.fast || p->left_shift < 1 || p->left_shift > 30 || p->shift[0] < 31
+        || p->shift[1] < 31 || p->shift[0] > 62 || p->shift[1] > 62 || p->mult[0] < 0 || p->mult[1] < 0)
+        return 0;
+    qa = plan_add_input(p->a_zp, p->mult[0], p->shift[0], p->left_shift);
+    qb = plan_add_input(p->b_zp, p->mult[1], p->shift[1], p->left_shift);
+    if (qb.plain && !qa.plain) {  /* the sum is symmetric: the plain input first */
+        const int8_t *swap = a;
+        a = b, b = swap, t = qa, qa = qb, qb = t;
+    }
+    {
+        const int32_t clamp = q.lo > -128 || q.hi < 127;
+        if (qa.plain && !clamp)
+            add_loop(a, b, out, p->count, qa, qb, p->mult[2], p->shift[2], q, 1, 0);
+        else if (qa.plain)
+            add_loop(a, b, out, p->count, qa, qb, p->mult[2], p->shift[2], q, 1, 1);
+        else
+            add_loop(a, b, out, p->count, qa, qb, p->mult[2], p->shift[2], q, 0, 1);
+    }
+    return 1;
+}
+/* the sum of n int8 values: four per word into two int16 lanes pairs (SXTAB16), at most 1020
+ * values so that no lane overflows */
+__attribute__((always_inline)) static inline int32_t sum_dsp(const int8_t *x, int32_t n)
+{
+    int32_t even = 0, odd = 0, sum, i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        const int32_t v = word(x + i);
+        even = __sxtab16(even, v);
+        __asm__("sxtab16 %0, %0, %1, ror #8" : "+r"(odd) : "r"(v));  /* bytes 1 and 3 */
+    }
+    even = __sadd16(even, odd);
+    sum = (int16_t)even + (even >> 16);
+    for (; i < n; ++i)
+        sum += x[i];
+    return sum;
+}
+
+/* one output of average pooling from its window's sum, as hm_avgpool computes it */
+__attribute__((always_inline)) static inline int8_t average(int32_t sum, int32_t count, int32_t mode,
+                                                            const hm_pool_params *p, requant_plan q)
+{
+    int32_t mag;
+    if (mode == HM_POOL_REQUANT)
+        return requant_dsp(sum - count * p->in_zp, p->mult, p->shift, q.fast, q);
+    mag = ((sum < 0 ? -sum : sum) + count / 2) / count;  /* half away from zero */
+    mag = sum < 0 ? -mag : mag;
+    return (int8_t)(mode ? clamp32(mag, q.lo, q.hi) : mag);
+}
+
+__attribute__((always_inline)) static inline void avgpool_rows(const int8_t *in, int8_t *out,
+                                                               const hm_pool_params *p, requant_plan q,
+                                                               int32_t mode)
+{
+    const int32_t count = p->kh * p->kw, plane = p->h * p->w, step = p->stride * p->w;
+    const int8_t *end = in + p->c * plane;
+    int32_t oy;
+    if (p->oh == 1) {  /* global pooling: one window per channel */
+        for (; in < end; in += plane)
+            *out++ = average(sum_dsp(in, count), count, mode, p, q);
+        return;
+    }
+    for (; in < end; in += plane)
+        for (oy = 0; oy < p->oh; ++oy)
+            *out++ = average(sum_dsp(in + oy * step, count), count, mode, p, q);
+}
+
+/* average pooling whose windows are whole rows (kw == w: the window is kh * w contiguous
+ * values, as in global average pooling) summed by words; the same rounding as hm_avgpool */
+static int32_t avgpool_dsp(const int8_t *in, int8_t *out, const hm_pool_params *p)
+{
+    const requant_plan q = plan_requant(&p->mult, &p->shift, 1, p->out_zp, p->tflite, p->act_min, p->act_max);
+    if (p->kw != p->w || p->ow != 1 || p->kh * p->kw > 1020)
+        return 0;
+    if (p->mode == HM_POOL_REQUANT)
+        avgpool_rows(in, out, p, q, HM_POOL_REQUANT);
+    else if (p->mode == HM_POOL_ROUND)
+        avgpool_rows(in, out, p, q, HM_POOL_ROUND);
+    else
+        avgpool_rows(in, out, p, q, HM_POOL_HEITI);
+    return 1;
 }
 #pragma GCC pop_options
 #endif
@@ -463,6 +632,10 @@ void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p)
 {
     const int32_t count = p->kh * p->kw;
     int32_t c, oy, ox, ky, kx;
+#if HM_DSP
+    if (avgpool_dsp(in, out, p))
+        return;
+#endif
     for (c = 0; c < p->c; ++c) {
         const int8_t *plane = in + c * p->h * p->w;
         for (oy = 0; oy < p->oh; ++oy)
@@ -496,6 +669,10 @@ void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_
 void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p)
 {
     int32_t i;
+#if HM_DSP
+    if (add_dsp(a, b, out, p))
+        return;
+#endif
     for (i = 0; i < p->count; ++i) {
         const int32_t sa = ((int32_t)a[i] - p->a_zp) * (1 << p->left_shift);
         const int32_t sb = ((int32_t)b[i] - p->b_zp) * (1 << p->left_shift);
