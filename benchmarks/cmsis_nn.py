@@ -37,7 +37,7 @@ from _common import print_table
 from heiti import boards
 from heiti.boards.build import FLAGS, STARTUP, linker_script
 from heiti.boards.qemu import qemu_command
-from heiti.micro.codegen import dsp_order
+from heiti.micro.codegen import dsp_order, library_source
 
 BOARD = "mps2-an386"
 CMSIS_FLAGS = ["-Ofast", "-DARM_MATH_DSP", "-ffunction-sections", "-fdata-sections", "-w"]
@@ -352,9 +352,9 @@ def build_and_run(layers: list[Layer], cmsis_nn: Path, work: Path) -> dict[Layer
     boards_c = Path(str(resources.files("heiti.boards") / "c"))
     micro_c = Path(str(resources.files("heiti.micro") / "c"))
     cc, arch = board.toolchain.compiler, board.toolchain.flags
-    heiti_sources = sorted(micro_c.rglob("*.c"))
-    folders = sorted({s.parent for s in heiti_sources} | {micro_c})
-    include = ["-I", str(work), *(x for d in folders for x in ("-I", str(d)))]
+    (work / "heiti_micro.c").write_text(library_source(), encoding="utf-8")  # as micro-c writes it
+    heiti_sources = [work / "heiti_micro.c"]
+    include = ["-I", str(work), "-I", str(micro_c)]
     cmsis_include = ["-I", str(cmsis_nn / "Include")]
     compile_flags = [f for f in FLAGS if not f.startswith("-Wl,")]
     jobs = []

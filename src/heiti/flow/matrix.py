@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from heiti import registry
+from heiti.core.cpu import int8_instructions
 from heiti.core.files import write_json
 from heiti.core.formats import Format
 from heiti.core.steps import Optimizer
@@ -184,7 +185,7 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     finally:
         pool.close()
     _add_agreement(cells)
-    write_json(out_dir / "matrix.json", {"scenario": scenario.name,
+    write_json(out_dir / "matrix.json", {"scenario": scenario.name, "int8_instructions": int8_instructions(),
                                          "cells": [dataclasses.asdict(c) for c in cells]})
     return cells
 

@@ -21,6 +21,7 @@ from heiti.flow.inference import run_inference
 from heiti.flow.measurements import DatasetSection, Measurements
 from heiti.flow.resources import ResourceSampler
 from heiti.scenario import LoadedScenario
+from heiti.terminal import shown
 
 MEASUREMENTS_FILE = "measurements.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -29,7 +30,7 @@ OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
-    print(f"heiti: {message}", file=sys.stderr, flush=True)
+    print(f"heiti: {shown(message)}", file=sys.stderr, flush=True)
 
 
 def context(scenario: LoadedScenario) -> StepContext:

@@ -63,6 +63,10 @@ class TorchModel(Model):
         dataset, task = ctx.dataset, ctx.dataset.task
         seed_everything(ctx.seed)
         module = self.build(dataset.input_shape, len(dataset.class_names))
+        # a model that cannot serve the task (an autoencoder under classification) is
+        # refused now, not by the loss halfway into the first epoch
+        task.check_model(self.iospec(module, dataset.input_specs(), dataset.class_names),
+                         dataset.info())
         ctx.log(f"model: training {self.name} for up to {train.epochs} epochs")
         started = time.perf_counter()
         result = fit(module, dataset.split("train"), dataset.split("val"), train, ctx.seed, task,

@@ -54,7 +54,10 @@ class Classification(Task):
         names = {spec.name: spec for spec in io.outputs}
         scores = names[self.output_name(names, self.params.output)]
         width = scores.shape[-1] if len(scores.shape) >= 2 else None
-        if width is not None and width > 0 and width != len(info.class_names):
+        mismatch = width is not None and width > 0 and width != len(info.class_names)
+        if mismatch or len(scores.shape) > 2:
+            _refuse_reconstruction(scores.name, scores.shape, {s.name: s.shape for s in io.inputs})
+        if mismatch:
             raise InputError(
                 f"the model's output {scores.describe()} scores {width} classes, the dataset "
                 f"'{info.name}' has {len(info.class_names)} ({', '.join(info.class_names[:12])}"
@@ -65,7 +68,14 @@ class Classification(Task):
     def loss(self, inputs: dict[str, Any], outputs: dict[str, Any], truth: Any) -> Any:
         import torch
 
-        scores = outputs[self.output_name(outputs, self.params.output)]
+        name = self.output_name(outputs, self.params.output)
+        scores = outputs[name]
+        if scores.ndim != 2:  # cross-entropy would fail with a message about the targets
+            _refuse_reconstruction(name, list(scores.shape), {k: list(v.shape) for k, v in inputs.items()})
+            raise InputError(f"the model's output '{name}' is shaped {list(scores.shape)}, not one "
+                             "score per class (batch, classes)",
+                             hint="use a classifier, or set the scenario's task to the one the "
+                                  "model was made for ('task: {type: ...}', see 'heiti list')")
         return torch.nn.functional.cross_entropy(scores, torch.as_tensor(truth))
 
     def training_score(self, inputs: dict[str, Any], outputs: dict[str, Any], truth: Any) -> float:
@@ -95,6 +105,20 @@ class Classification(Task):
 
     def comparison_columns(self) -> list[str]:
         return ["accuracy", "macro_f1"]
+
+
+def _refuse_reconstruction(output: str, shape: list[int], inputs: dict[str, list[int]]) -> None:
+    """Refuse an output shaped like an input: an autoencoder's reconstruction is no class
+    scores, and the scenario most likely lacks its anomaly task."""
+    for name, input_shape in inputs.items():
+        if len(shape) == len(input_shape) and all(
+                a == b or a < 0 or b < 0 for a, b in zip(shape[1:], input_shape[1:], strict=True)):
+            raise InputError(f"the model's output '{output}' has the shape of its input '{name}' "
+                             f"({'x'.join('?' if d < 0 else str(d) for d in shape[1:])} per "
+                             "sample), like an autoencoder's reconstruction, but the task is "
+                             "classification (one score per class)",
+                             hint="for anomaly detection set 'task: {type: anomaly}' in the "
+                                  "scenario (docs/anomaly.md)")
 
 
 SCALARS = ("accuracy", "top5_accuracy", "macro_precision", "macro_recall", "macro_f1", "g_mean")
