@@ -165,6 +165,9 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     from heiti.flow import run as flow
 
     runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
+    if any(c.status == "pending" for c in cells):  # trained once, before cells run side by side
+        scenario.build_dir.mkdir(parents=True, exist_ok=True)
+        flow.prepare_model(scenario, flow.context(scenario))
     queue = [i for i, c in enumerate(cells) if c.status == "pending"]
     pool = distributed.pool(ray, address, workers)
     try:
