@@ -75,11 +75,26 @@ def prepare(data: dict[str, Any], base_dir: Path, source: Path | None = None,
 
 
 def open_study(search: Search, resume: bool) -> Any:
+    """The study in the output folder, created or (``resume``) continued; a file there that
+    is not a readable study is refused with a message, not a database error."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    search.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open_study(search, resume)
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise InputError(f"{search.out_dir / STUDY_FILE} is not a readable Optuna study: {reason}",
+                         hint="it is damaged or was not written by heiti automl: move it away (or "
+                              "remove it) to start the search again") from None
+
+
+def _open_study(search: Search, resume: bool) -> Any:
     import optuna
 
     from heiti.automl.trial import storage as sql_storage
 
-    search.out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = sql_storage(search.storage_url)
     name = search.scenario.name
