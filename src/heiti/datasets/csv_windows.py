@@ -13,6 +13,7 @@ from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_file
 from heiti.datasets.splitting import SplitParams, split_samples
 from heiti.errors import InputError
+from heiti.signal.spectrum import SpectrumParams, window_features
 
 LABELS = {"0": 0, "normal": 0, "1": 1, "anomalous": 1, "anomaly": 1}
 
@@ -23,6 +24,8 @@ class CsvWindowsParams(SplitParams):
     label_column: str = Field("label", description="column holding 0/normal or 1/anomalous")
     channels: list[str] | None = Field(None, min_length=1, description="channel columns, in this "
                                        "order (default: every other column)")
+    spectrum: SpectrumParams | None = Field(None, description="feed the model each channel's "
+                                            "magnitude spectrum instead of the raw window")
 
 
 class CsvWindows(Dataset):
@@ -39,7 +42,8 @@ class CsvWindows(Dataset):
     Every column besides the window id and the label is a channel (or those named by
     ``channels``); a label is 0/normal or 1/anomalous, the same on every row of a window;
     every window has the same number of rows. The split keeps anomalous windows out of
-    training. A malformed file is refused with its name and line."""
+    training. A malformed file is refused with its name and line. With ``spectrum`` set,
+    samples are each channel's spectrum, shaped (channels, bins)."""
 
     name = "csv-windows"
     Params = CsvWindowsParams
@@ -49,7 +53,8 @@ class CsvWindows(Dataset):
         path = require_file(self.params.path, self.given_paths.get("path"), what="CSV file")
         x, labels, ids = read_windows(path, self.params.window_column, self.params.label_column,
                                       self.params.channels)
-        return split_samples(self.task, {"input": x}, labels, self.params, ids)
+        return split_samples(self.task, {"input": window_features(x, self.params.spectrum)}, labels,
+                             self.params, ids)
 
 
 def read_windows(path: Path, window_column: str, label_column: str, channels: list[str] | None
