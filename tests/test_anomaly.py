@@ -202,3 +202,128 @@ def test_end_to_end_run_reports_the_anomaly_section(tmp_path):
     comparison = (tmp_path / "cmp" / "report.md").read_text(encoding="utf-8")
     assert "roc_auc" in comparison and "pr_auc" in comparison
     assert "## conv: Anomaly detection" in comparison
+
+
+def test_a_header_of_hundreds_of_columns_is_summed_up_with_the_layout_hint(tmp_path, capsys):
+    # a user's file: one window per row, a label and 768 time steps, read as time steps
+    header = ",".join(["label", *(f"t{i}" for i in range(768))])
+    write_csv(tmp_path / "wide.csv", [[0, *range(768)], [1, *range(768)]], header=header)
+    path = write_scenario(tmp_path, scenario("w", {"type": "csv-windows",
+                                                  "parameters": {"path": "wide.csv"}}))
+    assert run_cli("test", path) == 2
+    err = capsys.readouterr().err
+    assert "wide.csv, line 1: the header lacks the column(s) window (769 columns: label, t0, " in err
+    assert "t8, ..., t766, t767); if each row holds a whole window, set 'rows: windows'" in err
+    assert "t100" not in err and len(err) < 1000
+
+
+def test_csv_windows_reads_one_window_per_row(tmp_path):
+    rows = [[f"p{w}", "anomalous" if w == 5 else "normal", *(w + t / 10 for t in range(4))]
+            for w in range(6)]
+    write_csv(tmp_path / "wide.csv", rows, header="window,label,t0,t1,t2,t3")
+    windows = CsvWindows({"path": "wide.csv", "rows": "windows"}, base_dir=tmp_path).split("all")
+    assert windows.x.shape == (6, 1, 4) and windows.ids == [f"p{w}" for w in range(6)]
+    np.testing.assert_allclose(windows.x[2, 0], [2.0, 2.1, 2.2, 2.3])
+    assert windows.truth.tolist() == [0, 0, 0, 0, 0, 1]
+    # without an id column a window is named by its line; 'channels' picks time-step columns
+    write_csv(tmp_path / "bare.csv", [r[1:] for r in rows], header="label,t0,t1,t2,t3")
+    bare = CsvWindows({"path": "bare.csv", "rows": "windows", "channels": ["t1", "t3"]},
+                      base_dir=tmp_path).split("all")
+    assert bare.ids[:2] == ["line 2", "line 3"] and bare.x[2, 0].tolist() == pytest.approx([2.1, 2.3])
+
+
+def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path):
+    # Excel's "CSV UTF-8" starts with a byte-order mark, which used to hide the first column
+    path = write_csv(tmp_path / "excel.csv", good_rows())
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    windows = CsvWindows({"path": str(path)}).split("all")
+    assert windows.x.shape == (6, 2, 3) and windows.ids[0] == "w0"
+
+
+def split_rows() -> list[list[object]]:
+    """good_rows with a split column: w0-w2 train, w3 and w4 val, w5 test."""
+    splits = ["train", "train", "train", "Val", "validation", "test"]
+    return [[*row, splits[int(str(row[0])[1])]] for row in good_rows()]
+
+
+def test_csv_windows_keeps_the_users_split_column(tmp_path):
+    write_csv(tmp_path / "s.csv", split_rows(), header="window,label,ax,ay,part")
+    dataset = CsvWindows({"path": "s.csv", "split_column": "part"}, base_dir=tmp_path)
+    assert dataset.split("train").ids == ["w0", "w1", "w2"]
+    assert dataset.split("val").ids == ["w3", "w4"] and dataset.split("test").ids == ["w5"]
+    assert dataset.split("all").x.shape == (6, 2, 3)  # the split column is no channel
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r.__setitem__(0, [*r[0][:4], "test"]), "line 3: window 'w0' changes its split"),
+    (lambda r: r.__setitem__(0, [*r[0][:4], "holdout"]), "line 2: split 'holdout' is none of"),
+    (lambda r: r.__setitem__(0, ["w0", 1, 0, 0, "train"]) or [x.__setitem__(1, 1) for x in r[:3]],
+     "1 anomalous window(s) in the training split (w0); the anomaly task trains on normal"),
+    (lambda r: [x.__setitem__(4, "val") for x in r[15:]], "the test split is empty"),
+])
+def test_a_bad_split_column_is_refused(tmp_path, edit, message):
+    rows = split_rows()
+    edit(rows)
+    write_csv(tmp_path / "s.csv", rows, header="window,label,ax,ay,part")
+    with pytest.raises(InputError) as error:
+        CsvWindows({"path": "s.csv", "split_column": "part"}, base_dir=tmp_path).split("train")
+    assert message in error.value.message
+
+
+def test_csv_windows_takes_the_users_train_val_and_test_files(tmp_path):
+    rows = good_rows()
+    for name, part in (("train", rows[:9]), ("val", rows[9:15]), ("test", rows[15:])):
+        write_csv(tmp_path / f"{name}.csv", part)
+    dataset = CsvWindows({"path": "train.csv", "val": "val.csv", "test": "test.csv"},
+                         base_dir=tmp_path)
+    assert dataset.split("train").ids == ["w0", "w1", "w2"]
+    assert dataset.split("val").ids == ["w3", "w4"] and dataset.split("test").ids == ["w5"]
+    assert dataset.split("all").truth.tolist() == [0, 0, 0, 0, 1, 1]
+    write_csv(tmp_path / "short.csv", [r[:3] for r in rows[15:]], header="window,label,ax")
+    with pytest.raises(InputError, match="windows of different shapes .* train 2x3, val 2x3, "
+                                         "test 1x3"):
+        CsvWindows({"path": "train.csv", "val": "val.csv", "test": "short.csv"},
+                   base_dir=tmp_path).split("all")
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ({"val": "val.csv"}, "give both 'val' and 'test' files"),
+    ({"split_column": "part", "val_fraction": 0.2},
+     "val_fraction shape the random split, which your own split replaces: remove them"),
+    ({"split_column": "part", "val": "v.csv", "test": "t.csv"}, "not both"),
+])
+def test_an_ambiguous_split_is_refused_at_load_with_exit_2(tmp_path, capsys, parameters, message):
+    write_csv(tmp_path / "s.csv", split_rows(), header="window,label,ax,ay,part")
+    dataset = {"type": "csv-windows", "parameters": {"path": "s.csv", **parameters}}
+    assert run_cli("test", write_scenario(tmp_path, scenario("s", dataset))) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_autoencoder_without_the_anomaly_task_is_refused_before_training(tmp_path, capsys):
+    # npz-arrays defaults to classification; the user forgot 'task: {type: anomaly}'
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "w.npz", windows=rng.normal(size=(60, 1, 16)).astype(np.float32),
+             labels=(rng.uniform(size=60) < 0.2).astype(np.int64))
+    data = scenario("ae", {"type": "npz-arrays", "parameters": {"path": "w.npz"}})
+    assert run_cli("run", write_scenario(tmp_path, data)) == 2
+    err = capsys.readouterr().err
+    assert "the model's output 'reconstruction' has the shape of its input 'windows' (1x16 per " \
+           "sample), like an autoencoder's reconstruction, but the task is classification" in err
+    assert "hint: for anomaly detection set 'task: {type: anomaly}'" in err
+    assert "model: training" not in err and not (tmp_path / "m" / "ae.pt").exists()
+
+
+def test_classification_refuses_a_loaded_reconstruction_but_not_a_classifier():
+    from heiti.tasks.classification import Classification
+
+    def io(inputs: list[int], outputs: list[int]) -> IOSpec:
+        return IOSpec(inputs=[TensorSpec(name="x", shape=inputs)],
+                      outputs=[TensorSpec(name="y", shape=outputs)])
+
+    two = DatasetInfo(name="npz", class_names=["0", "1"])
+    for shape in ([-1, 3, 32], [-1, 16]):  # a conv and a dense autoencoder's file
+        with pytest.raises(InputError, match="output 'y' has the shape of its input 'x'") as error:
+            Classification().check_model(io(shape, shape), two)
+        assert "task: {type: anomaly}" in str(error.value.hint)
+    sixteen = DatasetInfo(name="npz", class_names=[str(i) for i in range(16)])
+    Classification().check_model(io([-1, 16], [-1, 16]), sixteen)  # 16 features, 16 classes

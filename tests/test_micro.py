@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from heiti.errors import InputError
-from heiti.micro import golden
+from heiti.micro import golden, rounding
 from heiti.micro.build import HostModel, cortex_m4_report, host_library
 from heiti.micro.codegen import generate
 from heiti.micro.floatgraph import FloatBuilder
@@ -68,11 +68,11 @@ def every_op(request):
 
 def test_requantization_rounds_half_away_from_zero_and_saturates():
     acc = np.array([5, -5, 3, -3, 1, -1, 1000, -1000, 7])
-    got = golden.requantize(acc, None, np.array([1, 1, 1, 1, 1, 1, 0, 0, 2]))
+    got = rounding.requantize(acc, None, np.array([1, 1, 1, 1, 1, 1, 0, 0, 2]))
     assert got.tolist() == [3, -3, 2, -2, 1, -1, 127, -128, 2]
-    assert golden.requantize(np.array([3, -3]), None, np.array([-2])).tolist() == [12, -12]
-    assert golden.requantize(np.array([5, -5]), np.array([2**30]), np.array([31])).tolist() == [3, -3]
-    assert golden.divide_round(np.array([6, -6, 5, -5]), 4).tolist() == [2, -2, 1, -1]
+    assert rounding.requantize(np.array([3, -3]), None, np.array([-2])).tolist() == [12, -12]
+    assert rounding.requantize(np.array([5, -5]), np.array([2**30]), np.array([31])).tolist() == [3, -3]
+    assert rounding.divide_round(np.array([6, -6, 5, -5]), 4).tolist() == [2, -2, 1, -1]
 
 
 def test_fixed_point_multipliers():
@@ -108,16 +108,16 @@ def test_tflite_requantization_is_tflites_double_rounding_and_c_agrees(tmp_path)
     for a, m, n in zip(accs.tolist(), mult.tolist(), shift.tolist(), strict=True):
         e = 31 - n
         want.append(_rdbpot(_srdhm(a * (1 << max(e, 0)), m), max(-e, 0)))
-    assert golden.tflite_multiply(accs, mult, shift).tolist() == want
+    assert rounding.tflite_multiply(accs, mult, shift).tolist() == want
     assert quantize_multiplier(0.5) == (2**30, 31) and quantize_multiplier(0.0) == (0, 31)
-    single = golden.tflite_multiply_single(accs, mult, shift)
+    single = rounding.tflite_multiply_single(accs, mult, shift)
     assert np.array_equal(single, np.floor(accs * (mult * 2.0**-shift) + 0.5).astype(np.int64))
     assert np.mean(single != np.array(want)) > 0  # double rounding differs now and then
     graph, _ = _tiny_tflite_graph()
     generate(graph, tmp_path)
     fn = ctypes.CDLL(str(host_library(tmp_path))).hm_tflite_multiply
-    for rounding, expected in ((1, want), (2, single.tolist())):
-        got = [fn(a, m, n, rounding) for a, m, n in zip(accs.tolist(), mult.tolist(), shift.tolist(),
+    for mode, expected in ((1, want), (2, single.tolist())):
+        got = [fn(a, m, n, mode) for a, m, n in zip(accs.tolist(), mult.tolist(), shift.tolist(),
                                                           strict=True)]
         assert got == expected
 
@@ -138,7 +138,7 @@ def test_c_requant_matches_golden_on_edge_cases(every_op, tmp_path):
     accs, mults = rng.integers(-(2**31) + 1, 2**31, 200), rng.integers(1, 2**31, 200)
     cases += [(int(a), int(m), int(n)) for a, m, n in zip(accs, mults, rng.integers(1, 63, 200), strict=True)]
     for acc, mult, shift in cases:
-        want = golden.requantize(np.array([acc]), np.array([mult]), np.array([shift]))[0]
+        want = rounding.requantize(np.array([acc]), np.array([mult]), np.array([shift]))[0]
         assert lib.hm_requant(acc, mult, shift, -128, 127) == want, (acc, mult, shift)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from heiti.core.artifact import Artifact
+from heiti.errors import InputError
 from heiti.flow import run as _flow
 from heiti.flow.measurements import Measurements, load_measurements
 from heiti.scenario import LoadedScenario, load_scenario, scenario_from_dict
@@ -32,6 +33,10 @@ __all__ = ["Measurements", "automl", "load", "load_measurements", "optimize", "r
 def scenario(data: dict[str, Any] | None = None, *, base_dir: str | Path = ".",
              **fields: Any) -> LoadedScenario:
     """A scenario from a mapping and/or keyword arguments (keywords win)."""
+    if data is not None and not isinstance(data, dict):
+        raise InputError(f"heiti.api.scenario takes a mapping of scenario sections, got "
+                         f"{type(data).__name__} {data!r:.60}", hint="pass a dict (name, dataset, model, "
+                         "...), or load a file with heiti.api.load(path)")
     return scenario_from_dict({**(data or {}), **fields}, base_dir)
 
 
@@ -43,7 +48,12 @@ def load(path: str | Path) -> LoadedScenario:
 def _loaded(source: LoadedScenario | str | Path | dict[str, Any]) -> LoadedScenario:
     if isinstance(source, LoadedScenario):
         return source
-    return scenario(source) if isinstance(source, dict) else load(source)
+    if isinstance(source, dict):
+        return scenario(source)
+    if not isinstance(source, str | Path):
+        raise InputError(f"expected a scenario (heiti.api.scenario), a mapping or a file path, "
+                         f"got {type(source).__name__} {source!r:.60}")
+    return load(source)
 
 
 def train(source: LoadedScenario | str | Path | dict[str, Any], force: bool = False) -> Artifact:

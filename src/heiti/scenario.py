@@ -19,17 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from heiti import registry
 from heiti.core.cache import store_for
-from heiti.core.component import Component
+from heiti.core.component import MAX_SEED, Component, Params
 from heiti.core.dataset import Dataset
 from heiti.core.files import refuse_inside, require_file
+from heiti.core.path_variables import PathVariableError, expand_variables
 from heiti.core.steps import Model, Optimizer, Runtime, Target
 from heiti.core.task import Task
 from heiti.errors import InputError
+from heiti.migration import migration_hint
 
 
-class _Strict(BaseModel):
-    # no inf or nan: an infinite duration or a nan threshold is always a mistake
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+class _Strict(Params):
+    """Scenario sections are checked like component parameters: no unknown keys, no inf or
+    nan, no true/false for a number."""
 
 
 class ComponentSpec(_Strict):
@@ -102,7 +104,8 @@ class ReportSettings(_Strict):
 class Scenario(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     build_dir: Path | None = Field(None, description="default: build/NAME beside the scenario")
-    seed: int = Field(0, ge=0, description="seed of training and of anything else random")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of training and of anything else "
+                      "random")
     task: ComponentSpec | None = Field(None, description="the task and its parameters (default: "
                                        "the dataset's task with default parameters)")
     dataset: ComponentSpec
@@ -164,6 +167,10 @@ class LoadedScenario:
         data["runtime"] = self.runtime.describe()
         data["target"] = {"kind": self.target.name, **self.target.params.model_dump(mode="json")}
         data["report"]["directory"] = str(self.report_dir)
+        if data["report"]["publish"]:  # measurements files are shared: no broker password in them
+            from heiti.publish.mqtt import redact
+
+            data["report"]["publish"] = redact(data["report"]["publish"])
         return data
 
 
@@ -196,7 +203,14 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
     relative paths resolve against ``base_dir``."""
     base = Path(base_dir).resolve()
     source = source or base / "<in memory>"
+    if not isinstance(data, dict):
+        raise InputError(f"a scenario is a mapping of sections (name, dataset, model, ...), "
+                         f"got {type(data).__name__} {data!r:.60}", hint="pass a dict, or the "
+                         "path of a scenario file to heiti.api.load")
     spec = validate(Scenario, data, prefix="")
+    spec.build_dir = _expanded(spec.build_dir, "build_dir")
+    spec.model.path = _expanded(spec.model.path, "model.path")
+    spec.report.directory = _expanded(spec.report.directory, "report.directory")
     build_dir = (base / spec.build_dir) if spec.build_dir else base / "build" / spec.name
     if spec.report.directory is not None:
         spec.report.directory = (base / spec.report.directory).resolve()
@@ -222,13 +236,20 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
     return loaded
 
 
+def _expanded(path: Path | None, where: str) -> Path | None:
+    return None if path is None else expand_variables(path, where)
+
+
 def instantiate(kind: str, spec: ComponentSpec, where: str, base: Path, what: str = "scenario") -> Any:
     try:
         cls = registry.get(kind, spec.type)
     except InputError as exc:
         raise InputError(f"{where}.type: {exc.message}", hint=exc.hint) from None
     params = validate(cls.Params, spec.parameters, prefix=f"{where}.parameters", what=what)
-    component: Component = cls(params, base_dir=base)
+    try:
+        component: Component = cls(params, base_dir=base)
+    except PathVariableError as exc:
+        raise InputError(f"{where}.{exc.message}", hint=exc.hint) from None
     return component
 
 
@@ -238,7 +259,10 @@ def validate(model: type[BaseModel], data: Any, prefix: str, what: str = "scenar
         return model.model_validate(data)
     except ValidationError as exc:
         lines = [f"{_location(prefix, err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise InputError(f"invalid {what}:\n  " + "\n  ".join(lines)) from None
+        # a field removed or changed since an earlier heiti: say what to write instead
+        hints = dict.fromkeys(h for h in map(migration_hint, exc.errors()) if h is not None)
+        raise InputError(f"invalid {what}:\n  " + "\n  ".join(lines),
+                         hint="\n      ".join(hints) or None) from None
 
 
 def _location(prefix: str, loc: tuple) -> str:

@@ -14,16 +14,31 @@ import typing
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from heiti.core.path_variables import expand_variables
 from heiti.errors import MissingExtraError
+
+# the largest seed NumPy's legacy generator, torch and Python's random all take
+MAX_SEED = 2**32 - 1
 
 
 class Params(BaseModel):
     """Base of component parameter models: unknown keys are errors, not silently ignored;
-    inf and nan are refused (no parameter means them)."""
+    inf and nan are refused (no parameter means them), and so is true/false where the
+    field is not a flag (pydantic would turn ``port: true`` into port 1)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_value(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None \
+                and not _takes_bool(cls.model_fields[info.field_name].annotation):
+            raise PydanticCustomError("flag_for_value", "Input should be a value, not the flag "
+                                      "{flag}", {"flag": str(value).lower()})
+        return value
 
 
 class Component:
@@ -63,6 +78,7 @@ class Component:
         for field, value in self.params:
             if isinstance(value, Path) and _is_path_field(type(self.params), field):
                 self.given_paths[field] = str(value)
+                value = expand_variables(value, f"parameters.{field}")
                 setattr(self.params, field, (base_dir / value.expanduser()).resolve())
 
     def path_parameters(self) -> list[Path]:
@@ -80,6 +96,16 @@ def _is_path_field(model: type[BaseModel], field: str) -> bool:
         return True
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return Path in typing.get_args(annotation)
+    return False
+
+
+def _takes_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return any(isinstance(choice, bool) for choice in typing.get_args(annotation))
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return any(_takes_bool(member) for member in typing.get_args(annotation))
     return False
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from heiti.core.artifact import Artifact
+from heiti.core.cache import ArtifactStore
 from heiti.core.component import Component, Params
 from heiti.core.dataset import Dataset
 from heiti.core.iospec import IOSpec
@@ -20,12 +21,15 @@ from heiti.errors import InputError, RunFailed
 
 @dataclass
 class StepContext:
-    """What a step may use besides its input: the data, the seed, where to write."""
+    """What a step may use besides its input: the data, the seed, where to write, the
+    artifact store shared with other builds and the scenario building (core.build)."""
 
     dataset: Dataset
     build_dir: Path
     seed: int = 0
     log: Any = field(default=print)
+    store: ArtifactStore | None = None
+    scenario: str | None = None
 
 
 class Model(Component):
@@ -76,6 +80,15 @@ class Optimizer(Component):
         raise NotImplementedError
 
 
+@dataclass
+class LayerTime:
+    """One layer's share of an inference, from a runtime's own profiler."""
+
+    name: str
+    op_type: str
+    mean_ms: float  # per inference, averaged over the profiled calls
+
+
 class ThreadsParams(Params):
     threads: int = Field(1, ge=0, description="inference threads: N, or 0 for one per core "
                          "(the same meaning in every runtime)")
@@ -102,6 +115,8 @@ class Runtime(Component):
     # parameters only the server's operator may choose (a compiler path): a remote client
     # setting one is refused
     operator_parameters: ClassVar[tuple[str, ...]] = ()
+    # True when ``profile_layers`` works: the framework has a per-layer profiler
+    profiles_layers: ClassVar[bool] = False
     io: IOSpec
 
     def load(self, model: Artifact) -> None:
@@ -140,6 +155,14 @@ class Runtime(Component):
 
     def versions(self) -> dict[str, str]:
         return {}
+
+    def profile_layers(self, model: Artifact, inputs: dict[str, np.ndarray],
+                       runs: int) -> list[LayerTime]:
+        """Load ``model`` with the framework's profiler on, run ``inputs`` ``runs`` times and
+        return the mean time of each layer, slowest first (then close)."""
+        raise InputError(f"runtime '{self.name}' has no per-layer profiler",
+                         hint="leave --profile out, or use a runtime that has one (see "
+                              "docs/cli-benchmark.md)")
 
     def thread_count(self) -> int:
         """``threads`` resolved: 0 means one per core, for every runtime alike."""

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from heiti.core.component import MAX_SEED
 from heiti.core.dataset import Dataset, Samples
 from heiti.datasets.splitting import SplitParams, split_samples
 from heiti.signal.spectrum import SpectrumParams, window_features
@@ -17,7 +18,8 @@ KINDS: tuple[Kind, ...] = ("spike", "drift", "frequency", "dropout")  # the defa
 
 
 class SensorWindowsParams(SplitParams):
-    seed: int = Field(0, ge=0, description="seed of the generated windows, the split and calibration")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the generated windows, the split "
+                      "and calibration")
     windows: int = Field(2000, ge=20, le=1_000_000, description="windows to generate")
     channels: int = Field(3, ge=1, le=64, description="sensor channels per window")
     length: int = Field(128, ge=16, le=65536, description="time steps per window")

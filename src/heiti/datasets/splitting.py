@@ -7,14 +7,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from heiti.core.component import Params
+from heiti.core.component import MAX_SEED, Params
 from heiti.core.dataset import Samples
 from heiti.core.task import Task
 from heiti.errors import InputError
 
 
 class SplitParams(Params):
-    seed: int = Field(0, ge=0, description="seed of the split and of calibration sampling")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the split and of calibration "
+                      "sampling")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of samples for validation "
                                 "(0 < f < 0.5); 'test: {split: all}' evaluates every sample")
     test_fraction: float = Field(0.2, gt=0, lt=0.5, description="share of samples for testing "

@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from heiti.core.artifact import Artifact
 from heiti.core.formats import Format
+from heiti.core.iospec import IOSpec, TensorSpec
 from heiti.frameworks.native import fresh_dir
 
 IR_FILE = "model.xml"
@@ -18,7 +21,24 @@ SUFFIX = ".openvino"
 
 
 def ir_path(model: Artifact) -> Path:
-    return Path(model.path) / IR_FILE
+    """The graph file: the artifact folder's, or a user's ``.xml`` file itself."""
+    path = Path(model.path)
+    return path if path.suffix == ".xml" else path / IR_FILE
+
+
+def iospec(xml: Path) -> IOSpec:
+    """The IO specification of an IR file (dynamic dimensions as -1)."""
+    import openvino as ov
+
+    ov_model = ov.Core().read_model(str(xml))
+
+    def spec(port: Any) -> TensorSpec:
+        shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+        return TensorSpec(name=port.get_any_name(), shape=shape,
+                          dtype=str(np.dtype(port.get_element_type().to_dtype())))
+
+    return IOSpec(inputs=[spec(p) for p in ov_model.inputs],
+                  outputs=[spec(p) for p in ov_model.outputs])
 
 
 def read(model: Artifact, batch: int | None = None) -> Any:

@@ -2,26 +2,34 @@
 
 Weights become const arrays (flash), every intermediate tensor lives at its planned
 offset in one static arena (RAM), and ``heiti_model_run`` is the straight-line
-operator sequence. The input is read from the caller's buffer (raw uint8), the
-int8 output is copied to the caller's buffer.
+operator sequence, each operator's statement written by its unit (``micro/ops``). The
+input is read from the caller's buffer (raw bytes), the int8 output is copied to the
+caller's buffer. The kernel library ``heiti_micro.c`` is put together from the operators'
+kernel files (one per operator in ``micro/c``, DSP variants in ``micro/c/dsp``), so a
+firmware compiles one translation unit.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from heiti.errors import InputError
-from heiti.micro.graph import TFLITE_SCHEMES, Graph, Op
+from heiti.micro.graph import Graph, Op
+from heiti.micro.ops import unit, units
 from heiti.micro.planner import MemoryPlan, plan_memory
 
-KERNEL_FILES = ("heiti_micro.c", "heiti_micro.h")
-_INLINE = {"preprocess": ("mult", "shift"), "add": ("mult_a", "mult_b", "shift", "mult"),
-           "avgpool": ("mult", "shift")}
+HEADER = "heiti_micro.h"
+LIBRARY = "heiti_micro.c"
+COMMON = "hm_common.h"  # static helpers every kernel file includes; inlined once into the library
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
+_ROUNDING = {"tflite": "HM_TFLITE", "tflite-single": "HM_TFLITE_SINGLE"}
 
 
 def check_supported(graph: Graph) -> None:
@@ -30,13 +38,15 @@ def check_supported(graph: Graph) -> None:
     if problem:
         raise InputError(f"micro-c: {problem}")
     for i, op in enumerate(graph.ops):
+        if graph.scheme not in unit(op.kind).schemes:
+            raise InputError(f"micro-c: operator {i} '{op.kind}' has no kernel in the {graph.scheme} scheme")
         for key, array in op.arrays.items():
             if array.dtype not in _CTYPES:
                 raise InputError(f"micro-c: operator {i} '{op.kind}' array '{key}' is {array.dtype}, "
                                  "expected int8 or int32")
 
 
-def _array(name: str, array: np.ndarray) -> str:
+def array_decl(name: str, array: np.ndarray) -> str:
     values = [str(int(v)) for v in array.reshape(-1)]
     rows = [", ".join(values[i : i + 24]) for i in range(0, len(values), 24)]
     body = ",\n    ".join(rows)
@@ -51,121 +61,81 @@ def dsp_order(weight: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _weights(name: str, op: Op) -> str:
-    """The weight array; dense and non-grouped convolutions also in the DSP kernels' order."""
-    weight = op.arrays["weight"]
-    if op.kind == "dense" or op.attrs.get("groups") == 1:
-        return (f"#if HM_DSP  /* (0, 2, 1, 3) in every group of four of a row: see heiti_micro.c */\n"
-                f"{_array(name, dsp_order(weight))}#else\n{_array(name, weight)}#endif\n")
-    return _array(name, weight)
+@dataclass
+class Emit:
+    """What a unit needs to write its operator's C: names, buffers and declarations."""
+
+    index: int
+    op: Op
+    graph: Graph
+    plan: MemoryPlan
+
+    @property
+    def name(self) -> str:
+        """The prefix of the operator's C identifiers."""
+        return f"op{self.index}"
+
+    def buffer(self, tensor: str) -> str:
+        return "input" if tensor == self.graph.input else f"A + {self.plan.offsets[tensor]}"
+
+    @property
+    def src(self) -> str:
+        return self.buffer(self.op.inputs[0])
+
+    @property
+    def out(self) -> str:
+        return self.buffer(self.op.output)
+
+    @property
+    def rounding(self) -> str:
+        """The requantization of the graph's scheme, as the kernels' enum."""
+        return _ROUNDING.get(self.graph.scheme, "HM_HEITI")
+
+    def arrays(self, inline: tuple[str, ...] = (), special: dict[str, str] | None = None) -> str:
+        """Const arrays of the operator's arrays except ``inline`` ones (passed as scalars);
+        ``special`` gives ready declarations of some keys."""
+        special = special or {}
+        return "".join(special.get(k) or array_decl(f"{self.name}_{k}", v)
+                       for k, v in sorted(self.op.arrays.items()) if k not in inline)
+
+    def struct(self, ctype: str, fields: list) -> str:
+        return f"static const {ctype} {self.name} = {{{', '.join(map(str, fields))}}};\n"
 
 
-def _mult(op: Op, prefix: str) -> str:
-    return f"{prefix}_mult" if "mult" in op.arrays else "NULL"
-
-
-_POOL_MODES = {"round": "HM_POOL_ROUND", "requant": "HM_POOL_REQUANT"}
-
-
-def _rounding(graph: Graph) -> str:
-    return {"tflite": "HM_TFLITE", "tflite-single": "HM_TFLITE_SINGLE"}.get(graph.scheme, "HM_HEITI")
-
-
-def _tflite_fields(op: Op, graph: Graph) -> list:
-    """The trailing struct fields of the tflite schemes (zero in the other schemes)."""
-    return [op.attrs.get("in_zp", 0), op.attrs.get("out_zp", 0), _rounding(graph)]
-
-
-def _pool_fields(op: Op, graph: Graph) -> list:
-    a = op.attrs
-    if graph.scheme not in TFLITE_SCHEMES:
-        return ["HM_POOL_HEITI", 0, 0, 0, 0, 0, 0, "HM_HEITI"]
-    mode = _POOL_MODES[a.get("mode", "round")] if op.kind == "avgpool" else "HM_POOL_ROUND"
-    mult, shift = (int(op.arrays[k][0]) for k in ("mult", "shift")) if "mult" in op.arrays else (0, 0)
-    return [mode, a.get("act_min", -128), a.get("act_max", 127), a.get("in_zp", 0), a.get("out_zp", 0),
-            mult, shift, _rounding(graph)]
-
-
-def _op_code(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, str]:
-    """(declarations, statement) of one operator."""
-    t = graph.tensors
-    a = op.attrs
-    if graph.scheme in TFLITE_SCHEMES and op.kind == "add":
-        return _tflite_add(i, op, graph, plan)
-    out = f"A + {plan.offsets[op.output]}"
-    src = "input" if op.inputs[0] == graph.input else f"A + {plan.offsets[op.inputs[0]]}"
-    p = f"op{i}"
-    inline = _INLINE.get(op.kind, ())  # scalars passed as arguments, not arrays
-    decl = "".join(_weights(f"{p}_{k}", op) if k == "weight" else _array(f"{p}_{k}", v)
-                   for k, v in sorted(op.arrays.items()) if k not in inline)
-    shape_in, shape_out = t[op.inputs[0]].shape, t[op.output].shape
-    if op.kind == "preprocess":
-        c, h, w = shape_in
-        mult, shift = int(op.arrays["mult"][0]), int(op.arrays["shift"][0])
-        if a.get("out_zp", 0):
-            return decl, (f"hm_preprocess_zp({src}, {out}, {c}, {h * w}, {p}_mean, {mult}, {shift}, "
-                          f"{a['out_zp']});")
-        return decl, f"hm_preprocess({src}, {out}, {c}, {h * w}, {p}_mean, {mult}, {shift});"
-    if op.kind == "conv2d":
-        cin, h, w = shape_in
-        cout, kh, kw = op.arrays["weight"].shape[0], *op.arrays["weight"].shape[2:]
-        fields = [cin, h, w, cout, kh, kw, a["stride"], a["pad"], a["groups"], shape_out[1], shape_out[2],
-                  a["act_min"], a["act_max"], f"{p}_weight", f"{p}_bias", _mult(op, p), f"{p}_shift",
-                  *_tflite_fields(op, graph), "hm_scratch"]
-        decl += f"static const hm_conv_params {p} = {{{', '.join(map(str, fields))}}};\n"
-        return decl, f"hm_conv2d({src}, {out}, &{p});"
-    if op.kind == "dense":
-        fields = [t[op.inputs[0]].size, shape_out[0], a["act_min"], a["act_max"],
-                  f"{p}_weight", f"{p}_bias", _mult(op, p), f"{p}_shift", *_tflite_fields(op, graph),
-                  "hm_scratch"]
-        decl += f"static const hm_dense_params {p} = {{{', '.join(map(str, fields))}}};\n"
-        return decl, f"hm_dense({src}, {out}, &{p});"
-    if op.kind in ("maxpool", "avgpool"):
-        c, h, w = shape_in
-        kh, kw = (a["kernel"], a["kernel"]) if op.kind == "maxpool" else (a["kh"], a["kw"])
-        fields = [c, h, w, kh, kw, a["stride"], shape_out[1], shape_out[2], *_pool_fields(op, graph)]
-        decl += f"static const hm_pool_params {p} = {{{', '.join(map(str, fields))}}};\n"
-        return decl, f"hm_{op.kind}({src}, {out}, &{p});"
-    if op.kind == "add":
-        other = f"A + {plan.offsets[op.inputs[1]]}"
-        ma, mb, n = (int(op.arrays[k][0]) for k in ("mult_a", "mult_b", "shift"))
-        return decl, (f"hm_add({src}, {other}, {out}, {t[op.output].size}, {ma}, {mb}, {n}, "
-                      f"{a['act_min']}, {a['act_max']});")
-    if op.kind == "clamp":
-        return decl, f"hm_clamp({src}, {out}, {t[op.output].size}, {a['act_min']}, {a['act_max']});"
-    return decl, "/* reshape: same bytes, same buffer */"
-
-
-def _tflite_add(i: int, op: Op, graph: Graph, plan: MemoryPlan) -> tuple[str, str]:
-    a, p = op.attrs, f"op{i}"
-    mult, shift = (", ".join(str(int(v)) for v in op.arrays[k]) for k in ("mult", "shift"))
-    fields = [graph.tensors[op.output].size, *a["in_zp"], a["out_zp"], a.get("left_shift", 20),
-              a["act_min"], a["act_max"], f"{{{mult}}}", f"{{{shift}}}", _rounding(graph)]
-    decl = f"static const hm_add_params {p} = {{{', '.join(map(str, fields))}}};\n"
-    src, other = (f"A + {plan.offsets[name]}" if name != graph.input else "input" for name in op.inputs)
-    return decl, f"hm_add_tflite({src}, {other}, A + {plan.offsets[op.output]}, &{p});"
+def library_source() -> str:
+    """``heiti_micro.c``: the common helpers, then every operator's DSP variant (when it has
+    one) and portable kernel. All of them, whichever the model uses: the compiler's inlining
+    of the shared helpers, and so the instruction counts, do not depend on the model; the
+    firmware link drops unused kernels."""
+    folder = resources.files("heiti.micro") / "c"
+    files: list[Any] = []
+    for rules in units().values():
+        home = folder if rules.c_dir is None else rules.c_dir
+        for name in rules.c_files:
+            for path in (home / "dsp" / name, home / name):
+                if path not in files and path.is_file():
+                    files.append(path)
+    include = re.compile(r'^#include "(hm_common\.h|dsp/hm_dsp\.h)"\n', re.M)
+    parts = ["/* heiti micro int8 kernels, put together by micro-c from the kernel files of the "
+             "operators this model uses.\n * Semantics: heiti_micro.h and docs/micro.md. */\n",
+             include.sub("", (folder / COMMON).read_text(encoding="utf-8")),
+             include.sub("", (folder / "core.c").read_text(encoding="utf-8"))]
+    if any(path.parent.name == "dsp" for path in files):
+        parts.append(include.sub("", (folder / "dsp" / "hm_dsp.h").read_text(encoding="utf-8")))
+    for path in files:
+        label = f"dsp/{path.name}" if path.parent.name == "dsp" else path.name
+        parts.append(f"\n/* ---- {label} ---- */\n" + include.sub("", path.read_text(encoding="utf-8")))
+    return "".join(parts)
 
 
 def scratch_elements(graph: Graph) -> int:
-    """int16 scratch the DSP kernels need: two gathered receptive fields interleaved by pairs
-    (groups 1; two more for an odd fan-in), a padded input channel (depthwise) or the input
-    vector spread as one interleaved column (dense)."""
-    sizes = []
-    for op in graph.ops:
-        if op.kind == "conv2d":
-            cin, h, w = graph.tensors[op.inputs[0]].shape
-            pad, fan = op.attrs["pad"], int(np.prod(op.arrays["weight"].shape[1:]))
-            sizes.append(2 * fan + 2 if op.attrs["groups"] == 1 else (h + 2 * pad) * (w + 2 * pad))
-        elif op.kind == "dense":
-            sizes.append(2 * graph.tensors[op.inputs[0]].size)
-    return max(sizes)
+    """int16 scratch the DSP kernels need (the largest of any operator)."""
+    return max((unit(op.kind).scratch(op, graph) for op in graph.ops), default=0)
 
 
 def generate(graph: Graph, folder: Path) -> MemoryPlan:
     """Write model.h, model.c and the kernel library into ``folder``; return the memory plan."""
     check_supported(graph)
-    if graph.ops and graph.ops[0].kind != "preprocess":
-        raise InputError("micro-c: the graph must start with 'preprocess' (it reads the raw uint8 input)")
     plan = plan_memory(graph)
     folder.mkdir(parents=True, exist_ok=True)
     out = graph.tensors[graph.output]
@@ -176,7 +146,7 @@ def generate(graph: Graph, folder: Path) -> MemoryPlan:
 
 #include <stdint.h>
 
-#define HEITI_MODEL_INPUT_SIZE {inp.size}    /* raw uint8, CHW {list(inp.shape)} */
+#define HEITI_MODEL_INPUT_SIZE {inp.size}    /* raw {inp.dtype}, CHW {list(inp.shape)} */
 #define HEITI_MODEL_OUTPUT_SIZE {out.size}   /* int8; real value = (q - {out.zero_point}) * {out.scale!r} */
 #define HEITI_MODEL_ARENA_SIZE {plan.arena_bytes}
 #define HEITI_MODEL_LAYERS {len(graph.ops)}    /* operators, in graph order */
@@ -191,13 +161,16 @@ int32_t heiti_model_classify(const uint8_t *input, int8_t *output);
 """
     decls, calls = [], []
     for i, op in enumerate(graph.ops):
-        decl, call = _op_code(i, op, graph, plan)
+        decl, call = unit(op.kind).emit_c(Emit(i, op, graph, plan))
         decls.append(decl)
         calls.append(f"    HEITI_LAYER({i});\n    {call}  /* {op.kind} -> {op.output} */")
     words = max(1, (plan.arena_bytes + 3) // 4)
+    elements = scratch_elements(graph)
     scratch = ("/* the DSP kernels' int16 scratch (one element in portable builds) */\n"
-               f"static int16_t hm_scratch[HM_SCRATCH({scratch_elements(graph)})];\n"
-               if any(op.kind in ("conv2d", "dense") for op in graph.ops) else "")
+               f"static int16_t hm_scratch[HM_SCRATCH({elements})];\n" if elements else "")
+    result = graph.output if graph.output != graph.input else None
+    copy = f"hm_copy(A + {plan.offsets[result]}, output, {out.size});" if result else \
+        f"hm_copy((const int8_t *)input, output, {out.size});"
     source = f"""/* Generated by heiti micro-c: do not edit. Semantics: docs/micro.md. */
 #include <stddef.h>
 
@@ -217,9 +190,10 @@ static int32_t arena[{words}];
 int heiti_model_run(const uint8_t *input, int8_t *output)
 {{
     int8_t *const A = (int8_t *)arena;
+    (void)A;
 {chr(10).join(calls)}
     HEITI_LAYER({len(graph.ops)});
-    hm_copy(A + {plan.offsets[graph.output]}, output, {out.size});
+    {copy}
     return 0;
 }}
 
@@ -231,8 +205,7 @@ int32_t heiti_model_classify(const uint8_t *input, int8_t *output)
 """
     (folder / "model.h").write_text(header, encoding="utf-8")
     (folder / "model.c").write_text(source, encoding="utf-8")
-    library = resources.files("heiti.micro") / "c"
-    for name in KERNEL_FILES:
-        with resources.as_file(library / name) as src:
-            shutil.copyfile(src, folder / name)
+    (folder / LIBRARY).write_text(library_source(), encoding="utf-8")
+    with resources.as_file(resources.files("heiti.micro") / "c" / HEADER) as src:
+        shutil.copyfile(src, folder / HEADER)
     return plan

@@ -33,64 +33,80 @@ def _reject(path: str, module: Any, why: str) -> InputError:
 
 
 def _walk(module: Any, b: FloatBuilder, path: str) -> None:
-    from torch import nn
-
-    kind = type(module).__name__
-    if isinstance(module, nn.Sequential):
-        for name, child in module.named_children():
-            _walk(child, b, f"{path}.{name}")
-    elif hasattr(module, "body") and hasattr(module, "residual"):
+    if hasattr(module, "body") and hasattr(module, "residual"):  # heiti's residual blocks
         start = b.current
         _walk(module.body, b, f"{path}.body")
         if module.residual:
             b.add(start, b.current)
-    elif isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        ph, pw = module.padding if not isinstance(module.padding, str) else (-1, -1)
-        cin = module.in_channels
-        if module.dilation != (1, 1) or module.padding_mode != "zeros" or ph != pw or ph < 0:
-            raise _reject(path, module, "needs dilation 1 and symmetric zero padding")
-        if module.stride[0] != module.stride[1]:
-            raise _reject(path, module, "needs equal strides")
-        if module.groups != 1 and (module.groups != cin or module.out_channels != cin):
-            raise _reject(path, module, "groups must be 1 or depthwise (groups = in = out channels)")
-        weight = module.weight.detach().double().numpy()
-        bias = (module.bias.detach().double().numpy() if module.bias is not None
-                else np.zeros(module.out_channels))
-        b.conv(weight, bias, module.stride[0], ph, module.groups)
-    elif isinstance(module, nn.BatchNorm2d):
-        scale = (module.weight.detach().double() / (module.running_var.double() + module.eps).sqrt()).numpy()
-        shift = module.bias.detach().double().numpy() - module.running_mean.double().numpy() * scale
-        if not b.fold_affine(scale, shift):
-            raise _reject(path, module, "batch norm must directly follow a Conv2d")
-    elif isinstance(module, nn.ReLU | nn.ReLU6):
-        b.activation("relu6" if isinstance(module, nn.ReLU6) else "relu")
-    elif isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
-        k, s = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
-        if _pair(module.padding) != (0, 0) or module.ceil_mode or k[0] != k[1] or s[0] != s[1] or (
-                isinstance(module, nn.MaxPool2d) and _pair(module.dilation) != (1, 1)):
-            raise _reject(path, module, "needs square windows, equal strides, no padding, floor mode")
-        if isinstance(module, nn.MaxPool2d):
-            b.maxpool(k[0], s[0])
-        else:
-            b.avgpool(k[0], k[1], s[0])
-    elif isinstance(module, nn.AdaptiveAvgPool2d):
-        if _pair(module.output_size) != (1, 1):
-            raise _reject(path, module, "only output size 1 (global average pooling)")
-        _, h, w = b.shape
-        b.avgpool(h, w, 1)
-    elif isinstance(module, nn.Flatten):
-        b.reshape((int(np.prod(b.shape)),))
-    elif isinstance(module, nn.Dropout | nn.Identity):
-        pass
-    elif isinstance(module, nn.Linear):
-        if len(b.shape) != 1:
-            raise _reject(path, module, "Linear needs a flattened input (add nn.Flatten)")
-        bias = (module.bias.detach().double().numpy() if module.bias is not None
-                else np.zeros(module.out_features))
-        b.dense(module.weight.detach().double().numpy(), bias)
+        return
+    handler = next((MODULES[c.__name__] for c in type(module).__mro__ if c.__name__ in MODULES), None)
+    if handler is None:
+        raise _reject(path, module, f"no integer kernel for {type(module).__name__}")
+    handler(module, b, path)
+
+
+def _sequential(module: Any, b: FloatBuilder, path: str) -> None:
+    for name, child in module.named_children():
+        _walk(child, b, f"{path}.{name}")
+
+
+def _conv(module: Any, b: FloatBuilder, path: str) -> None:
+    ph, pw = module.padding if not isinstance(module.padding, str) else (-1, -1)
+    cin = module.in_channels
+    if module.dilation != (1, 1) or module.padding_mode != "zeros" or ph != pw or ph < 0:
+        raise _reject(path, module, "needs dilation 1 and symmetric zero padding")
+    if module.stride[0] != module.stride[1]:
+        raise _reject(path, module, "needs equal strides")
+    if module.groups != 1 and (module.groups != cin or module.out_channels != cin):
+        raise _reject(path, module, "groups must be 1 or depthwise (groups = in = out channels)")
+    weight = module.weight.detach().double().numpy()
+    bias = (module.bias.detach().double().numpy() if module.bias is not None
+            else np.zeros(module.out_channels))
+    b.conv(weight, bias, module.stride[0], ph, module.groups)
+
+
+def _batch_norm(module: Any, b: FloatBuilder, path: str) -> None:
+    scale = (module.weight.detach().double() / (module.running_var.double() + module.eps).sqrt()).numpy()
+    shift = module.bias.detach().double().numpy() - module.running_mean.double().numpy() * scale
+    if not b.fold_affine(scale, shift):
+        raise _reject(path, module, "batch norm must directly follow a Conv2d")
+
+
+def _pool(module: Any, b: FloatBuilder, path: str) -> None:
+    maximum = type(module).__name__ == "MaxPool2d"
+    k, s = _pair(module.kernel_size), _pair(module.stride or module.kernel_size)
+    if _pair(module.padding) != (0, 0) or module.ceil_mode or k[0] != k[1] or s[0] != s[1] or (
+            maximum and _pair(module.dilation) != (1, 1)):
+        raise _reject(path, module, "needs square windows, equal strides, no padding, floor mode")
+    if maximum:
+        b.maxpool(k[0], s[0])
     else:
-        raise _reject(path, module, f"no integer kernel for {kind}")
+        b.avgpool(k[0], k[1], s[0])
+
+
+def _global_pool(module: Any, b: FloatBuilder, path: str) -> None:
+    if _pair(module.output_size) != (1, 1):
+        raise _reject(path, module, "only output size 1 (global average pooling)")
+    _, h, w = b.shape
+    b.avgpool(h, w, 1)
+
+
+def _linear(module: Any, b: FloatBuilder, path: str) -> None:
+    if len(b.shape) != 1:
+        raise _reject(path, module, "Linear needs a flattened input (add nn.Flatten)")
+    bias = (module.bias.detach().double().numpy() if module.bias is not None
+            else np.zeros(module.out_features))
+    b.dense(module.weight.detach().double().numpy(), bias)
+
+
+# PyTorch module class (or a base class of it) -> how it becomes units (micro/ops)
+MODULES = {
+    "Sequential": _sequential, "Conv2d": _conv, "BatchNorm2d": _batch_norm,
+    "ReLU": lambda m, b, path: b.activation("relu"), "ReLU6": lambda m, b, path: b.activation("relu6"),
+    "MaxPool2d": _pool, "AvgPool2d": _pool, "AdaptiveAvgPool2d": _global_pool,
+    "Flatten": lambda m, b, path: b.reshape((int(np.prod(b.shape)),)),
+    "Dropout": lambda m, b, path: None, "Identity": lambda m, b, path: None, "Linear": _linear,
+}
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -20,28 +20,6 @@ from heiti.errors import InputError
 
 FORMAT = "micro-int8"
 VERSION = 1
-OPS = ("preprocess", "conv2d", "dense", "maxpool", "avgpool", "add", "clamp", "reshape")
-_CLAMP = ("act_min", "act_max")
-# what each operator needs: (arrays, attributes); "mult" is optional for conv2d and dense
-REQUIRED = {
-    "preprocess": (("mean", "mult", "shift"), ()),
-    "conv2d": (("weight", "bias", "shift"), ("stride", "pad", "groups", *_CLAMP)),
-    "dense": (("weight", "bias", "shift"), _CLAMP),
-    "maxpool": ((), ("kernel", "stride")),
-    "avgpool": ((), ("kh", "kw", "stride")),
-    "add": (("mult_a", "mult_b", "shift"), _CLAMP),
-    "clamp": ((), _CLAMP),
-    "reshape": ((), ("shape",)),
-}
-TFLITE_SCHEMES = ("tflite", "tflite-single")  # TFLite's double rounding, or TFLITE_SINGLE_ROUNDING
-# the tflite schemes: every multiplier stored, and ADD rescales both inputs and the sum
-REQUIRED_TFLITE = REQUIRED | {
-    "conv2d": (("weight", "bias", "mult", "shift"), REQUIRED["conv2d"][1]),
-    "dense": (("weight", "bias", "mult", "shift"), _CLAMP),
-    "add": (("mult", "shift"), ("in_zp", *_CLAMP)),
-}
-
-
 @dataclass
 class Tensor:
     name: str
@@ -130,12 +108,14 @@ class Graph:
 
     def problem(self) -> str | None:
         """What is wrong with the structure (a file from elsewhere), or None."""
+        from heiti.micro.ops import units
+
         known = {self.input}
-        required = REQUIRED_TFLITE if self.scheme in TFLITE_SCHEMES else REQUIRED
+        found = units()
         for i, op in enumerate(self.ops):
-            if op.kind not in required:
-                return f"operator {i} '{op.kind}' is unknown (supported: {', '.join(OPS)})"
-            arrays, attrs = required[op.kind]
+            if op.kind not in found:
+                return f"operator {i} '{op.kind}' is unknown (supported: {', '.join(sorted(found))})"
+            arrays, attrs = found[op.kind].required(self.scheme)
             missing = [k for k in arrays if k not in op.arrays] + [k for k in attrs if k not in op.attrs]
             unknown_inputs = [name for name in op.inputs if name not in known]
             if missing or unknown_inputs or op.output not in self.tensors:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from heiti.errors import InputError
-from heiti.micro.floatgraph import FUSABLE, FloatBuilder
+from heiti.micro.floatgraph import FloatBuilder
 from heiti.micro.graph import Graph
+from heiti.micro.ops import unit
 
 SUPPORTED = ("Conv (dilation 1, groups 1 or depthwise, symmetric pads), Gemm (alpha = beta = 1), "
              "Relu, Clip (0..6), MaxPool and AveragePool (no pads, floor), GlobalAveragePool, Add, "
@@ -88,70 +89,86 @@ class _Importer:
         from onnx.helper import get_attribute_value
 
         attrs = {a.name: get_attribute_value(a) for a in node.attribute}
-        op, b = node.op_type, self.builder
+        op = node.op_type
         if op in ("QuantizeLinear", "DequantizeLinear"):
             return self.qdq(node, attrs)
         if op in ("Identity", "Dropout"):
             self.alias[node.output[0]] = node.input[0]
             return None
-        b.current = self.tensor(node.input[0])
-        single = self.consumers.get(self.resolve(node.input[0]), 0) <= 1
-        if op == "Conv":
-            pads, strides = attrs.get("pads", [0, 0, 0, 0]), attrs.get("strides", [1, 1])
-            if set(attrs.get("dilations", [1, 1])) != {1} or len(set(pads)) > 1 or strides[0] != strides[1]:
-                raise _reject(node, "needs dilation 1, equal symmetric pads and equal strides")
-            if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-                raise _reject(node, "auto_pad is not supported; use explicit pads")
-            weight, bias = self.const(node, 1), self.const(node, 2)
-            groups, cin = attrs.get("group", 1), b.shape[0]
-            if groups != 1 and (groups != cin or weight.shape[0] != cin):
-                raise _reject(node, "groups must be 1 or depthwise (groups = in = out channels)")
-            b.conv(weight, bias if bias is not None else np.zeros(len(weight)), strides[0], pads[0], groups)
-            self.attach_weights(node)
-        elif op == "Gemm":
-            if attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0):
-                raise _reject(node, "needs alpha = beta = 1 and no transA")
-            weight, bias = self.const(node, 1), self.const(node, 2)
-            weight = weight if attrs.get("transB", 0) else weight.T
-            if len(b.shape) != 1:
-                b.reshape((int(np.prod(b.shape)),))
-            b.dense(weight, bias if bias is not None else np.zeros(len(weight)))
-            self.attach_weights(node, transpose=not attrs.get("transB", 0))
-        elif op == "BatchNormalization":
-            gamma, beta, mean, var = (self.const(node, i) for i in range(1, 5))
-            scale = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
-            if not single or not b.fold_affine(scale, beta - mean * scale):
-                raise _reject(node, "batch norm must directly follow a Conv")
-        elif op in ("Relu", "Clip"):
-            kind = "relu"
-            if op == "Clip":
-                lo, hi = self.const(node, 1), self.const(node, 2)
-                if lo is None or hi is None or float(lo) != 0 or float(hi) != 6:
-                    raise _reject(node, "only Clip(0, 6) (ReLU6)")
-                kind = "relu6"
-            b.activation(kind, fuse=single)
-        elif op in ("MaxPool", "AveragePool"):
-            k, s = attrs["kernel_shape"], attrs.get("strides", [1, 1])
-            if any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0) or k[0] != k[1] or s[0] != s[1]:
-                raise _reject(node, "needs square windows, equal strides, no pads, floor mode")
-            if op == "MaxPool":
-                b.maxpool(k[0], s[0])
-            else:
-                b.avgpool(k[0], k[1], s[0])
-        elif op == "GlobalAveragePool":
-            _, h, w = b.shape
-            b.avgpool(h, w, 1)
-        elif op in ("Flatten", "Reshape"):
-            target = [int(d) for d in self.consts.get(node.input[-1], [0, -1])][1:]
-            if op == "Reshape" and target not in ([-1], [int(np.prod(b.shape))]):
-                raise _reject(node, "only flattening reshapes (to N x features)")
-            b.reshape((int(np.prod(b.shape)),))
-        elif op == "Add":
-            b.add(self.tensor(node.input[0]), self.tensor(node.input[1]))
-        else:
+        handler = OPERATORS.get(op)
+        if handler is None:
             raise _reject(node, "no integer kernel")
-        self.names[node.output[0]] = b.current
+        self.builder.current = self.tensor(node.input[0])
+        handler(self, node, attrs)
+        self.names[node.output[0]] = self.builder.current
         return None
+
+    def conv(self, node: Any, attrs: dict[str, Any]) -> None:
+        b = self.builder
+        pads, strides = attrs.get("pads", [0, 0, 0, 0]), attrs.get("strides", [1, 1])
+        if set(attrs.get("dilations", [1, 1])) != {1} or len(set(pads)) > 1 or strides[0] != strides[1]:
+            raise _reject(node, "needs dilation 1, equal symmetric pads and equal strides")
+        if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise _reject(node, "auto_pad is not supported; use explicit pads")
+        weight, bias = self.const(node, 1), self.const(node, 2)
+        groups, cin = attrs.get("group", 1), b.shape[0]
+        if groups != 1 and (groups != cin or weight.shape[0] != cin):
+            raise _reject(node, "groups must be 1 or depthwise (groups = in = out channels)")
+        b.conv(weight, bias if bias is not None else np.zeros(len(weight)), strides[0], pads[0], groups)
+        self.attach_weights(node)
+
+    def gemm(self, node: Any, attrs: dict[str, Any]) -> None:
+        b = self.builder
+        if attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0):
+            raise _reject(node, "needs alpha = beta = 1 and no transA")
+        weight, bias = self.const(node, 1), self.const(node, 2)
+        weight = weight if attrs.get("transB", 0) else weight.T
+        if len(b.shape) != 1:
+            b.reshape((int(np.prod(b.shape)),))
+        b.dense(weight, bias if bias is not None else np.zeros(len(weight)))
+        self.attach_weights(node, transpose=not attrs.get("transB", 0))
+
+    def batch_norm(self, node: Any, attrs: dict[str, Any]) -> None:
+        gamma, beta, mean, var = (self.const(node, i) for i in range(1, 5))
+        scale = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+        if not self.single_reader(node) or not self.builder.fold_affine(scale, beta - mean * scale):
+            raise _reject(node, "batch norm must directly follow a Conv")
+
+    def relu(self, node: Any, attrs: dict[str, Any]) -> None:
+        kind = "relu"
+        if node.op_type == "Clip":
+            lo, hi = self.const(node, 1), self.const(node, 2)
+            if lo is None or hi is None or float(lo) != 0 or float(hi) != 6:
+                raise _reject(node, "only Clip(0, 6) (ReLU6)")
+            kind = "relu6"
+        self.builder.activation(kind, fuse=self.single_reader(node))
+
+    def pool(self, node: Any, attrs: dict[str, Any]) -> None:
+        k, s = attrs["kernel_shape"], attrs.get("strides", [1, 1])
+        if any(attrs.get("pads", [0])) or attrs.get("ceil_mode", 0) or k[0] != k[1] or s[0] != s[1]:
+            raise _reject(node, "needs square windows, equal strides, no pads, floor mode")
+        if node.op_type == "MaxPool":
+            self.builder.maxpool(k[0], s[0])
+        else:
+            self.builder.avgpool(k[0], k[1], s[0])
+
+    def global_average_pool(self, node: Any, attrs: dict[str, Any]) -> None:
+        _, h, w = self.builder.shape
+        self.builder.avgpool(h, w, 1)
+
+    def flatten(self, node: Any, attrs: dict[str, Any]) -> None:
+        b = self.builder
+        target = [int(d) for d in self.consts.get(node.input[-1], [0, -1])][1:]
+        if node.op_type == "Reshape" and target not in ([-1], [int(np.prod(b.shape))]):
+            raise _reject(node, "only flattening reshapes (to N x features)")
+        b.reshape((int(np.prod(b.shape)),))
+
+    def add(self, node: Any, attrs: dict[str, Any]) -> None:
+        self.builder.add(self.tensor(node.input[0]), self.tensor(node.input[1]))
+
+    def single_reader(self, node: Any) -> bool:
+        """Whether the node's input has no other reader (so an activation may fuse into its producer)."""
+        return self.consumers.get(self.resolve(node.input[0]), 0) <= 1
 
     def qdq(self, node: Any, attrs: dict[str, Any]) -> None:
         source = self.resolve(node.input[0])
@@ -174,7 +191,7 @@ class _Importer:
             lo, hi = (-128, 127) if signed else (0, 255)
             s, z = float(scale), int(zero.reshape(-1)[0])
             implicit_relu = (lo - z) * s >= 0 and source in self.names  # the grid has no negatives
-            if implicit_relu and self.builder.producer(self.names[source]).kind in FUSABLE:
+            if implicit_relu and unit(self.builder.producer(self.names[source]).kind).fusable:
                 self.builder.current = self.names[source]
                 self.names[source] = self.builder.activation("relu")
             self.scales[self.tensor(source)] = (s, z if signed else z - 128)
@@ -186,6 +203,15 @@ class _Importer:
             op = self.builder.ops[-1]
             op.arrays["weight_q"] = q.T.copy() if transpose else q
             op.arrays["weight_scale"] = scales if not transpose else np.full(q.shape[1], scales[0])
+
+
+# ONNX operator -> the importer's method, which emits the unit (micro/ops) of the same name
+OPERATORS = {
+    "Conv": _Importer.conv, "Gemm": _Importer.gemm, "BatchNormalization": _Importer.batch_norm,
+    "Relu": _Importer.relu, "Clip": _Importer.relu, "MaxPool": _Importer.pool, "AveragePool": _Importer.pool,
+    "GlobalAveragePool": _Importer.global_average_pool, "Flatten": _Importer.flatten,
+    "Reshape": _Importer.flatten, "Add": _Importer.add,
+}
 
 
 def _along_axis0(values: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -6,8 +6,8 @@ Usage::
     plan.offsets["t3"], plan.arena_bytes, plan.lower_bound
 
 A tensor lives from the step that writes it to the last step that reads it (the
-graph output to the end). ``reshape`` always, and ``clamp`` when its input dies
-there, run in place: they share their input's buffer. Strategies only assign
+graph output to the end). Operators whose unit says so (``reshape`` always, ``clamp``
+when its input dies there) run in place: they share their input's buffer. Strategies only assign
 offsets to buffers, so they can be swapped (see ``Strategy``). The model input is
 read from the caller's buffer and is not in the arena.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from heiti.micro.graph import Graph
+from heiti.micro.ops import unit
 
 ALIGN = 4  # word-aligned buffers: cheap on Cortex-M, and sizes stay comparable
 
@@ -86,8 +87,9 @@ def buffers(graph: Graph) -> tuple[list[Buffer], list[str]]:
     in_place: list[str] = []
     for step, op in enumerate(graph.ops):
         source = op.inputs[0]
-        shares = source in owner and (op.kind == "reshape" or (
-            op.kind == "clamp" and last_use[source] == step and source != graph.output))
+        mode = unit(op.kind).in_place
+        shares = source in owner and (mode == "always" or (
+            mode == "last-reader" and last_use[source] == step and source != graph.output))
         size = _aligned(graph.tensors[op.output].size)
         if shares:
             buf = owner[source]
@@ -106,7 +108,8 @@ def plan_memory(graph: Graph, strategy: Strategy | None = None) -> MemoryPlan:
     placed = (strategy or GreedyBySize()).place(bufs)
     offsets = {t: placed[b.name] for b in bufs for t in b.tensors}
     arena = max((placed[b.name] + b.size for b in bufs), default=0)
-    naive = sum(_aligned(graph.tensors[op.output].size) for op in graph.ops if op.kind != "reshape")
+    naive = sum(_aligned(graph.tensors[op.output].size) for op in graph.ops
+                if unit(op.kind).in_place != "always")
     steps = range(len(graph.ops) + 1)
     lower = max((sum(b.size for b in bufs if b.first <= s <= b.last) for s in steps), default=0)
     return MemoryPlan(offsets, arena, naive, lower, in_place)

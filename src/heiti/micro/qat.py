@@ -16,12 +16,12 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from heiti.micro import golden
 from heiti.micro.graph import Graph
-from heiti.micro.quantize import PASS_THROUGH, activation_scale, to_integer, weight_scales
+from heiti.micro.ops import unit
+from heiti.micro.quantize import activation_scale, to_integer, weight_scales
 from heiti.micro.torch_backend import TorchBackend
 
 
@@ -29,14 +29,6 @@ def fake_quant(v: torch.Tensor, scale: float | torch.Tensor, lo: int = -128, hi:
     """Round to the grid with a straight-through gradient (zero outside the range)."""
     q = torch.clamp(v / scale, lo, hi)
     return (q + (torch.round(q) - q).detach()) * scale
-
-
-def _act(v: torch.Tensor, act: str | None) -> torch.Tensor:
-    if act == "relu":
-        return F.relu(v)
-    if act == "relu6":
-        return torch.clamp(v, 0, 6)
-    return v
 
 
 class QatNet(nn.Module):
@@ -89,37 +81,22 @@ class QatNet(nn.Module):
         values: dict[str, torch.Tensor] = {self.floats.input: x}
         scales: dict[str, float] = {}
         for i, op in enumerate(self.floats.ops):
-            v = values[op.inputs[0]]
-            a = op.attrs
-            if op.kind == "preprocess":
-                mean = torch.from_numpy(op.arrays["mean"] * self.floats.input_scale).float()
-                out = v - mean.reshape(1, -1, 1, 1)
-            elif op.kind in ("conv2d", "dense"):
+            rules = unit(op.kind)
+            inputs = [values[name] for name in op.inputs]
+            if rules.weighted:  # fake-quantized weights and bias, straight-through gradients
                 s_in = scales[op.inputs[0]]
                 w = self.params[f"op{i}_weight"]
                 s_w = torch.from_numpy(weight_scales(w.detach().double().numpy(), self.scheme)).float()
                 w = fake_quant(w, s_w.reshape((-1,) + (1,) * (w.ndim - 1)), -127, 127)
                 b = fake_quant(self.params[f"op{i}_bias"], s_in * s_w, -(2**30), 2**30)
-                if op.kind == "conv2d":
-                    out = F.conv2d(v, w, b, stride=a["stride"], padding=a["pad"], groups=a["groups"])
-                else:
-                    out = F.linear(v.reshape(len(v), -1), w, b)
-                out = _act(out, a["act"])
-            elif op.kind == "maxpool":
-                out = F.max_pool2d(v, a["kernel"], a["stride"])
-            elif op.kind == "avgpool":
-                out = F.avg_pool2d(v, (a["kh"], a["kw"]), a["stride"])
-            elif op.kind == "add":
-                out = _act(v + values[op.inputs[1]], a["act"])
-            elif op.kind == "clamp":
-                out = _act(v, a["act"])
-            else:  # reshape
-                out = v.reshape(len(v), *a["shape"])
-            if op.kind in PASS_THROUGH:
+                out = rules.train_forward(op, inputs, self.floats, w, b)
+            else:
+                out = rules.train_forward(op, inputs, self.floats)
+            if rules.keeps_scale:
                 scales[op.output] = scales[op.inputs[0]]
             else:
                 scales[op.output] = self._observe(i, out)
-            values[op.output] = fake_quant(out, scales[op.output]) if op.kind != "reshape" else out
+            values[op.output] = out if rules.in_place == "always" else fake_quant(out, scales[op.output])
         return values[self.floats.output]
 
 

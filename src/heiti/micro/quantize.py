@@ -13,13 +13,10 @@ import numpy as np
 
 from heiti.errors import InputError
 from heiti.micro.floatgraph import float_run_all
-from heiti.micro.graph import TFLITE_SCHEMES, Graph, Op, Tensor
+from heiti.micro.graph import Graph, Op, Tensor
+from heiti.micro.ops import ALL_SCHEMES, TFLITE_SCHEMES, unit
 
-SCHEMES = ("pow2", "per-channel", *TFLITE_SCHEMES)
-PASS_THROUGH = ("maxpool", "avgpool", "reshape", "clamp")  # output keeps the input's scale
-TFLITE_PASS_THROUGH = ("maxpool", "reshape", "clamp")  # tflite: average pooling has its own scale
-ADD_LEFT_SHIFT = 20  # TFLite's ADD scales int8 inputs by 2^20 before rescaling them
-MAX_FAN_IN = 65535  # 65535 * 128 * 128 + 2^30 (bias) < 2^31
+SCHEMES = ALL_SCHEMES
 BIAS_LIMIT = 2**30
 
 
@@ -88,7 +85,7 @@ def quantize_multiplier(m: float, single: bool = False) -> tuple[int, int]:
     return mult, 31 - exponent
 
 
-def _requant_arrays(factors: np.ndarray, scheme: str = "per-channel") -> dict[str, np.ndarray]:
+def requant_arrays(factors: np.ndarray, scheme: str = "per-channel") -> dict[str, np.ndarray]:
     if scheme in TFLITE_SCHEMES:
         pairs = [quantize_multiplier(float(m), scheme == "tflite-single") for m in factors]
     else:
@@ -116,15 +113,6 @@ def tflite_clamps(act: str | None, scale: float, zero_point: int) -> dict[str, i
     return {"act_min": lo, "act_max": hi}
 
 
-def tflite_add_arrays(scale_a: float, scale_b: float, scale_out: float,
-                      scheme: str = "tflite") -> dict[str, np.ndarray]:
-    """TFLite's ADD multipliers: each input to ``2 max(s_a, s_b) / 2^20``, the sum to the output."""
-    twice_max = 2.0 * max(scale_a, scale_b)
-    factors = [scale_a / twice_max, scale_b / twice_max,
-               twice_max / ((1 << ADD_LEFT_SHIFT) * scale_out)]
-    return _requant_arrays(np.array(factors), scheme)
-
-
 def mean_multiplier(mult: int, shift: int, count: int) -> tuple[int, int]:
     """TFLite's QuantizedMeanOrSum: the input/output multiplier with ``1/count`` folded in."""
     exponent = 31 - shift
@@ -132,7 +120,7 @@ def mean_multiplier(mult: int, shift: int, count: int) -> tuple[int, int]:
     return (mult << bits) // count, shift + bits
 
 
-def _clamps(act: str | None, scale: float) -> dict[str, int]:
+def clamps(act: str | None, scale: float) -> dict[str, int]:
     if act == "relu":
         return {"act_min": 0, "act_max": 127}
     if act == "relu6":
@@ -172,57 +160,20 @@ def to_integer(graph: Graph, ranges: dict[str, float], scheme: str,
     tensors = {graph.input: graph.tensors[graph.input]}
     ops: list[Op] = []
     for op in graph.ops:
-        source = op.inputs[0]
-        if op.kind in PASS_THROUGH:
-            scales[op.output] = scales[source]
+        rules = unit(op.kind)
+        if scheme not in rules.schemes:
+            raise InputError(f"micro: operator '{op.kind}' has no integer kernel in the {scheme} scheme "
+                             f"(it has in: {', '.join(rules.schemes)})")
+        if rules.keeps_scale:
+            scales[op.output] = scales[op.inputs[0]]
         elif given and op.output in given:
             scales[op.output] = given[op.output]
         else:
             scales[op.output] = activation_scale(ranges[op.output], scheme)
-        out_scale = scales[op.output]
-        ops.append(_integer_op(op, graph, scales, out_scale, scheme))
+        ops.append(rules.quantize(op, graph, scales, scheme))
         t = graph.tensors[op.output]
-        tensors[op.output] = Tensor(t.name, t.shape, out_scale)
+        tensors[op.output] = Tensor(t.name, t.shape, scales[op.output])
     return Graph(tensors, ops, graph.input, graph.output, scheme, graph.input_scale, dict(graph.info))
-
-
-def _integer_op(op: Op, graph: Graph, scales: dict[str, float], out_scale: float, scheme: str) -> Op:
-    attrs = {k: v for k, v in op.attrs.items() if k != "act"}
-    act = op.attrs.get("act")
-    if op.kind == "preprocess":
-        arrays = {"mean": op.arrays["mean"]} | _requant_arrays(np.array([graph.input_scale / out_scale]))
-        return Op(op.kind, op.inputs, op.output, attrs, arrays)
-    if op.kind in ("conv2d", "dense"):
-        weight = op.arrays["weight"]
-        fan_in = int(np.prod(weight.shape[1:]))
-        if fan_in > MAX_FAN_IN:
-            raise InputError(f"micro: {op.kind} with fan-in {fan_in} is not supported "
-                             f"(at most {MAX_FAN_IN} inputs per output)")
-        in_scale = scales[op.inputs[0]]
-        if "weight_q" in op.arrays:  # imported int8 weights: kept exactly
-            w_scales, w_q = op.arrays["weight_scale"], op.arrays["weight_q"]
-        else:
-            w_scales = weight_scales(weight, scheme)
-            w_q = quantize_weight(weight, w_scales)
-        arrays = {"weight": w_q,
-                  "bias": quantize_bias(op.arrays["bias"], in_scale * w_scales)}
-        arrays |= _requant_arrays(in_scale * w_scales / out_scale)
-        if not np.any(arrays["mult"] != 1):
-            del arrays["mult"]  # power-of-two: requantization is a shift, no multipliers stored
-        return Op(op.kind, op.inputs, op.output, attrs | _clamps(act, out_scale), arrays)
-    if op.kind == "add":
-        ma, mb = (scales[name] / out_scale for name in op.inputs)
-        if scheme == "pow2":
-            shift = -min(round(math.log2(ma)), round(math.log2(mb)))
-        else:
-            shift = 30 - math.ceil(math.log2(max(ma, mb)))
-        arrays = {"mult_a": np.array([round(ma * 2.0**shift)], dtype=np.int32),
-                  "mult_b": np.array([round(mb * 2.0**shift)], dtype=np.int32),
-                  "shift": np.array([shift], dtype=np.int32)}
-        return Op(op.kind, op.inputs, op.output, attrs | _clamps(act, out_scale), arrays)
-    if op.kind == "clamp":
-        return Op(op.kind, op.inputs, op.output, attrs | _clamps(act, out_scale), {})
-    return Op(op.kind, op.inputs, op.output, attrs, {})
 
 
 def _bounds(value: float | tuple[float, float], act: str | None) -> tuple[float, float]:
@@ -239,59 +190,19 @@ def _to_tflite(graph: Graph, ranges: dict, given: dict[str, tuple[float, int]], 
     params: dict[str, tuple[float, int]] = {}
     tensors = {graph.input: graph.tensors[graph.input]}
     ops: list[Op] = []
+    known = set(ranges) | set(given)
     for op in graph.ops:
-        act = op.attrs.get("act")
-        if op.kind in TFLITE_PASS_THROUGH or (op.kind == "avgpool" and op.output not in ranges | given):
+        rules = unit(op.kind)
+        if not rules.own_grid_tflite(op, known):
             params[op.output] = params[op.inputs[0]]
         elif op.output in given:
             params[op.output] = given[op.output]
         else:
-            params[op.output] = asymmetric_params(*_bounds(ranges[op.output], act))
-        ops.append(_tflite_op(op, graph, params, scheme))
+            params[op.output] = asymmetric_params(*_bounds(ranges[op.output], op.attrs.get("act")))
+        ops.append(rules.quantize_tflite(op, graph, params, scheme))
         t = graph.tensors[op.output]
         tensors[op.output] = Tensor(t.name, t.shape, params[op.output][0], zero_point=params[op.output][1])
     return Graph(tensors, ops, graph.input, graph.output, scheme, graph.input_scale, dict(graph.info))
-
-
-def _tflite_op(op: Op, graph: Graph, params: dict[str, tuple[float, int]], scheme: str) -> Op:
-    attrs = {k: v for k, v in op.attrs.items() if k != "act"}
-    act = op.attrs.get("act")
-    s_out, z_out = params[op.output]
-    s_in, z_in = params.get(op.inputs[0], (graph.input_scale, 0))
-    zps = {"in_zp": z_in, "out_zp": z_out}
-    if op.kind == "preprocess":
-        arrays = {"mean": op.arrays["mean"]} | _requant_arrays(np.array([graph.input_scale / s_out]))
-        return Op(op.kind, op.inputs, op.output, attrs | {"out_zp": z_out}, arrays)
-    if op.kind in ("conv2d", "dense"):
-        weight = op.arrays["weight"]
-        if int(np.prod(weight.shape[1:])) > MAX_FAN_IN:
-            raise InputError(f"micro: {op.kind} with fan-in {int(np.prod(weight.shape[1:]))} is not "
-                             f"supported (at most {MAX_FAN_IN} inputs per output)")
-        if "weight_q" in op.arrays:  # imported int8 weights: kept exactly
-            w_scales, w_q = op.arrays["weight_scale"], op.arrays["weight_q"]
-        else:
-            w_scales = weight_scales(weight, "tflite")
-            w_q = quantize_weight(weight, w_scales)
-        bias = op.arrays.get("bias_q")
-        if bias is None:
-            bias = np.clip(np.rint(op.arrays["bias"] / (s_in * w_scales)), -(2**31), 2**31 - 1)
-        arrays = {"weight": w_q, "bias": bias.astype(np.int32)}
-        arrays |= _requant_arrays(np.array([s_in * float(w) / s_out for w in w_scales]), scheme)
-        return Op(op.kind, op.inputs, op.output, attrs | zps | tflite_clamps(act, s_out, z_out), arrays)
-    if op.kind == "add":
-        (s_a, z_a), (s_b, z_b) = (params[name] for name in op.inputs)
-        return Op(op.kind, op.inputs, op.output,
-                  attrs | {"in_zp": [z_a, z_b], "out_zp": z_out, "left_shift": ADD_LEFT_SHIFT}
-                  | tflite_clamps(act, s_out, z_out), tflite_add_arrays(s_a, s_b, s_out, scheme))
-    if op.kind == "avgpool":
-        count = op.attrs["kh"] * op.attrs["kw"]
-        if (s_in, z_in) == (s_out, z_out):
-            return Op(op.kind, op.inputs, op.output, attrs | {"mode": "round"}, {})
-        arrays = _requant_arrays(np.array([s_in / (s_out * count)]), scheme)
-        return Op(op.kind, op.inputs, op.output, attrs | zps | {"mode": "requant"}, arrays)
-    if op.kind == "clamp":
-        return Op(op.kind, op.inputs, op.output, attrs | tflite_clamps(act, s_out, z_out), {})
-    return Op(op.kind, op.inputs, op.output, attrs, {})
 
 
 def detect_input_scale(x: np.ndarray) -> float:

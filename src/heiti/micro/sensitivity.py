@@ -22,6 +22,7 @@ import numpy as np
 from heiti.micro import golden
 from heiti.micro.floatgraph import float_run_all
 from heiti.micro.graph import Graph, Op, raw_input
+from heiti.micro.ops import unit
 
 MAX_DB = 99.0  # an exact layer (no noise at all) is reported at this SQNR
 
@@ -47,7 +48,7 @@ def _only_this_layer(floats: Graph, graph: Graph, i: int) -> tuple[Graph, dict[s
     out = graph.tensors[op.output]
     single = copy.copy(floats)
     single.ops = list(floats.ops)
-    if op.kind in ("conv2d", "dense"):
+    if unit(op.kind).weighted:
         s_in = graph.tensors[op.inputs[0]].scale
         s_w = _factors(op) * out.scale / s_in  # factor = s_in * s_w / s_out
         shaped = s_w.reshape((-1,) + (1,) * (op.arrays["weight"].ndim - 1))
@@ -71,7 +72,7 @@ def analyse(floats: Graph, graph: Graph, x: np.ndarray,
     int_values = golden.run_all(graph, raw_input(x, graph.input_scale))
     layers = []
     for i, op in enumerate(graph.ops):
-        if op.kind not in ("conv2d", "dense", "add") and not (op.kind == "avgpool" and "mult" in op.arrays):
+        if not unit(op.kind).requantizes(op):
             continue
         t = graph.tensors[op.output]
         deployed = (int_values[op.output] - t.zero_point) * t.scale

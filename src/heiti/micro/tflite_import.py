@@ -22,14 +22,8 @@ import numpy as np
 
 from heiti.errors import InputError
 from heiti.micro.graph import Graph, Op, Tensor
-from heiti.micro.quantize import (
-    ADD_LEFT_SHIFT,
-    fixed_point,
-    mean_multiplier,
-    quantize_multiplier,
-    tflite_add_arrays,
-    tflite_clamps,
-)
+from heiti.micro.ops.add import ADD_LEFT_SHIFT, tflite_add_arrays
+from heiti.micro.quantize import fixed_point, mean_multiplier, quantize_multiplier, tflite_clamps
 
 SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
              "MEAN over height and width, ADD (same shapes), PAD before a convolution, RESHAPE, "
@@ -150,14 +144,14 @@ class _Reader:
             op = self.sub.Operators(k)
             code = self.model.OperatorCodes(op.OpcodeIndex())
             name = self.codes.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-            handler = getattr(self, f"op_{name.lower()}", None)
+            handler = OPERATORS.get(name)
             if handler is None:
                 hint = "export the logits (drop the final softmax)" if name == "SOFTMAX" else ""
                 raise InputError(f"micro: TFLite operator {k} {name} is not supported",
                                  hint=(hint + "; " if hint else "") + f"supported: {SUPPORTED}")
             ins = [int(i) for i in op.InputsAsNumpy()]
             outs = [int(i) for i in op.OutputsAsNumpy()]
-            self.values[outs[0]] = handler(op, ins, outs[0])
+            self.values[outs[0]] = handler(self, op, ins, outs[0])
         out_index = int(self.sub.OutputsAsNumpy()[0])
         result = self.values.get(out_index)
         if result is None or result.hwc or result.pad:
@@ -346,6 +340,16 @@ class _Reader:
         if shape == ours:
             return _Value(src.name, layout, hwc)
         return _Value(self.emit("reshape", [src.name], shape, quant, {"shape": list(shape)}), layout, hwc)
+
+
+# TFLite builtin operator -> the reader's method, which emits the units (micro/ops) it maps to
+OPERATORS = {
+    "CONV_2D": _Reader.op_conv_2d, "DEPTHWISE_CONV_2D": _Reader.op_depthwise_conv_2d,
+    "FULLY_CONNECTED": _Reader.op_fully_connected, "MAX_POOL_2D": _Reader.op_max_pool_2d,
+    "AVERAGE_POOL_2D": _Reader.op_average_pool_2d, "MEAN": _Reader.op_mean, "ADD": _Reader.op_add,
+    "PAD": _Reader.op_pad, "RELU": _Reader.op_relu, "RELU6": _Reader.op_relu6,
+    "TRANSPOSE": _Reader.op_transpose, "RESHAPE": _Reader.op_reshape,
+}
 
 
 def import_tflite(path: Path, input_shape: tuple[int, ...], input_scale: float) -> Graph:

@@ -39,14 +39,15 @@ class MicroImportOnnx(Optimizer):
 
         from heiti.errors import InputError
         from heiti.micro.onnx_import import import_onnx
-        from heiti.micro.quantize import TFLITE_PASS_THROUGH, calibrate_for, to_integer
+        from heiti.micro.ops import unit
+        from heiti.micro.quantize import calibrate_for, to_integer
         from heiti.micro.steps import graph_artifact, input_scale, sensitivity
 
         floats, scales = import_onnx(model.path, input_scale(self.params.input_scale, ctx))
         if scales:
             # pooling without a QuantizeLinear of its own keeps its input's grid
             missing = [op.output for op in floats.ops
-                       if op.kind not in (*TFLITE_PASS_THROUGH, "avgpool") and op.output not in scales]
+                       if unit(op.kind).own_grid_tflite(op, set()) and op.output not in scales]
             if missing:
                 raise InputError(f"micro: QDQ model has no QuantizeLinear for tensors {missing}")
             # ONNX Runtime rescales in floating point, rounding once: TFLite's single rounding is closest

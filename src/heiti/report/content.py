@@ -71,7 +71,8 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
         ["target", doc.target_kind],
         ["model file", f"{Path(model.path).name} ({model.format}, {kib(model.size_bytes)})"],
         ["parameters / MACs", f"{num(model.parameters)} / {num(model.macs)}"],
-        ["host", f"{host['cpu']} ({host['cpu_count']} cores), Python {host['python']}"],
+        ["host", f"{host['cpu']} ({host['cpu_count']} cores, int8 instructions "
+                 f"{host.get('int8_instructions', 'not recorded')}), Python {host['python']}"],
         ["frameworks", ", ".join(f"{k} {v}" for k, v in host["frameworks"].items())],
         ["created", doc.created],
     ])
@@ -134,13 +135,21 @@ def _micro_memory(doc: Measurements) -> list[Section]:
 
 
 def _examples(doc: Measurements, prefix: str, folder: Path | None) -> list[Section]:
-    """The task's figure of samples with their predictions, when the run drew one."""
+    """The task's figure of samples with their predictions, when the run drew one (taken only
+    from the measurements file's own folder: see heiti.report.references)."""
+    from heiti.report.references import referenced_png
+
     name = doc.files.get("examples")
-    if folder is None or name is None or not (folder / name).is_file():
+    if folder is None or name is None:
         return []
-    path = folder / name
+    png, refused = referenced_png(folder, name, "examples")
+    if refused:
+        return [Section("Examples", notes=[refused])]
+    if png is None:
+        return []
+    figure: bytes = png
     return [Section("Examples", figures=[
-        Figure(f"{prefix}examples", "Samples with truth and predictions", path.read_bytes)])]
+        Figure(f"{prefix}examples", "Samples with truth and predictions", lambda: figure)])]
 
 
 def _where(parameters: dict[str, Any]) -> str:
@@ -170,6 +179,7 @@ def _target_label(doc: Measurements, target: dict[str, Any]) -> str:
 
 def comparison_sections(docs: list[Measurements]) -> list[Section]:
     from heiti import registry
+    from heiti.report.int8_loss import int8_losses
 
     tasks = {doc.quality.task for doc in docs}
     if len(tasks) > 1:
@@ -189,4 +199,4 @@ def comparison_sections(docs: list[Measurements]) -> list[Section]:
         Figure("compare-latency-metric", f"Latency versus {metric}",
                lambda: plots.latency_vs_metric(docs)),
         Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
-    ])]
+    ], notes=[f"warning: {w}" for w in int8_losses(docs)])]

@@ -23,11 +23,19 @@ def _figure(width: float = 7.0, height: float = 3.2):
 
 
 def _png(fig) -> bytes:
+    """The figure as PNG bytes. Its text is drawn as written: names from measurements and
+    datasets (runs, classes, layers) may hold ``$...$``, which mathtext would parse (and
+    fail on); texts made while drawing (ticks) follow the same setting."""
+    import matplotlib
     from matplotlib import pyplot as plt
+    from matplotlib.text import Text
 
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig.tight_layout()
+        fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
 

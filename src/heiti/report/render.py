@@ -71,28 +71,42 @@ def _png_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name) + ".png"
 
 
+# Markdown that text taken from measurements could start: HTML (raw tags and entities),
+# links and images, code, emphasis, math; every field is written with these escaped
+_MARKDOWN_ACTIVE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\",
+                                  "[": "\\[", "]": "\\]", "`": "\\`", "*": "\\*", "$": "\\$",
+                                  "|": "\\|"})
+
+
+def md_text(text: str) -> str:
+    """``text`` as literal Markdown on one line: nothing in it becomes markup, a tag or a
+    link, and a line break cannot end a table row or start a heading."""
+    return " ".join(str(text).translate(_MARKDOWN_ACTIVE).split())
+
+
 def _markdown(title: str, sections: list[Section]) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {md_text(title)}", ""]
     footnote = 1
     for section in sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {md_text(section.title)}", ""]
         for table in section.tables:
-            lines.append("| " + " | ".join(table.header) + " |")
+            lines.append("| " + " | ".join(map(md_text, table.header)) + " |")
             lines.append("|" + "---|" * len(table.header))
             notes: list[str] = []
             for r, row in enumerate(table.rows):
                 cells = []
                 for c, cell in enumerate(row):
+                    text = md_text(cell)
                     tip = table.tips.get((r, c))
                     if tip:
-                        notes.append(f"[^{footnote + len(notes)}]: " + " ".join(tip.split()))
-                        cell += f" [^{footnote + len(notes) - 1}]"
-                    cells.append(cell.replace("|", "\\|"))
+                        notes.append(f"[^{footnote + len(notes)}]: " + md_text(tip))
+                        text += f" [^{footnote + len(notes) - 1}]"
+                    cells.append(text)
                 lines.append("| " + " | ".join(cells) + " |")
             footnote += len(notes)
             lines += ["", *notes, ""] if notes else [""]
-        lines += [f"{note}\n" for note in section.notes]
-        lines += [f"![{fig.caption}]({_png_name(fig.name)})\n" for fig in section.figures]
+        lines += [f"{md_text(note)}\n" for note in section.notes]
+        lines += [f"![{md_text(fig.caption)}]({_png_name(fig.name)})\n" for fig in section.figures]
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
-from heiti.core.steps import ThreadsParams
+from heiti.core.steps import LayerTime, ThreadsParams
 from heiti.errors import InputError
 from heiti.frameworks import openvino_tools
 from heiti.frameworks.native import ArrayRuntime
@@ -34,6 +34,8 @@ class OpenVinoRuntime(ArrayRuntime):
     executes_native_code = False  # a graph the plugin compiles from its own kernels
     requires = ("openvino",)
     extra = "openvino"
+    profiles_layers = True
+    _perf_count = False
 
     def open(self, model: Artifact) -> None:
         import openvino as ov
@@ -47,6 +49,8 @@ class OpenVinoRuntime(ArrayRuntime):
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.params.inference_precision,
                                   "PERFORMANCE_HINT": self.params.performance_hint.upper()}
         config["INFERENCE_NUM_THREADS"] = self.thread_count()
+        if self._perf_count:
+            config["PERF_COUNT"] = True
         path = model.path if model.format == "onnx" else openvino_tools.ir_path(model)
         self._compiled = core.compile_model(str(path), device, config)
         self._request = self._compiled.create_infer_request()
@@ -59,6 +63,28 @@ class OpenVinoRuntime(ArrayRuntime):
 
     def versions(self) -> dict[str, str]:
         return openvino_tools.version()
+
+    def profile_layers(self, model: Artifact, inputs: dict[str, np.ndarray],
+                       runs: int) -> list[LayerTime]:
+        """OpenVINO's performance counters: the real time of each executed node of the
+        compiled graph, summed over ``runs`` calls after one warm-up call."""
+        self._perf_count = True
+        try:
+            self.load(model)
+            prepared = self.prepare(inputs)
+            self.infer(prepared)
+            total: dict[tuple[str, str], float] = {}
+            for _ in range(runs):
+                self.infer(prepared)
+                for info in self._request.get_profiling_info():
+                    if info.status.name == "EXECUTED":
+                        key = (info.node_name, info.node_type)
+                        total[key] = total.get(key, 0.0) + info.real_time.total_seconds()
+        finally:
+            self._perf_count = False
+            self.close()
+        layers = [LayerTime(name, kind, s * 1000 / runs) for (name, kind), s in total.items()]
+        return sorted(layers, key=lambda layer: -layer.mean_ms)
 
     def close(self) -> None:
         self._request = self._compiled = None

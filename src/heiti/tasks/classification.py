@@ -54,7 +54,10 @@ class Classification(Task):
         names = {spec.name: spec for spec in io.outputs}
         scores = names[self.output_name(names, self.params.output)]
         width = scores.shape[-1] if len(scores.shape) >= 2 else None
-        if width is not None and width > 0 and width != len(info.class_names):
+        mismatch = width is not None and width > 0 and width != len(info.class_names)
+        if mismatch or len(scores.shape) > 2:
+            _refuse_reconstruction(scores.name, scores.shape, {s.name: s.shape for s in io.inputs})
+        if mismatch:
             raise InputError(
                 f"the model's output {scores.describe()} scores {width} classes, the dataset "
                 f"'{info.name}' has {len(info.class_names)} ({', '.join(info.class_names[:12])}"
@@ -95,6 +98,20 @@ class Classification(Task):
 
     def comparison_columns(self) -> list[str]:
         return ["accuracy", "macro_f1"]
+
+
+def _refuse_reconstruction(output: str, shape: list[int], inputs: dict[str, list[int]]) -> None:
+    """Refuse an output shaped like an input: an autoencoder's reconstruction is no class
+    scores, and the scenario most likely lacks its anomaly task."""
+    for name, input_shape in inputs.items():
+        if len(shape) == len(input_shape) and all(
+                a == b or a < 0 or b < 0 for a, b in zip(shape[1:], input_shape[1:], strict=True)):
+            raise InputError(f"the model's output '{output}' has the shape of its input '{name}' "
+                             f"({'x'.join('?' if d < 0 else str(d) for d in shape[1:])} per "
+                             "sample), like an autoencoder's reconstruction, but the task is "
+                             "classification (one score per class)",
+                             hint="for anomaly detection set 'task: {type: anomaly}' in the "
+                                  "scenario (docs/anomaly.md)")
 
 
 SCALARS = ("accuracy", "top5_accuracy", "macro_precision", "macro_recall", "macro_f1", "g_mean")

@@ -1,0 +1,85 @@
+"""conv2d: 2-D convolution over CHW, groups 1 or depthwise, symmetric zero padding, with
+a fused ReLU/ReLU6 (a clamp of the int8 output)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from heiti.micro.ops import Unit, _affine, apply_act, register, torch_act
+from heiti.micro.rounding import channel, requantize, tflite_requantize
+
+
+@register
+class Conv2d(Unit):
+    kind = "conv2d"
+    arrays = ("weight", "bias", "shift")  # "mult" too, except in pow2 graphs
+    attrs = ("stride", "pad", "groups", "act_min", "act_max")
+    tflite_arrays = ("weight", "bias", "mult", "shift")
+    keeps_scale = False
+    fusable = True
+    weighted = True
+    c_files = ("conv2d.c",)
+
+    def infer_shape(self, shapes, attrs, arrays):
+        _, h, w = shapes[0]
+        cout, _, kh, kw = arrays["weight"].shape
+        pad, stride = attrs["pad"], attrs["stride"]
+        return cout, (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+
+    def float_run(self, op, inputs, graph):
+        from heiti.micro.golden import NumpyBackend
+
+        a = op.attrs
+        out = NumpyBackend.conv_sums(inputs[0], op.arrays["weight"], a["stride"], a["pad"], a["groups"])
+        return apply_act(out + op.arrays["bias"].reshape(1, -1, 1, 1), a["act"])
+
+    def run(self, op, inputs, backend, scheme):
+        a, x = op.attrs, inputs[0]
+        arr = {k: backend.asarray(v) for k, v in op.arrays.items()}
+        tflite = scheme in ("tflite", "tflite-single")
+        sums = backend.conv_sums(x - a.get("in_zp", 0) if tflite else x, arr["weight"], a["stride"], a["pad"],
+                                 a["groups"])
+        acc = sums + channel(arr["bias"], x)
+        if tflite:
+            mult, shift = channel(arr["mult"], x), channel(arr["shift"], x)
+            return tflite_requantize(acc, mult, shift, a.get("out_zp", 0), a["act_min"], a["act_max"],
+                                     scheme == "tflite-single")
+        mult = channel(arr["mult"], x) if "mult" in arr else None  # pow2: shifts only
+        return requantize(acc, mult, channel(arr["shift"], x), a["act_min"], a["act_max"])
+
+    def quantize(self, op, graph, scales, scheme):
+        return _affine.quantize(op, scales, scheme)
+
+    def quantize_tflite(self, op, graph, params, scheme):
+        return _affine.quantize_tflite(op, params, scheme, graph.input_scale)
+
+    def train_forward(self, op, inputs, graph, weight=None, bias=None):
+        import torch.nn.functional as F
+
+        a = op.attrs
+        return torch_act(F.conv2d(inputs[0], weight, bias, stride=a["stride"], padding=a["pad"],
+                                  groups=a["groups"]), a["act"])
+
+    def macs(self, op, graph):
+        cout, cin_group, kh, kw = op.arrays["weight"].shape
+        _, oh, ow = graph.tensors[op.output].shape
+        return int(cout * oh * ow * cin_group * kh * kw)
+
+    def describe(self, op):
+        kh, kw = op.arrays["weight"].shape[2:]
+        return {"kernel": f"{kh}x{kw}" + (" depthwise" if op.attrs["groups"] > 1 else "")}
+
+    def scratch(self, op, graph):
+        _, h, w = graph.tensors[op.inputs[0]].shape
+        pad, fan = op.attrs["pad"], int(np.prod(op.arrays["weight"].shape[1:]))
+        return 2 * fan + 2 if op.attrs["groups"] == 1 else (h + 2 * pad) * (w + 2 * pad)
+
+    def emit_c(self, e):
+        op, a = e.op, e.op.attrs
+        cin, h, w = e.graph.tensors[op.inputs[0]].shape
+        _, oh, ow = e.graph.tensors[op.output].shape
+        cout, _, kh, kw = op.arrays["weight"].shape
+        fields = [cin, h, w, cout, kh, kw, a["stride"], a["pad"], a["groups"], oh, ow, a["act_min"],
+                  a["act_max"], f"{e.name}_weight", f"{e.name}_bias", *_affine.c_tail(e)]
+        decl = _affine.c_arrays(e, dsp=a["groups"] == 1) + e.struct("hm_conv_params", fields)
+        return decl, f"hm_conv2d({e.src}, {e.out}, &{e.name});"

@@ -1,0 +1,121 @@
+"""Operators as units (docs/micro.md, "Adding an operator"): a new operator takes one Python
+module (its unit), one C file and one line per importer, and then runs golden == C; the
+registry is what the graph, quantization, QAT, the code generator and the MAC table read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from heiti.micro import golden
+from heiti.micro.build import HostModel, host_library
+from heiti.micro.codegen import generate
+from heiti.micro.graph import Graph, raw_input
+from heiti.micro.ops import HEITI_SCHEMES, Unit, register, unit, units
+from heiti.micro.quantize import calibrate, to_integer
+
+torch = pytest.importorskip("torch")
+
+# the toy operator's C file: what a new operator's kernel in micro/c looks like
+TOY_C = """/* negate: -x on the int8 grid of x (127 for -128). */
+#include "hm_common.h"
+
+void hm_negate(const int8_t *in, int8_t *out, int32_t count);
+
+void hm_negate(const int8_t *in, int8_t *out, int32_t count)
+{
+    int32_t i;
+    for (i = 0; i < count; ++i)
+        out[i] = (int8_t)clamp32(-(int32_t)in[i], -128, 127);
+}
+"""
+
+
+class Negate(Unit):
+    """The toy operator's unit: everything about it in one class (one module in micro/ops)."""
+
+    kind = "negate"
+    schemes = HEITI_SCHEMES  # symmetric grids: the negation keeps the scale
+    c_files = ("negate.c",)
+
+    def float_run(self, op, inputs, graph):
+        return -inputs[0]
+
+    def run(self, op, inputs, backend, scheme):
+        return (-inputs[0]).clip(-128, 127)
+
+    def train_forward(self, op, inputs, graph, weight=None, bias=None):
+        return -inputs[0]
+
+    def emit_c(self, e):
+        size = e.graph.tensors[e.op.output].size  # a kernel outside heiti_micro.h declares itself
+        return ("void hm_negate(const int8_t *in, int8_t *out, int32_t count);\n",
+                f"hm_negate({e.src}, {e.out}, {size});")
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """The toy operator registered from the test (and its PyTorch importer line), removed after."""
+    from heiti.micro import from_torch, ops
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "negate.c").write_text(TOY_C)
+    monkeypatch.setattr(Negate, "c_dir", tmp_path / "c")
+    units()  # the built-in units first
+    monkeypatch.setitem(ops._UNITS, "negate", Negate())  # what @register does, undone after the test
+    # the importer's one line: a PyTorch module class -> the unit
+    monkeypatch.setitem(from_torch.MODULES, "Negation", lambda m, b, path: b.emit("negate", [b.current], {}))
+    monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+class Negation(torch.nn.Module):
+    def forward(self, x):
+        return -x
+
+
+@pytest.mark.parametrize("scheme", HEITI_SCHEMES)
+def test_a_toy_operator_added_as_a_unit_runs_golden_equal_to_c(toy, scheme):
+    from heiti.micro.from_torch import from_torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), Negation(), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    floats = from_torch(net, (1, 6, 6), 1 / 255)
+    assert [op.kind for op in floats.ops] == ["preprocess", "conv2d", "negate", "clamp", "reshape", "dense"]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 1, 6, 6)) / 255
+    want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    from heiti.micro.floatgraph import float_run_all
+
+    assert np.allclose(float_run_all(floats, x)[floats.output], want, atol=1e-5)
+    graph = to_integer(floats, calibrate(floats, x), scheme)
+    graph.save(toy / "toy.npz")
+    graph = Graph.load(toy / "toy.npz")
+    raw = raw_input(x, graph.input_scale)
+    generate(graph, toy / "model")
+    c = HostModel(host_library(toy / "model"), raw[0].size, 3).predict(raw)
+    assert np.array_equal(c, golden.predict(graph, raw))
+    assert len(np.unique(c)) > 5
+
+
+def test_every_graph_operator_is_a_unit_with_its_c():
+    from importlib import resources
+
+    folder = resources.files("heiti.micro") / "c"
+    for kind, rules in units().items():
+        assert rules.kind == kind and unit(kind) is rules
+        for name in rules.c_files:
+            assert (folder / name).is_file(), f"{kind}: {name}"
+    assert {"conv2d", "dense", "add", "avgpool", "maxpool", "clamp", "reshape", "preprocess"} <= set(units())
+    with pytest.raises(Exception, match="operator 'nope' is unknown"):
+        unit("nope")
+
+
+def test_register_makes_a_unit_known(monkeypatch):
+    from heiti.micro import ops
+
+    units()
+    monkeypatch.setattr(ops, "_UNITS", dict(ops._UNITS))
+    register(Negate)
+    assert isinstance(unit("negate"), Negate)
