@@ -192,3 +192,24 @@ def test_matrix_cells_train_once_and_retrain_on_relabeled_data(tmp_path, capsys)
     assert lines[0] == "heiti: model: training tiny-cnn for up to 1 epochs (dataset changed)"
     assert lines[1:] == ["heiti: model: up to date (model.pt)"]
     assert _trained(capsys, *matrix) == ["heiti: model: up to date (model.pt)"] * 2
+
+
+def test_automl_trials_follow_the_same_rule(tmp_path, capsys, monkeypatch):
+    """Trials of equal candidates share one trained model through the store; a relabeled
+    image makes the next search train again."""
+    monkeypatch.setenv("HEITI_STORE", str(tmp_path / "store"))
+    images = _images(tmp_path / "images")
+    search = {"parameters": {"model.parameters.hidden": {"choices": [8]}}, "budget": {"trials": 2}}
+    path = write_scenario(tmp_path, _image_scenario(runtime={"type": "torch"}, optimizers=[], search=search))
+
+    def searched(folder):  # each trial trains (or not), then tests the model it has
+        lines = _trained(capsys, "automl", path, "--no-best", "-o", tmp_path / folder)
+        assert lines[1::2] == ["heiti: model: up to date (model.pt)"] * 2
+        return lines[::2]
+
+    assert searched("s1") == ["heiti: model: training tiny-cnn for up to 1 epochs",
+                              "heiti: model: reused from the artifact store (model.pt)"]
+    assert searched("s2") == ["heiti: model: reused from the artifact store (model.pt)"] * 2
+    (images / "class1" / "2.png").rename(images / "class0" / "moved.png")
+    assert searched("s3") == ["heiti: model: training tiny-cnn for up to 1 epochs",
+                              "heiti: model: reused from the artifact store (model.pt)"]
