@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from heiti.core.files import make_dir, refuse_inside, write_atomic
 from heiti.errors import HeitiError
 from heiti.flow.measurements import Measurements, load_measurements
+from heiti.report import export
 from heiti.report.content import Section, comparison_sections, run_sections
 
 STYLE = """
@@ -41,6 +42,9 @@ def render_report(paths: list[Path], out_dir: Path, title: str | None = None) ->
                          for s in run_sections(doc, prefix=f"{number}-",
                                                   folder=Path(path).parent)]
         title = title or "heiti comparison"
+        written = write_report(out_dir, title, sections)
+        export.write_rows(Path(out_dir) / "comparison.csv", export.comparison_rows(docs, paths))
+        return written
     return write_report(out_dir, title, sections)
 
 
@@ -63,6 +67,7 @@ def write_report(out_dir: Path, title: str, sections: list[Section]) -> list[Pat
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     write_atomic(md_path, _markdown(title, sections))
     write_atomic(html_path, _html(title, sections, images))
+    export.write_tables(out_dir, title, sections)  # the tables as data: tables.json, table-*.csv
     return [md_path, html_path]
 
 
