@@ -58,16 +58,26 @@ def latency_histogram(doc: Measurements) -> bytes:
     values = np.asarray(doc.performance.series.latency_ms)
     stats = doc.performance.latency_ms.model_dump()
     fig, ax = _figure()
-    high = stats["p99"] * 1.25
+    high = robust_upper(values)
     shown = values[values <= high]
     ax.hist(shown, bins=50, color="#4c72b0")
     for key, style in (("p50", "-"), ("p99", "--")):
-        ax.axvline(stats[key], color="#c44e52", ls=style, label=f"{key} {stats[key]:.3f} ms")
+        if stats[key] <= high:
+            ax.axvline(stats[key], color="#c44e52", ls=style, label=f"{key} {stats[key]:.3f} ms")
     ax.legend()
     hidden = len(values) - len(shown)
-    ax.set(xlabel=f"latency [ms] ({hidden} above 1.25 x p99 not shown)", ylabel="batches",
+    ax.set(xlabel=f"latency [ms] ({hidden} outlier(s) above {high:.3g} ms not shown, max "
+                  f"{stats['max']:.3g} ms)" if hidden else "latency [ms]", ylabel="batches",
            title="Latency distribution")
     return _png(fig)
+
+
+def robust_upper(values: np.ndarray) -> float:
+    """Where a latency histogram stops: three interquartile ranges above the third quartile
+    (Tukey's far-out fence), so that a few slow calls (a page fault, a preempted thread)
+    cannot squeeze every other sample into one bin; at least 1.25 x the median."""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return float(max(q3 + 3 * (q3 - q1), 1.25 * median))
 
 
 SHORT_RUN_SAMPLES = 5  # CPU/memory samples below which the plot shows little
