@@ -4,6 +4,8 @@ and the best so far, and the quiet switch (`--quiet`, HEITI_QUIET)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import os
 import pty
@@ -90,6 +92,10 @@ def test_matrix_on_a_pseudo_terminal_counts_cells_and_names_the_best(workdir, tm
     assert re.search(r"matrix: 2 of 2 cells done; best so far: accuracy 0\.\d{4} at [\d.]+ ms "
                      r"\(onnxruntime-(fp32|int8)\)", text)
     assert "inference [####" in text  # bars on a terminal
+    cells = list(csv.DictReader((tmp_path / "matrix" / "matrix.csv").open()))
+    assert {c["cell"] for c in cells} == {"onnxruntime-fp32", "onnxruntime-int8"}
+    assert all(c["status"] == "ok" and float(c["p50_ms"]) > 0 for c in cells)
+    assert json.loads((tmp_path / "matrix" / "matrix.json").read_text())["cells"][0]["result"]["predictions"]
     _status_lines_start_lines(text)
     quiet = subprocess.run([*command[:3], "--quiet", *command[3:]], capture_output=True, text=True, env=env)
     assert quiet.returncode == 0 and quiet.stderr == ""  # its own lines only, on stdout

@@ -165,6 +165,7 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     """Run the pending cells, one after another here or several at once on Ray."""
     from heiti.flow import distributed
     from heiti.flow import run as flow
+    from heiti.report import export
 
     runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
     if any(c.status == "pending" for c in cells):  # trained once, before cells run side by side
@@ -197,7 +198,15 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     _add_agreement(cells)
     write_json(out_dir / "matrix.json", {"scenario": scenario.name, "int8_instructions": int8_instructions(),
                                          "cells": [dataclasses.asdict(c) for c in cells]})
+    export.write_rows(out_dir / "matrix.csv", [cell_row(c) for c in cells], with_json=False)
     return cells
+
+
+def cell_row(cell: Cell) -> dict[str, Any]:
+    """A cell as one flat row of matrix.csv (the per-sample predictions stay in matrix.json)."""
+    result = {k: v for k, v in cell.result.items() if k not in ("predictions", "chain")}
+    return {"cell": cell.name, "runtime": cell.runtime, "variant": cell.variant, "status": cell.status,
+            "chain": cell.chain, **result, "reason": cell.reason}
 
 
 def best_so_far(cells: list[Cell]) -> str:
