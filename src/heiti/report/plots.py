@@ -131,12 +131,15 @@ def latency_vs_metric(docs: list[Measurements]) -> bytes:
                       for d, b in zip(docs, boards, strict=True)], dtype=float)
     marker = 60 + 900 * sizes / max(sizes.max(), 1)
     xs = [latency_ms(d) for d in docs]
+    seen: dict[tuple[str, str], int] = {}  # runs with (nearly) the same figures: numbers side by side
     for number, (doc, x, area, size) in enumerate(zip(docs, xs, marker, sizes, strict=True), start=1):
         y = doc.quality.primary
         if y is None:
             continue
         ax.scatter([x], [y], s=area, alpha=0.55, label=f"{number} {doc.name} ({size / 1024:.1f} KiB)")
-        ax.annotate(str(number), (x, y), ha="center", va="center", fontsize=8)
+        twin = seen[(f"{x:.2g}", f"{y:.3g}")] = seen.get((f"{x:.2g}", f"{y:.3g}"), -1) + 1
+        ax.annotate(str(number), (x, y), xytext=(9 * twin, 0), textcoords="offset points",
+                    ha="center", va="center", fontsize=8)
     if min(xs) > 0 and max(xs) / min(xs) > 50:  # a board's milliseconds beside a host's microseconds
         ax.set_xscale("log")
     ax.set(xlabel="median latency [ms]" + (" (board runs: estimate at the board's clock)"
