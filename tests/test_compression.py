@@ -191,3 +191,14 @@ def test_pruned_share_and_cluster_count_are_automl_dimensions(tmp_path, capsys):
     assert run_cli("automl", write_scenario(tmp_path, data, "refused.yml")) == 2
     assert ("search.parameters[optimizers[0].parameters.keep]: value 1.0 is refused by "
             "'optimizers[0]'") in capsys.readouterr().err
+
+
+def test_a_pruned_model_goes_through_heiti_micro_with_fewer_weight_bytes(trained_model_dir):
+    micro = {"type": "micro-ptq", "parameters": {"calibration_samples": 50, "sensitivity_samples": 0}}
+    prune = {"type": "prune", "parameters": {"keep": 0.5, "steps": 1, "epochs": 1}}
+    whole = _measure(trained_model_dir, "micro-whole", [micro], {"type": "micro-golden"})
+    pruned = _measure(trained_model_dir, "micro-pruned", [prune, micro], {"type": "micro-golden"})
+    sizes = [m["model"]["chain"][-1]["details"]["weight_bytes"] for m in (whole, pruned)]
+    assert sizes[1] < 0.6 * sizes[0], sizes
+    accuracy = [m["quality"]["metrics"]["accuracy"] for m in (whole, pruned)]
+    assert accuracy[1] >= accuracy[0] - 0.05, accuracy  # one fine-tuning epoch, then int8
