@@ -33,8 +33,10 @@ class TflmRuntime(Runtime):
         from tflite_micro.python.tflite_micro import runtime
 
         from heiti.errors import InputError
+        from heiti.frameworks.tflite_verify import read_verified
 
         self.io = model.io
+        read_verified(model.path, "tflm")  # TFLM itself trusts every offset in the file
         try:
             self._interpreter = runtime.Interpreter.from_file(str(model.path),
                                                               arena_size=self.params.arena_bytes)
