@@ -27,6 +27,7 @@ class TflmRuntime(Runtime):
     Params = TflmParams
     formats = ("tflite", "tflite-int8")
     requires = ("tflite_micro",)
+    preload = ("tflite_micro.python.tflite_micro.runtime",)  # imported ahead by heiti server
     extra = "tflm"
 
     def load(self, model: Artifact) -> None:
