@@ -42,3 +42,15 @@ def test_comparison_and_run_reports_write_their_tables_as_csv_and_json(workdir):
     run_tables = json.loads((workdir / "build-fp32" / "report" / "tables.json").read_text())
     assert run_tables["tables"] and all((workdir / "build-fp32" / "report" / t["file"]).is_file()
                                         for t in run_tables["tables"])
+
+
+def test_a_single_outlier_does_not_empty_the_latency_histogram():
+    import numpy as np
+
+    from heiti.report.plots import robust_upper
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(1.0, 0.01, 99), [500.0]])  # one call preempted for 0.5 s
+    high = robust_upper(values)
+    assert values[:-1].max() <= high < 2.0  # every ordinary call shown, the outlier left out
+    assert robust_upper(np.full(20, 3.0)) == 3.75  # all equal: 1.25 x the median

@@ -169,6 +169,7 @@ def run(search: Search, resume: bool = False, ray: bool = False, address: str | 
                 trial = study.ask()
                 values = space.suggest(trial, search.spec)
                 trial.set_user_attr("values", values)
+                log(f"automl: trial {trial.number} started")
                 pool.submit(trial.number, evaluate, _job(search, trial, values))
                 running[trial.number] = trial
                 remaining -= 1

@@ -106,6 +106,7 @@ def evaluate(artifact: Artifact, dataset: Dataset, runtime: Runtime, target: Tar
     runs = f"runtime '{runtime.name}' on target '{target.name}'"
     with component_failures(runs):
         executor = target.open(runtime, artifact)
+    log(f"test: target '{target.name}' ready; inference starts")
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler, component_failures(runs):
             loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,

@@ -108,3 +108,13 @@ def _fit(module: torch.nn.Module, train: Samples, val: Samples, settings: Any, s
         module.load_state_dict(best_state)
     module.eval()
     return result
+
+
+def fine_tune(module: torch.nn.Module, ctx: Any, settings: Any, output_names: Sequence[str]
+              ) -> TrainingResult | None:
+    """Train a compressed network further on the task's own loss (``settings`` has the
+    fields of a scenario's ``train`` section; 0 epochs: leave it as it is)."""
+    if not settings.epochs:
+        return None
+    data = ctx.dataset
+    return fit(module, data.split("train"), data.split("val"), settings, ctx.seed, data.task, output_names)

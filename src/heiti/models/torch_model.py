@@ -57,7 +57,8 @@ class TorchModel(Model):
         key = self.training_key(train, ctx)
         module = self._fresh(ctx)  # checked before training is announced
         return build_step(key, path, lambda: self._train(module, path, train, ctx, key), ctx, label="model",
-                          action=f"training {self.name} for up to {train.epochs} epochs", force=force)
+                          action=f"training {self.name} for up to {train.epochs} epochs", force=force,
+                          owned=True)
 
     def training_key(self, train: Any, ctx: StepContext) -> StepKey:
         """What decides the trained weights: the dataset's content, the architecture, the
