@@ -141,7 +141,11 @@ def latency_vs_metric(docs: list[Measurements]) -> bytes:
         ax.annotate(str(number), (x, y), xytext=(9 * twin, 0), textcoords="offset points",
                     ha="center", va="center", fontsize=8)
     if min(xs) > 0 and max(xs) / min(xs) > 50:  # a board's milliseconds beside a host's microseconds
-        ax.set_xscale("log")
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax.set_xscale("log")  # plain tick labels: the figure's text is drawn without mathtext
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="median latency [ms]" + (" (board runs: estimate at the board's clock)"
                                            if any(boards) else ""), ylabel=metric,
            title=f"Latency vs {metric} (marker area: model size" + (", flash for boards)" if any(boards)
@@ -154,10 +158,15 @@ def latency_vs_metric(docs: list[Measurements]) -> bytes:
 
 
 def latency_boxplot(docs: list[Measurements]) -> bytes:
+    from heiti.report.verdict import board_figures
+
     fig, ax = _figure(7, 0.6 + 0.5 * len(docs) + 1.5)
-    ax.boxplot([d.performance.series.latency_ms for d in docs], orientation="horizontal",
+    boards = [board_figures(d) is not None and d.performance.series.target_latency_ms for d in docs]
+    ax.boxplot([d.performance.series.target_latency_ms if board else d.performance.series.latency_ms
+                for d, board in zip(docs, boards, strict=True)], orientation="horizontal",
                tick_labels=[d.name for d in docs], showfliers=False)
-    ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
+    ax.set(xlabel="latency [ms]" + (" (board runs: estimate at the board's clock)" if any(boards) else ""),
+           title="Latency distribution per run (outliers hidden)")
     return _png(fig)
 
 
