@@ -424,7 +424,7 @@ def test_server_stays_healthy_after_the_fuzzing(server):
 @pytest.mark.parametrize("option, value", [
     ("--idle-timeout", "inf"), ("--idle-timeout", "nan"), ("--idle-timeout", "1e300"),
     ("--max-upload-mb", "inf"), ("--max-upload-mb", "nan"), ("--handshake-timeout", "-1"),
-    ("--max-threads", "0"), ("--max-memory-mb", "inf"),
+    ("--max-threads", "0"), ("--max-memory-mb", "inf"), ("--worker-timeout", "0"),
 ])
 def test_unreasonable_limits_are_refused_at_start(option, value):
     code, err = _exit_of(option, value)

@@ -32,7 +32,7 @@ class OrtQuantizeParams(Params):
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
     calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     symmetric_activations: bool = Field(False, description="force activation zero point 0")
-    reduce_range: bool | Literal["auto"] = Field(
+    reduce_range: Literal["auto", True, False] = Field(
         AUTO, description="7-bit weights: avoids int16 saturation in the u8 x s8 kernels of x86 "
         "CPUs without VNNI (AVX2), which otherwise costs accuracy there. auto: on when the CPU "
         "quantizing has no VNNI, off otherwise (set it for the CPU the model will run on)")
@@ -132,10 +132,12 @@ class OrtQuantize(Optimizer):
             data = data.head(len(data) // fixed * fixed)
         task, info = ctx.dataset.task, ctx.dataset.info()
         check_inputs(data.input_specs(), model.io, hint=ctx.dataset.fit_hint(model.io))
-        inputs = bind(data.inputs, model.io)
+        bound = bind(data.inputs, model.io)  # ONNX Runtime takes exactly the model's dtypes
+        inputs = {spec.name: bound[spec.name].astype(spec.dtype, copy=False) for spec in model.io.inputs}
         metrics = {}
         for precision, path in (("float", model.path), ("int8", output)):
-            outputs = postprocess.apply(model.io.postprocess, _run(path, inputs, max(fixed, 64)), inputs)
+            outputs = postprocess.apply(model.io.postprocess, _run(path, inputs, fixed if fixed > 0 else 64),
+                                        inputs)
             metrics[precision] = task.evaluate(data, outputs, info).primary
         warning = cpu.int8_loss(task.primary_metric, metrics["float"], metrics["int8"],
                                 task.higher_is_better, instructions, reduce_range,
