@@ -89,7 +89,8 @@ def test_the_headers_compile_strictly_as_c99_and_cpp_and_link_from_cpp(package, 
     if not shutil.which("g++"):
         pytest.skip("g++ is not installed (.ci/apt-packages)")
     for header in ("model.h", "heiti_micro.h"):
-        _run(["g++", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", "c++", f"heiti_model/{header}"], folder)
+        _run(["g++", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", "c++", f"heiti_model/{header}"],
+             folder)
     _run(["make", "libheiti_model.a"], folder)
     (folder / "main.cpp").write_text(  # no extern "C" here: model.h declares its functions so
         '#include <cstdio>\n#include "model.h"\n'
