@@ -21,7 +21,7 @@ import numpy as np
 
 from heiti.micro import golden
 from heiti.micro.floatgraph import float_run_all
-from heiti.micro.graph import Graph, Op, raw_input
+from heiti.micro.graph import Graph, Op
 from heiti.micro.ops import unit
 
 MAX_DB = 99.0  # an exact layer (no noise at all) is reported at this SQNR
@@ -69,7 +69,7 @@ def analyse(floats: Graph, graph: Graph, x: np.ndarray,
     """Sensitivity of every quantized layer of ``graph`` (made from ``floats``) on inputs ``x``;
     ``metric`` scores float logits (the task's primary metric)."""
     float_values = float_run_all(floats, x)
-    int_values = golden.run_all(graph, raw_input(x, graph.input_scale))
+    int_values = golden.run_all(graph, graph.quantize_input(x))
     layers = []
     for i, op in enumerate(graph.ops):
         if not unit(op.kind).requantizes(op):

@@ -45,7 +45,7 @@ def sensitivity(floats: Graph, graph: Graph, ctx: StepContext, params: Sensitivi
 
     if not params.sensitivity_samples:
         return None
-    data = ctx.dataset.split("val").head(params.sensitivity_samples)
+    data = samples(ctx, "val").head(params.sensitivity_samples)
     task, info = ctx.dataset.task, ctx.dataset.info()
 
     def metric(logits: Any) -> float | None:
@@ -67,9 +67,18 @@ def sensitivity(floats: Graph, graph: Graph, ctx: StepContext, params: Sensitivi
     return result
 
 
+def samples(ctx: StepContext, split: str) -> Any:
+    """A split of the dataset, or all samples when the dataset is too small to split (a
+    handful of samples evaluated with ``test: {split: all}``)."""
+    try:
+        return ctx.dataset.split(split)
+    except InputError:
+        return ctx.dataset.split("all")
+
+
 def input_scale(given: float | None, ctx: StepContext) -> float:
     """The dataset's ``raw uint8 -> value`` factor, checked: the device reads raw bytes."""
-    x = ctx.dataset.split("train").x
+    x = samples(ctx, "train").x
     if given is None:
         return detect_input_scale(x)
     raw = x / given
@@ -102,11 +111,13 @@ def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
 
 
 def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
-    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale (and the
-    output's zero point, not 0 in the tflite schemes)."""
+    """The model's IO as the device sees it: raw integers in (uint8, or an imported model's own
+    int8), int8 out, each with its scale and zero point."""
     io = io.model_copy(deep=True)
-    io.inputs[0] = io.inputs[0].model_copy(update={"dtype": "uint8", "scale": graph.input_scale,
-                                                   "zero_point": 0})
+    source = graph.tensors[graph.input]
+    io.inputs[0] = io.inputs[0].model_copy(update={"dtype": source.dtype, "scale": graph.input_scale,
+                                                   "zero_point": source.zero_point,
+                                                   "shape": [-1, *source.shape]})
     io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
                                                      "zero_point": graph.output_zero_point})
     return io

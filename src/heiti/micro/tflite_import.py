@@ -23,7 +23,7 @@ import numpy as np
 from heiti.errors import InputError
 from heiti.micro.graph import Graph, Op, Tensor
 from heiti.micro.ops.add import ADD_LEFT_SHIFT, tflite_add_arrays
-from heiti.micro.quantize import fixed_point, mean_multiplier, quantize_multiplier, tflite_clamps
+from heiti.micro.quantize import mean_multiplier, quantize_multiplier, tflite_clamps
 
 SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
              "MEAN over height and width, ADD (same shapes), PAD before a convolution, RESHAPE, "
@@ -44,10 +44,11 @@ class _Value:
     layout: str  # "nhwc", "nchw" or "flat"
     hwc: tuple[int, int, int] | None = None  # flat values in TFLite's (h, w, c) order of a CHW tensor
     pad: int = 0  # a PAD's output, waiting for the convolution that reads it
+    samples_hwc: bool = False  # the model input, whose samples may be NHWC images (else NCHW)
 
 
 class _Reader:
-    def __init__(self, data: bytes, input_shape: tuple[int, ...], input_scale: float):
+    def __init__(self, data: bytes, input_shape: tuple[int, ...]):
         s = _schema()
         self.s = s
         try:
@@ -61,7 +62,6 @@ class _Reader:
         self.tensors: dict[str, Tensor] = {}
         self.ops: list[Op] = []
         self.values: dict[int, _Value] = {}
-        self.input_scale = input_scale
         self._start(input_shape)
 
     # --- flatbuffer fields -------------------------------------------------------------------
@@ -112,21 +112,28 @@ class _Reader:
             raise InputError("micro: only .tflite models with one input and one output are supported")
         index = int(inputs[0])
         dims = self.shape(index)[1:]
-        chw = tuple(input_shape)
-        if dims == chw:
-            layout = "nchw" if len(dims) == 3 else "flat"
-        elif len(dims) == 3 and dims == (chw[1], chw[2], chw[0]):
-            layout = "nhwc"
+        given = tuple(input_shape)
+        # the input travels as the model's own int8 (raw integers, its scale and zero point)
+        scale, zero_point = self.act_quant(index)
+        self.input_scale = scale
+        if len(dims) == 3 and given == (dims[2], dims[0], dims[1]):  # CHW samples: TFLite's NHWC view
+            self.tensors["input"] = Tensor("input", given, scale, "int8", zero_point)
+            self.values[index] = _Value("input", "nhwc")
+        elif len(dims) == 3 and given == (dims[1], dims[2], dims[0]) != dims:  # NHWC samples, NCHW model
+            self.tensors["input"] = Tensor("input", given, scale, "int8", zero_point)
+            chw = self.emit("to_chw", ["input"], dims, (scale, zero_point), {})
+            self.values[index] = _Value(chw, "nchw")
+        elif given == dims:  # samples as the model takes them: NHWC images, NCHW ones or vectors
+            self.tensors["input"] = Tensor("input", given, scale, "int8", zero_point)
+            images = len(dims) == 3
+            self.values[index] = _Value("input", "nchw" if images else "flat", samples_hwc=images)
         else:
-            raise InputError(f"micro: the .tflite input {list(dims)} matches neither the dataset's "
-                             f"C x H x W {list(chw)} nor its H x W x C")
-        self.tensors["input"] = Tensor("input", chw, 0.0, "uint8")
-        quant = self.act_quant(index)
-        mult, shift = fixed_point(self.input_scale / quant[0])
-        name = self.emit("preprocess", ["input"], chw, quant, {"out_zp": quant[1]},
-                         {"mean": np.zeros(chw[0], np.int32), "mult": np.array([mult], np.int32),
-                          "shift": np.array([shift], np.int32)})
-        self.values[index] = _Value(name, layout)
+            layouts = (f"{list(dims)} as the model takes them, or with the channels moved: "
+                       f"{[dims[2], dims[0], dims[1]]} (C x H x W samples for an NHWC model) or "
+                       f"{[dims[1], dims[2], dims[0]]} (H x W x C samples for an NCHW model)"
+                       if len(dims) == 3 else f"{list(dims)}")
+            raise InputError(f"micro: the dataset's samples are {list(given)}, the .tflite model's input "
+                             f"is {list(dims)}", hint=f"give the dataset samples shaped {layouts}")
 
     def value(self, index: int, op_name: str, layout: str | None = None) -> _Value:
         found = self.values.get(index)
@@ -135,6 +142,13 @@ class _Reader:
                              "which is neither computed nor supported as a constant")
         if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             raise InputError(f"micro: a PAD is read by {op_name}; only convolutions take padding")
+        if found.samples_hwc and layout == "nhwc":  # NHWC samples: to heiti's CHW first
+            h, w, c = self.tensors[found.name].shape
+            found = _Value(self.emit("to_chw", [found.name], (c, h, w), self.act_quant(index), {}), "nhwc")
+            self.values[index] = found
+        elif found.samples_hwc:  # read as NCHW (e.g. by a TRANSPOSE): the samples were NCHW
+            found = _Value(found.name, "nchw")
+            self.values[index] = found
         if layout and found.layout != layout:
             raise InputError(f"micro: {op_name} needs an {layout.upper()} input, got {found.layout}")
         return found
@@ -352,13 +366,13 @@ OPERATORS = {
 }
 
 
-def import_tflite(path: Path, input_shape: tuple[int, ...], input_scale: float) -> Graph:
+def import_tflite(path: Path, input_shape: tuple[int, ...]) -> Graph:
     """The integer graph (tflite scheme) of an int8 ``.tflite`` file."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"micro: cannot read '{path}': {exc}") from None
-    graph = _Reader(data, tuple(input_shape), input_scale).run()
+    graph = _Reader(data, tuple(input_shape)).run()
     problem = graph.problem()
     if problem:
         raise InputError(f"micro: the imported graph is inconsistent: {problem}")

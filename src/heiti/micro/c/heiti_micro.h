@@ -72,6 +72,8 @@ void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_
             int32_t mult_b, int32_t shift, int32_t act_min, int32_t act_max);
 void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p);
 void hm_clamp(const int8_t *in, int8_t *out, int32_t count, int32_t act_min, int32_t act_max);
+/* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
+void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
 /* index of the largest value; ties go to the lowest index */
 int32_t hm_argmax(const int8_t *x, int32_t count);
