@@ -20,6 +20,7 @@ from typing import Any
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists()
                                           else None)
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd")
 
 
 def free_port() -> int:
@@ -29,12 +30,22 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, folder: Path):
+    """``users``: name -> password; with users, anonymous clients are refused."""
+
+    def __init__(self, folder: Path, users: dict[str, str] | None = None):
         self.folder = folder
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        access = "allow_anonymous true\n"
+        if users:
+            passwords = folder / "passwords"
+            passwords.touch(mode=0o600)
+            for name, password in users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwords), name, password], check=True,
+                               capture_output=True)
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\n{access}"
                                f"persistence true\npersistence_location {folder}/\n"
                                f"user {getpass.getuser()}\n")
 
@@ -64,13 +75,16 @@ class Broker:
 class Subscriber:
     """Collects JSON payloads on a topic with a persistent QoS 1 session."""
 
-    def __init__(self, broker: Broker, topic: str, client_id: str = "heiti-test-subscriber"):
+    def __init__(self, broker: Broker, topic: str, client_id: str = "heiti-test-subscriber",
+                 user: tuple[str, str] | None = None):
         from paho.mqtt import client as mqtt
 
         self.messages: list[tuple[str, Any]] = []
         self._changed = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
+        if user:
+            self.client.username_pw_set(*user)
         self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(topic, qos=1)
         self.client.on_message = self._on_message

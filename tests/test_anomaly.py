@@ -311,3 +311,19 @@ def test_an_autoencoder_without_the_anomaly_task_is_refused_before_training(tmp_
            "sample), like an autoencoder's reconstruction, but the task is classification" in err
     assert "hint: for anomaly detection set 'task: {type: anomaly}'" in err
     assert "model: training" not in err and not (tmp_path / "m" / "ae.pt").exists()
+
+
+def test_classification_refuses_a_loaded_reconstruction_but_not_a_classifier():
+    from heiti.tasks.classification import Classification
+
+    def io(inputs: list[int], outputs: list[int]) -> IOSpec:
+        return IOSpec(inputs=[TensorSpec(name="x", shape=inputs)],
+                      outputs=[TensorSpec(name="y", shape=outputs)])
+
+    two = DatasetInfo(name="npz", class_names=["0", "1"])
+    for shape in ([-1, 3, 32], [-1, 16]):  # a conv and a dense autoencoder's file
+        with pytest.raises(InputError, match="output 'y' has the shape of its input 'x'") as error:
+            Classification().check_model(io(shape, shape), two)
+        assert "task: {type: anomaly}" in str(error.value.hint)
+    sixteen = DatasetInfo(name="npz", class_names=[str(i) for i in range(16)])
+    Classification().check_model(io([-1, 16], [-1, 16]), sixteen)  # 16 features, 16 classes

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -175,7 +176,11 @@ def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys)
     assert not re.search(r"__aeabi_[fd](add|sub|mul|div|2)|__(add|mul|div|sub)[sd]f3", symbols)
 
 
-def test_a_missing_cross_compiler_or_qemu_names_the_debian_package(c_model, capsys):
+def test_a_missing_cross_compiler_or_qemu_names_the_debian_package(c_model, capsys, tmp_path,
+                                                                    monkeypatch):
+    """... and leaves no temporary folder behind (QEMU's socket folder was left when the
+    emulator was missing)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's own temporary folders
     board = boards.builtin()["riscv32-virt"].model_dump()
     for part, program in (("toolchain", "compiler"), ("qemu", "program")):
         broken = {**board, part: {**board[part], program: "heiti-missing-tool",
@@ -186,6 +191,42 @@ def test_a_missing_cross_compiler_or_qemu_names_the_debian_package(c_model, caps
         err = capsys.readouterr().err
         assert "'heiti-missing-tool' is not on PATH" in err
         assert "hint: apt-get install heiti-missing-package" in err
+    assert not list(tmp_path.iterdir())
+
+
+BOARD_MISTAKES = [
+    ({"stack_bytes": 2**30}, "stack_bytes: Input should be less than or equal to 67108864"),
+    ({"stack_bytes": 6 * 2**20}, "stack_bytes: Value error, 6,291,456 bytes do not fit in the "
+                                 "board's RAM (4,194,304 bytes"),
+    ({"name": "../../escape"}, "name: String should match pattern"),
+    ({"cpu": "m4\"\n#error"}, "cpu: String should match pattern"),
+    ({"ram": {"origin": 0x100000, "size": 0x400000}}, "ram: Value error, overlaps flash"),
+    ({"flash": {"origin": 0xFFFF0000, "size": 0x20000}},
+     "flash: Value error, origin 0xffff0000 + size 131,072 ends beyond the 32-bit address space"),
+    ({"clock_hz": 2**40}, "clock_hz: Input should be less than or equal to 4294967295"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BOARD_MISTAKES)
+def test_a_board_file_with_impossible_values_is_refused_naming_the_field(tmp_path, capsys, change,
+                                                                        message):
+    board = boards.builtin()["mps2-an386"].model_dump() | change
+    (tmp_path / "my-board.yml").write_text(yaml.safe_dump(board))
+    data = scenario_dict(target={"kind": "qemu", "board": "my-board.yml"}, optimizers=CHAIN,
+                         runtime={"type": "micro-host"})
+    assert run_cli("test", write_scenario(tmp_path, data)) == 2  # before anything is built
+    err = capsys.readouterr().err
+    assert "is not a valid board" in err and message in err and "Traceback" not in err
+
+
+def test_a_board_file_that_is_not_utf8_is_bad_input(tmp_path, capsys):
+    text = yaml.safe_dump(boards.builtin()["mps2-an386"].model_dump())
+    (tmp_path / "latin1.yml").write_bytes(text.replace("ARM MPS2", "ARM MPS2 \xe9").encode("latin-1"))
+    data = scenario_dict(target={"kind": "qemu", "board": "latin1.yml"}, optimizers=CHAIN,
+                         runtime={"type": "micro-host"})
+    assert run_cli("test", write_scenario(tmp_path, data)) == 2
+    err = capsys.readouterr().err
+    assert "latin1.yml' is not UTF-8 text" in err and "hint: save it as UTF-8" in err
 
 
 def _broken_model(folder: Path, name: str, statement: str) -> Path:

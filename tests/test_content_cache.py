@@ -72,3 +72,123 @@ def test_scenarios_building_side_by_side_share_artifacts(workdir, capsys):
     assert a.sha256 == b.sha256 and b.is_current()
     store = ArtifactStore(workdir / "build" / ".heiti-store")
     assert store.find(a.provenance.key) is not None
+
+
+# --- training keyed by the dataset's content (issue 19) -------------------------------------
+
+
+def _images(root, seed=1, classes=2, per_class=8):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        folder = root / f"class{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(folder / f"{i}.png")
+    return root
+
+
+def _image_scenario(name="mine", images="images", **overrides):
+    return scenario_dict(name=name, **{
+        "dataset": {"type": "image-folder",
+                    "parameters": {"path": images, "size": [8, 8], "grayscale": True}},
+        "model": {"type": "tiny-cnn", "parameters": {"channels": [2, 4], "hidden": 8},
+                  "path": "model/model.pt",
+                  "train": {"epochs": 1, "batch_size": 8, "patience": None}},
+        "test": {"warmup": 1, "samples": 8}, "report": {"enabled": False}, **overrides})
+
+
+def _trained(capsys, *args):
+    assert run_cli(*args) == 0
+    log = capsys.readouterr().err
+    return [line for line in log.splitlines() if "heiti: model: " in line and "best epoch" not in line]
+
+
+def test_relabeling_adding_or_editing_one_image_retrains_and_nothing_else_does(tmp_path, capsys):
+    from PIL import Image
+
+    images = _images(tmp_path / "images")
+    path = write_scenario(tmp_path, _image_scenario())
+    assert _trained(capsys, "train", path)[0] == "heiti: model: training tiny-cnn for up to 1 epochs"
+    assert _trained(capsys, "train", path) == ["heiti: model: up to date (model.pt)"]
+    first = Artifact.load(tmp_path / "model" / "model.pt")
+
+    # relabel: classes 0 and 1 swap their images (same parameters, same file names)
+    (images / "class0").rename(images / "swap")
+    (images / "class1").rename(images / "class0")
+    (images / "swap").rename(images / "class1")
+    assert _trained(capsys, "run", path)[0] == ("heiti: model: training tiny-cnn for up to 1 epochs "
+                                                "(dataset changed)")
+    relabeled = Artifact.load(tmp_path / "model" / "model.pt")
+    assert relabeled.provenance.key.dataset != first.provenance.key.dataset
+    assert _trained(capsys, "run", path) == ["heiti: model: up to date (model.pt)"]
+
+    pixels = np.asarray(Image.open(images / "class0" / "3.png")).copy()
+    pixels[0, 0] ^= 0xFF  # one pixel of one image
+    Image.fromarray(pixels, mode="L").save(images / "class0" / "3.png")
+    assert "(dataset changed)" in _trained(capsys, "train", path)[0]
+    assert _trained(capsys, "train", path) == ["heiti: model: up to date (model.pt)"]
+
+    Image.fromarray(pixels.T.copy(), mode="L").save(images / "class1" / "new.png")
+    assert "(dataset changed)" in _trained(capsys, "train", path)[0]
+    assert _trained(capsys, "train", path) == ["heiti: model: up to date (model.pt)"]
+
+    # moving the data changes nothing: the key holds its content, not its place
+    images.rename(tmp_path / "moved")
+    moved = write_scenario(tmp_path, _image_scenario(images="moved"))
+    assert _trained(capsys, "train", moved) == ["heiti: model: up to date (model.pt)"]
+
+
+def test_two_scenarios_sharing_a_model_path_never_overwrite_each_other(tmp_path, capsys):
+    _images(tmp_path / "a", seed=1)
+    _images(tmp_path / "b", seed=2)
+    a = write_scenario(tmp_path, _image_scenario("a", "a", build_dir="build/a"), "a.yml")
+    b = write_scenario(tmp_path, _image_scenario("b", "b", build_dir="build/b"), "b.yml")
+    assert run_cli("train", a) == 0
+    model = tmp_path / "model" / "model.pt"
+    made_by_a = Artifact.load(model)
+    capsys.readouterr()
+    assert run_cli("run", b) == 2
+    err = capsys.readouterr().err
+    key = made_by_a.provenance.key.digest[:12]
+    assert (f"model: '{model}' holds the model scenario 'a' built (key {key}); "
+            "scenario 'b' needs another (key ") in err
+    assert "dataset changed) and does not overwrite it" in err
+    assert "hint: give each scenario its own model.path (or build_dir), or replace the other " \
+           "scenario's model with 'heiti train --force'" in err
+    assert Artifact.load(model).sha256 == made_by_a.sha256 and made_by_a.is_current()
+    assert run_cli("train", a) == 0 and "model: up to date" in capsys.readouterr().err
+
+    assert run_cli("train", b, "--force") == 0  # replaced only when asked
+    assert Artifact.load(model).provenance.scenario == "b"
+    capsys.readouterr()
+    assert run_cli("train", a) == 2  # and now b's model is protected in turn
+    assert "holds the model scenario 'b' built" in capsys.readouterr().err
+
+
+def test_a_retrained_model_comes_back_from_the_store_when_the_data_does(tmp_path, capsys):
+    images = _images(tmp_path / "images")
+    path = write_scenario(tmp_path, _image_scenario())
+    assert run_cli("train", path) == 0
+    first = Artifact.load(tmp_path / "model" / "model.pt")
+    extra = images / "class1" / "0.png"
+    saved = extra.read_bytes()
+    extra.unlink()
+    assert "training" in _trained(capsys, "train", path)[0]
+    extra.write_bytes(saved)  # the data is back as it was: so is its model, without training
+    assert _trained(capsys, "train", path) == ["heiti: model: reused from the artifact store (model.pt)"]
+    assert Artifact.load(tmp_path / "model" / "model.pt").sha256 == first.sha256
+
+
+def test_matrix_cells_train_once_and_retrain_on_relabeled_data(tmp_path, capsys):
+    images = _images(tmp_path / "images")
+    path = write_scenario(tmp_path, _image_scenario())
+    matrix = ("matrix", path, "--runtimes", "onnxruntime", "--variants", "fp32", "--samples", "8")
+    assert _trained(capsys, *matrix) == ["heiti: model: training tiny-cnn for up to 1 epochs",
+                                         "heiti: model: up to date (model.pt)"]  # the cell reuses it
+    (images / "class0" / "0.png").rename(images / "class1" / "moved.png")  # one image relabeled
+    lines = _trained(capsys, *matrix)
+    assert lines[0] == "heiti: model: training tiny-cnn for up to 1 epochs (dataset changed)"
+    assert lines[1:] == ["heiti: model: up to date (model.pt)"]
+    assert _trained(capsys, *matrix) == ["heiti: model: up to date (model.pt)"] * 2

@@ -72,6 +72,33 @@ def test_coco_metrics_equal_pycocotools_on_a_fixed_set():
             np.clip(precision[0, :, k, 0, -1], 0, None).tolist(), abs=1e-6)
 
 
+def test_metrics_recomputed_from_predictions_csv_equal_heitis(tmp_path):
+    """predictions.csv keeps every digit, so a user recomputing AP gets heiti's figures
+    (rounded boxes and scores gave 0.7222 where heiti said 0.7212)."""
+    import csv
+
+    from heiti.core.dataset import Samples
+    from heiti.core.task import DatasetInfo
+    from heiti.evaluation.coco import detection_metrics
+    from heiti.flow.run import write_predictions
+    from heiti.tasks.detection import Detection
+
+    truth, detections = _fixed_set(30)  # a set where rounding to 0.1 px moves AP50 by 0.01
+    data = Samples({"image": np.zeros((len(truth), 1, 64, 64), np.float32)}, truth)
+    outputs = {key: [d[key] for d in detections] for key in ("boxes", "scores", "labels")}
+    quality = Detection().evaluate(data, outputs, DatasetInfo("fixed", CLASSES))
+    write_predictions(tmp_path / "predictions.csv", data, quality.predictions)
+    with (tmp_path / "predictions.csv").open(encoding="utf-8") as handle:
+        rows = [(json.loads(r["truth"]), json.loads(r["prediction"])) for r in csv.DictReader(handle)]
+    recomputed = detection_metrics(
+        [{"boxes": np.asarray(t["boxes"]).reshape(-1, 4), "labels": np.asarray(t["labels"])}
+         for t, _ in rows],
+        [{"boxes": np.asarray(p["boxes"]).reshape(-1, 4), "scores": np.asarray(p["scores"]),
+          "labels": np.asarray([CLASSES.index(n) for n in p["labels"]])} for _, p in rows],
+        CLASSES, (64, 64))
+    assert recomputed["metrics"] == quality.metrics
+
+
 def test_threshold_sweep_counts_matches_at_iou_half():
     from heiti.evaluation.coco import detection_metrics
 
@@ -214,17 +241,27 @@ def _break_image_id(doc: dict) -> str:
     return "annotations[0] (id 1): unknown image_id 99"
 
 
+def _break_nan_box(doc: dict) -> str:
+    doc["annotations"][0]["bbox"] = [float("nan"), 2, 20, 10]  # json.dumps writes NaN
+    return "annotations[0] (id 1): bbox [nan, 2, 20, 10] holds a value that is not a finite"
+
+
+def _break_depth(doc: dict) -> str:
+    doc["annotations"] = "DEEP"
+    return "is nested too deeply to be a COCO annotations file"
+
+
 @pytest.mark.parametrize("damage", [_break_missing_image, _break_box, _break_category,
-                                    _break_image_id, None],
+                                    _break_image_id, _break_nan_box, _break_depth, None],
                          ids=["missing-image", "box-outside", "unknown-category", "unknown-image",
-                              "bad-json"])
+                              "nan-box", "100k-deep", "bad-json"])
 def test_a_malformed_coco_file_is_refused_naming_file_and_entry(tmp_path, capsys, damage):
     doc = _coco_files(tmp_path)
     if damage is None:
         text, expected = json.dumps(doc)[:-30], "is not valid JSON: line 1, column"
     else:
         expected = damage(doc)
-        text = json.dumps(doc)
+        text = json.dumps(doc).replace('"DEEP"', "[" * 100_000 + "]" * 100_000)
     (tmp_path / "ann.json").write_text(text)
     scenario = write_scenario(tmp_path, {
         "name": "bad", "build_dir": "build",

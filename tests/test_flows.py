@@ -13,6 +13,7 @@ from PIL import Image
 from broker import Subscriber, free_port
 from conftest import run_cli, scenario_dict, write_scenario
 from heiti.datasets.digits import Digits
+from heiti.errors import RunFailed
 from heiti.flows.engine import FlowRunner
 from heiti.flows.stage import Item, Sink, Source
 
@@ -243,3 +244,120 @@ def test_a_sink_that_cannot_open_its_file_is_named(tmp_path, capsys):
     assert run_cli("flow", tmp_path / "flow.yml") == 1
     err = capsys.readouterr().err
     assert "flow stage 'sinks[0] jsonl' failed" in err and "Is a directory" in err
+
+
+# --- hostile audio sources (issue 20) ---------------------------------------------------------
+
+def _pcm(seconds: float, rate: int = 8000) -> bytes:
+    return (np.sin(np.arange(int(seconds * rate)) / 10) * 16000).astype("<i2").tobytes()
+
+
+def _tcp_source(**parameters):
+    from heiti.flows.sources.tcp_audio import TcpAudio
+
+    source = TcpAudio({"port": free_port(), "sample_rate": 8000, "window_s": 0.5, "hop_s": 0.25,
+                       **parameters})
+    source.open()
+    return source
+
+
+def _speak(port: int, data: bytes) -> threading.Thread:
+    import socket
+
+    def send():
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(data)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread
+
+
+def test_a_silent_client_is_dropped_and_the_next_one_is_heard(capsys):
+    """The silent client connects first and holds the source for read_timeout_s only."""
+    import socket
+
+    source = _tcp_source(read_timeout_s=0.3)
+    silent = socket.create_connection(("127.0.0.1", source.params.port))
+    speaker = _speak(source.params.port, _pcm(1.0))
+    items = list(source.items())
+    speaker.join()
+    port = silent.getsockname()[1]
+    silent.close()
+    source.close()
+    assert [round(item.offset_s, 2) for item in items] == [0.0, 0.25, 0.5]
+    assert f"tcp-audio: dropped the client 127.0.0.1:{port}: sent nothing within 0.3 s" \
+        in capsys.readouterr().err
+
+
+def test_a_source_with_only_a_silent_client_gives_up_at_its_accept_deadline():
+    import socket
+
+    source = _tcp_source(read_timeout_s=0.2, accept_timeout_s=0.5)
+    with socket.create_connection(("127.0.0.1", source.params.port)), \
+            pytest.raises(RunFailed, match=r"no client sent audio to 127.0.0.1:\d+ within 0.5 s"):
+        list(source.items())
+    source.close()
+
+
+def test_a_client_that_stops_mid_stream_ends_the_flow_after_what_it_sent():
+    import socket
+
+    source = _tcp_source(read_timeout_s=0.3)
+    client = socket.create_connection(("127.0.0.1", source.params.port))
+    client.sendall(_pcm(0.8))  # two windows and a tail, then silence with the connection open
+    items = []
+    with pytest.raises(RunFailed, match=r"tcp-audio: the client tcp:127.0.0.1:\d+ sent nothing for "
+                                        r"0.3 s; the stream ends here"):
+        for item in source.items():
+            items.append(item)
+    client.close()
+    source.close()
+    assert [round(item.offset_s, 2) for item in items] == [0.0, 0.25, 0.5]  # the tail padded
+
+
+def test_with_a_token_only_a_client_that_sends_it_first_is_heard(capsys, monkeypatch):
+    monkeypatch.delenv("HEITI_TOKEN", raising=False)
+    source = _tcp_source(token="s3cret", read_timeout_s=5)
+    wrong = _speak(source.params.port, b"guess\n" + _pcm(1.0))
+    wrong.join()  # queued first: accepted first
+    right = _speak(source.params.port, b"s3cret\n" + _pcm(1.0))
+    items = list(source.items())
+    right.join()
+    source.close()
+    assert len(items) == 3 and np.allclose(items[1].tensors["audio"][0],
+                                            np.frombuffer(_pcm(1.0), "<i2")[2000:6000] / 32768.0)
+    err = capsys.readouterr().err
+    assert "dropped the client" in err and "no valid token line" in err and "s3cret" not in err
+
+
+def test_tcp_audio_off_loopback_needs_a_token(tmp_path, capsys, monkeypatch):
+    from heiti.flows.sources.tcp_audio import TcpAudio
+
+    monkeypatch.delenv("HEITI_TOKEN", raising=False)
+    flow = {"name": "open", "source": {"type": "tcp-audio", "parameters": {"host": "0.0.0.0",
+                                                                          "port": free_port()}},
+            "sinks": [{"type": "console"}]}
+    (tmp_path / "flow.yml").write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", tmp_path / "flow.yml") == 2
+    err = capsys.readouterr().err
+    assert "source.parameters" in err and "host 0.0.0.0 is reachable from other machines, so a " \
+                                          "token is required" in err
+    monkeypatch.setenv("HEITI_TOKEN", "from-the-environment")
+    assert TcpAudio({"host": "0.0.0.0", "port": free_port()}).params.secret() == b"from-the-environment"
+
+
+@pytest.mark.parametrize(("rate", "seconds", "parameters", "message"), [
+    (1, 20_000, {}, "declares 1 Hz; heiti reads 1,000 to 768,000 Hz"),
+    (2_000_000, 0.01, {}, "declares 2000000 Hz; heiti reads 1,000 to 768,000 Hz"),
+    (8000, 3, {"max_seconds": 2}, "lasts 3 s, more than the 2 s heiti reads from one file"),
+])
+def test_wav_rates_and_lengths_beyond_the_limits_are_bad_input(tmp_path, capsys, rate, seconds,
+                                                                parameters, message):
+    soundfile = pytest.importorskip("soundfile", reason='needs the audio extra: pip install "heiti[audio]"')
+    soundfile.write(tmp_path / "clip.wav", np.zeros(int(rate * seconds), np.int16), rate)
+    flow = {"name": "wav", "source": {"type": "wav-stream", "parameters": {
+        "path": "clip.wav", "sample_rate": 16000, **parameters}}, "sinks": [{"type": "console"}]}
+    (tmp_path / "flow.yml").write_text(yaml.safe_dump(flow))
+    assert run_cli("flow", tmp_path / "flow.yml") == 2
+    assert message in capsys.readouterr().err

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
+from heiti.core.cpu import int8_instructions
 from heiti.errors import InputError
 from heiti.flow import matrix
 from heiti.scenario import load_scenario
@@ -48,6 +49,8 @@ def test_matrix_runs_every_installed_backend_and_reports_an_impossible_chain(wor
                    "--chain", "ort-quantize:litert", "-o", out) == 0
     assert "1 failed" in capsys.readouterr().out
     document = json.loads((out / "matrix.json").read_text())
+    assert document["int8_instructions"] == int8_instructions()  # decides how int8 kernels round
+    assert f"int8 instructions {int8_instructions()}" in (out / "report.md").read_text()
     cells = {c["runtime"] + "-" + c["variant"]: c for c in document["cells"]}
     for runtime in runtimes:
         cell = cells[f"{runtime}-fp32"]

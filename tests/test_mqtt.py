@@ -6,7 +6,7 @@ import pytest
 
 from broker import Subscriber, free_port
 from conftest import run_cli, scenario_dict, write_scenario
-from heiti.errors import RunFailed
+from heiti.errors import InputError, RunFailed
 from heiti.publish.mqtt import MqttPublisher, MqttUrl
 
 
@@ -68,3 +68,62 @@ def test_messages_the_broker_never_takes_are_reported(broker):
     publisher.publish({"i": 1})
     with pytest.raises(RunFailed, match="1 of 1 messages to mqtt://127.0.0.1:.* were not acknowledged"):
         publisher.close()
+
+
+@pytest.fixture
+def locked_broker(tmp_path):
+    """A mosquitto that refuses anonymous clients and knows one user (password file)."""
+    from broker import MOSQUITTO, MOSQUITTO_PASSWD, Broker
+
+    if MOSQUITTO is None or MOSQUITTO_PASSWD is None:
+        pytest.skip("mosquitto is not installed (Debian package 'mosquitto')")
+    (tmp_path / "locked").mkdir()
+    running = Broker(tmp_path / "locked", users={"heiti": PASSWORD})
+    running.start()
+    yield running
+    running.stop()
+
+
+PASSWORD = "p@ss:w/rd secret"
+ENCODED = "p%40ss%3Aw%2Frd%20secret"  # percent-encoded, as a URL carries it
+
+
+def test_credentials_in_the_url_reach_the_broker_and_no_file_or_message(workdir, locked_broker,
+                                                                        capsys):
+    subscriber = Subscriber(locked_broker, "heiti/runs", user=("heiti", PASSWORD))
+    url = f"mqtt://heiti:{ENCODED}@127.0.0.1:{locked_broker.port}/heiti/runs"
+    data = scenario_dict(report={"enabled": False, "publish": url})
+    assert run_cli("run", write_scenario(workdir, data)) == 0
+    (_, summary), = subscriber.wait_for(1)
+    subscriber.close()
+    assert summary["name"] == "t"
+    written = (workdir / "build" / "measurements.json").read_text()
+    assert "secret" not in written and ENCODED not in written
+    assert json.loads(written)["scenario"]["report"]["publish"].startswith("mqtt://heiti:***@127.0.0.1:")
+    assert "secret" not in "".join(capsys.readouterr())
+
+
+def test_credentials_from_the_environment_and_refusals_that_name_no_password(locked_broker,
+                                                                            monkeypatch):
+    url = locked_broker.url("heiti/x")
+    with pytest.raises(RunFailed, match=r"did not accept the connection \(no user name given\): "
+                                        r"Not authorized") as refused:
+        MqttPublisher(url).open()
+    assert "HEITI_MQTT_PASSWORD" in refused.value.hint
+    wrong = url.replace("mqtt://", "mqtt://heiti:wrong-secret@")
+    with pytest.raises(RunFailed, match="as user 'heiti' with a password") as refused:
+        MqttPublisher(wrong).open()
+    assert "wrong-secret" not in str(refused.value)
+    monkeypatch.setenv("HEITI_MQTT_USERNAME", "heiti")
+    monkeypatch.setenv("HEITI_MQTT_PASSWORD", PASSWORD)
+    with MqttPublisher(url) as publisher:
+        publisher.publish({"i": 1})
+    assert publisher.unacknowledged == 0 and "secret" not in repr(publisher.url) + str(publisher.url)
+    monkeypatch.delenv("HEITI_MQTT_USERNAME")
+    with pytest.raises(InputError, match="a password without a user name"):
+        MqttUrl.parse(url)
+
+
+def test_a_malformed_url_with_a_password_is_named_without_it():
+    with pytest.raises(InputError, match=r"'mqtt://heiti:\*\*\*@host:99999/t' is not an MQTT address"):
+        MqttUrl.parse("mqtt://heiti:hunter2@host:99999/t")

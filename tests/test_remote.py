@@ -5,10 +5,12 @@ must give exactly the predictions and metrics of a local run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from conftest import run_cli, scenario_dict, write_scenario
 from heiti.core.artifact import Artifact
 from heiti.protocols import messages as m
 from heiti.protocols.client import RemoteError
-from heiti.protocols.framing import HEADER_SIZE, MAGIC, VERSION, encode
+from heiti.protocols.framing import HEADER_SIZE, MAGIC, VERSION, Frame, encode
 from heiti.protocols.messages import ErrorCode, MsgType
 from remote_helpers import (
     PtyCable,
@@ -362,9 +364,10 @@ def test_token_challenge_response(tmp_path, local_run):
         client = hello(channel, "s3cret")
         assert client.server["auth"] and client.request(MsgType.PING).type == MsgType.OK
         channel.close()
-        # before AUTH nothing else is accepted
-        frames = send_and_collect(int(port), HELLO + encode(MsgType.PING))
-        assert error_of(frames)[0] == E.AUTH
+        # before AUTH nothing else is accepted, not even BYE
+        for message in (MsgType.PING, MsgType.BYE):
+            frames = send_and_collect(int(port), HELLO + encode(message))
+            assert error_of(frames)[0] == E.AUTH and MsgType.OK not in [f.type for f in frames]
 
 
 def _free_port() -> int:
@@ -410,29 +413,96 @@ def test_server_arguments_are_checked(capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-def test_target_dying_mid_evaluation_fails_the_run_without_measurements(workdir, capsys):
+@contextlib.contextmanager
+def scripted_target(answer: Callable[[Frame], list[tuple[int, bytes]] | None]) -> Iterator[int]:
+    """A target that misbehaves on purpose (heiti's server cannot be made to): a TCP server
+    on loopback answering each frame of one client with ``answer(frame)``'s messages
+    (None: it hangs up). Yields the port."""
     import threading
 
     from heiti.protocols.channel import Channel
     from heiti.protocols.transports import SocketTransport
 
-    def dies_at_first_sample(listener: socket.socket) -> None:  # a target that crashes
+    def serve(listener: socket.socket) -> None:
         sock, _ = listener.accept()
-        channel = Channel(SocketTransport(sock, "fake", 10))
-        replies = {MsgType.HELLO: (MsgType.HELLO, m.pack_json({"max_message": 2**20})),
-                   MsgType.MODEL_END: (MsgType.OK, b"{}")}  # everything else: an empty OK
-        while (frame := channel.recv()).type != MsgType.DATA:
-            channel.send(*replies.get(frame.type, (MsgType.OK, b"")))
+        channel = Channel(SocketTransport(sock, "scripted", 10))
+        with contextlib.suppress(OSError):
+            while (messages := answer(channel.recv())) is not None:
+                channel.send_raw(b"".join(encode(*message) for message in messages))
         sock.close()
 
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        thread = threading.Thread(target=dies_at_first_sample, args=(listener,), daemon=True)
+        thread = threading.Thread(target=serve, args=(listener,), daemon=True)
         thread.start()
-        target = {"kind": "remote", "protocol": "tcp", "port": listener.getsockname()[1]}
-        assert run_cli("test", write_scenario(workdir, scenario_dict("dies", target=target))) == 1
-        thread.join(5)
-    assert "inference: the peer closed the connection" in capsys.readouterr().err
+        yield listener.getsockname()[1]
+        thread.join(10)
+
+
+def well_behaved(frame: Frame, outputs: bytes = b"", stats: bytes = b"{}") -> list[tuple[int, bytes]]:
+    """The answers of a target that works (``outputs``: OUTPUT's payload)."""
+    if frame.type == MsgType.HELLO:
+        return [(MsgType.HELLO, m.pack_json({"version": VERSION, "max_message": 2**20}))]
+    if frame.type == MsgType.MODEL_END:
+        return [(MsgType.OK, b"{}")]
+    if frame.type == MsgType.DATA and frame.flags & m.FLAG_NO_ACK:
+        return []
+    if frame.type == MsgType.PROCESS:
+        return [(MsgType.PROCESS_STARTED, b""), (MsgType.PROCESS_DONE, m.pack_ns(1000)),
+                (MsgType.OUTPUT, outputs)]
+    if frame.type == MsgType.STATS:
+        return [(MsgType.STATS, stats)]
+    return [(MsgType.OK, b"")]
+
+
+def _failed_run(workdir: Path, name: str, port: int, capsys) -> str:
+    """`heiti test` against the target on ``port``: exit 1, no measurements; its stderr."""
+    target = {"kind": "remote", "protocol": "tcp", "port": port}
+    data = scenario_dict(name, target=target, test={"samples": 3, "warmup": 0})
+    assert run_cli("test", write_scenario(workdir, data)) == 1
     assert not (workdir / "build" / "measurements.json").exists()
+    return capsys.readouterr().err
+
+
+def test_target_dying_mid_evaluation_fails_the_run_without_measurements(workdir, capsys):
+    with scripted_target(lambda frame: None if frame.type == MsgType.DATA else well_behaved(frame)) as port:
+        assert "inference: the peer closed the connection" in _failed_run(workdir, "dies", port, capsys)
+
+
+def test_a_targets_error_text_is_shown_not_interpreted_by_the_terminal(workdir, capsys):
+    """Clear screen, a window title (OSC 0) and a clipboard write (OSC 52) in an ERROR."""
+    hostile = "\x1b[2Jcleared\x1b]0;pwned\x07\x1b]52;c;ZWNobyBldmls\x07\r\x9b31m"
+
+    def refuse_the_model(frame: Frame) -> list[tuple[int, bytes]]:
+        if frame.type == MsgType.MODEL_BEGIN:
+            return [(MsgType.ERROR, m.pack_error(E.REFUSED, hostile))]
+        return well_behaved(frame)
+
+    with scripted_target(refuse_the_model) as port:
+        err = _failed_run(workdir, "escapes", port, capsys)
+    assert "\x1b" not in err and "\x07" not in err and "\r" not in err and "\x9b" not in err
+    assert "\\x1b[2Jcleared\\x1b]0;pwned\\x07\\x1b]52;c;ZWNobyBldmls\\x07\\x0d\\x9b31m" in err
+
+
+def test_shown_escapes_every_control_but_new_lines_and_tabs():
+    from heiti.terminal import shown
+
+    assert shown("a\tb\nc") == "a\tb\nc"
+    assert shown("\x00\x1b\x7f\x85\u202e\u2066é✓") == "\\x00\\x1b\\x7f\\x85\\u202e\\u2066é✓"
+
+
+def test_outputs_of_the_wrong_type_or_stats_not_json_fail_the_run(workdir, model, capsys):
+    """Protocol violations a target may commit after a good start (issue 19's red team)."""
+    import numpy as np
+
+    name = model.io.outputs[0].name
+    integers = m.pack_tensors([np.zeros((1, 10), np.int64)])
+    with scripted_target(lambda frame: well_behaved(frame, integers)) as port:
+        err = _failed_run(workdir, "int64", port, capsys)
+    assert f"decoding outputs: OUTPUT '{name}' holds int64 values, the IO specification says float32" in err
+    floats = m.pack_tensors([np.zeros((1, 10), np.float32)])
+    with scripted_target(lambda frame: well_behaved(frame, floats, b"not json")) as port:
+        err = _failed_run(workdir, "stats", port, capsys)
+    assert "reading STATS: payload is not UTF-8 JSON" in err
 
 
 def test_bad_target_parameters_are_input_errors(workdir, capsys):

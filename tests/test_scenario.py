@@ -7,7 +7,7 @@ import pytest
 
 from conftest import DIGITS_MODEL, run_cli, scenario_dict, write_scenario
 from heiti.errors import InputError
-from heiti.scenario import load_scenario
+from heiti.scenario import load_scenario, scenario_from_dict
 
 
 def test_paths_resolve_relative_to_the_scenario_file_not_the_cwd(tmp_path, monkeypatch):
@@ -146,10 +146,12 @@ def test_flags_stay_flags(tmp_path):
 def test_api_scenario_given_a_list_raises_heitis_input_error():
     import heiti.api as heiti
 
-    with pytest.raises(InputError, match="takes a mapping of scenario sections, not a list"):
+    with pytest.raises(InputError, match=r"takes a mapping of scenario sections, got list \['x'\]"):
         heiti.scenario(["x"])
-    with pytest.raises(InputError, match="not a int"):
+    with pytest.raises(InputError, match="a mapping or a file path, got int 3"):
         heiti.train(3)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="a scenario is a mapping of sections .* got str 'x'"):
+        scenario_from_dict("x")  # type: ignore[arg-type]
 
 
 def test_paths_take_environment_variables(tmp_path, monkeypatch):
@@ -159,11 +161,11 @@ def test_paths_take_environment_variables(tmp_path, monkeypatch):
     data = scenario_dict(
         build_dir="${HEITI_TEST_OUT}/build",
         dataset={"type": "image-folder", "parameters": {"path": "${HEITI_TEST_DATA}"}},
-        model=dict(DIGITS_MODEL, path="${HEITI_TEST_OUT}/model.pt"),
+        model=dict(DIGITS_MODEL, path="${HEITI_TEST_OUT}/$model.pt"),  # a bare $ stays
         report={"directory": "${HEITI_TEST_UNSET_VARIABLE:-reports}/r"})
     scenario = load_scenario(write_scenario(tmp_path / "conf", data))
     assert scenario.build_dir == tmp_path / "out" / "build"
-    assert scenario.model_path == tmp_path / "out" / "model.pt"
+    assert scenario.model_path == tmp_path / "out" / "$model.pt"
     assert scenario.dataset.params.path == tmp_path / "data"
     assert scenario.dataset.given_paths["path"] == "${HEITI_TEST_DATA}"
     assert scenario.report_dir == tmp_path / "conf" / "reports" / "r"

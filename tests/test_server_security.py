@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -444,3 +445,128 @@ def test_sigterm_during_a_session_removes_the_uploaded_model(tmp_path, onnx_mode
         channel.close()
     assert list(tmp.glob("heiti-server-*")) == []
     assert "stopping (SIGTERM)" in (tmp_path / "s.log").read_text()
+
+
+# --- the model process: a crash, abort or hang there is an ERROR, not the server's end --
+
+def _model_pid(log: Path) -> int:
+    """The process of the model loaded last, as the server logged it."""
+    return int(re.findall(r"model loaded: .*, process (\d+)", log.read_text())[-1])
+
+
+def _gone(pid: int) -> bool:
+    """Wait (up to 10 s) for ``pid`` to be gone (the server reaps its model processes)."""
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(10)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+def _sample(client: Client) -> list:
+    import numpy as np
+
+    client.request(MsgType.DATA, m.pack_tensors([np.array([[1, -2, 3, -4]], np.float32)]))
+    client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+    client.expect(MsgType.PROCESS_DONE)
+    return m.unpack_tensors(client.request(MsgType.OUTPUT, expect=MsgType.OUTPUT).payload)[0].tolist()
+
+
+def _relu_session(port: int, onnx_model: Path) -> None:
+    """A whole session: the ReLU model, one sample, BYE."""
+    channel = tcp_channel(port, timeout=10)
+    client = hello(channel)
+    client.upload(onnx_model, SIDECAR, None)
+    client.request(MsgType.IOSPEC, m.pack_json(IO))
+    assert _sample(client) == [[1, 0, 3, 0]]
+    client.bye()
+    channel.close()
+
+
+@pytest.fixture(scope="module")
+def worker_server(tmp_path_factory):
+    """A server that gives a model process 3 s to answer."""
+    log = tmp_path_factory.mktemp("worker") / "server.log"
+    with server_process(log, "--port", "0", "--worker-timeout", "3") as (proc, port):
+        yield int(port), log
+        assert proc.poll() is None, log.read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGABRT, signal.SIGFPE, signal.SIGSTOP],
+                         ids=["segfault", "abort", "fpe", "hang"])
+def test_a_model_process_that_crashes_or_hangs_is_an_error_and_the_server_serves_on(
+        worker_server, onnx_model, sig):
+    """The model process gets the signal a crashing parser would raise (SIGSTOP: it stops
+    answering): the client gets ERROR with an incident number and nothing else, the log
+    has the signal, the same session can load the model again, the next client is served."""
+    port, log = worker_server
+    channel = tcp_channel(port)
+    client = hello(channel)
+    client.upload(onnx_model, SIDECAR, None)
+    client.request(MsgType.IOSPEC, m.pack_json(IO))
+    assert _sample(client) == [[1, 0, 3, 0]]
+    pid = _model_pid(log)
+    os.kill(pid, sig)
+    with pytest.raises(RemoteError) as failed:
+        _sample(client)
+    assert failed.value.code == E.INFERENCE and "incident" in failed.value.text
+    assert "SIG" not in failed.value.text and str(pid) not in failed.value.text
+    incident = re.search(r"incident (\d+)", failed.value.text).group(1)
+    why = "did not answer within 3 s" if sig == signal.SIGSTOP else f"was killed by {sig.name}"
+    assert f"incident {incident}: model process {pid} {why}" in log.read_text()
+    assert _gone(pid)
+    with pytest.raises(RemoteError) as unloaded:  # the model went with its process
+        _sample(client)
+    assert unloaded.value.code == E.OUT_OF_ORDER
+    channel.close()
+    _relu_session(port, onnx_model)
+
+
+def test_each_upload_gets_a_fresh_process_and_a_disconnect_ends_it(worker_server, onnx_model):
+    port, log = worker_server
+    channel = tcp_channel(port)
+    client = hello(channel)
+    client.upload(onnx_model, SIDECAR, None)
+    first = _model_pid(log)
+    client.upload(onnx_model, SIDECAR, None)
+    second = _model_pid(log)
+    assert second != first and _gone(first)
+    channel.close()  # no BYE: the client just goes
+    assert _gone(second)
+    assert healthy(port)
+
+
+# --- connection slots: idle connections cannot keep a client out ---------------------
+
+def test_a_legitimate_session_completes_while_200_idle_connections_are_held(tmp_path, onnx_model):
+    """200 connections that never send a byte, and an attacker reopening (up to 1,000
+    times) each one the server drops, while a client connects and runs a whole session
+    within its own 10-s deadlines (the idle ones would each hold a slot for the 10-s
+    handshake deadline)."""
+    with server_process(tmp_path / "s.log", "--port", "0", "--handshake-timeout", "10") as (proc, port):
+        address = ("127.0.0.1", int(port))
+        held = [socket.create_connection(address) for _ in range(200)]
+        stop, reopened = threading.Event(), [0]
+
+        def reopen() -> None:
+            while not stop.is_set() and reopened[0] < 1000:
+                for sock in select.select(held, [], [], 0.05)[0]:  # readable: dropped (end of stream)
+                    held[held.index(sock)] = socket.create_connection(address)
+                    sock.close()
+                    reopened[0] += 1
+
+        attacker = threading.Thread(target=reopen, daemon=True)
+        attacker.start()
+        try:
+            _relu_session(int(port), onnx_model)  # with the client's 10-s timeouts
+        finally:
+            stop.set()
+            attacker.join()
+            for sock in held:
+                sock.close()
+        assert reopened[0] > 0  # the server dropped idle connections to make room
+        assert proc.poll() is None and healthy(int(port))

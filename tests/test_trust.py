@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -193,6 +194,39 @@ def test_report_and_matrix_output_inside_the_dataset_folder_are_refused(user, ca
                       capsys=capsys)
     assert code == 2 and "inside the dataset" in err, err
     assert snapshot(user / "images") == images
+
+
+def test_automl_output_inside_the_dataset_folder_is_refused(user, capsys):
+    search = {"parameters": {"model.parameters.hidden": {"choices": [0, 16]}}, "budget": {"trials": 1}}
+    data = user_scenario(model={"type": "tiny-cnn", "train": {"epochs": 1}}, search=search)
+    before = snapshot(user / "images")
+    code, err = heiti("automl", write_scenario(user, data), "-o", user / "images" / "search", capsys=capsys)
+    assert code == 2, err
+    assert f"output folder '{user / 'images' / 'search'}' is inside the dataset '{user / 'images'}'" in err
+    assert snapshot(user / "images") == before and not (user / "images" / "search").exists()
+
+
+def test_a_tampered_store_entry_is_rebuilt_not_reused(user, capsys):
+    """Zeroing an exported model's weights in the build folder and in the store: the chain
+    notices both and exports again, with the same output as before."""
+    model = {"type": "tiny-cnn", "parameters": {"channels": [2], "hidden": 0}, "path": "model.pt",
+             "train": {"epochs": 1}}
+    data = user_scenario(model=model, optimizers=[{"type": "onnx-export"}])
+    scenario = write_scenario(user, data)
+    assert heiti("optimize", scenario, capsys=capsys)[0] == 0
+    built = user / "build" / "01-onnx-export.onnx"
+    original = built.read_bytes()
+    (stored,) = [p for p in (user / ".heiti-store").glob("*/*/artifact") if p.read_bytes() == original]
+    assert stored.stat().st_mode & 0o222 == 0  # read-only in the store
+    for path in (built, stored):
+        path.chmod(0o644)
+        path.write_bytes(bytes(len(original)))
+    code, err = heiti("optimize", scenario, capsys=capsys)
+    assert code == 0, err
+    assert re.search(r"artifact store: entry [0-9a-f]{12} was changed after it was stored "
+                     r"\(artifact changed\); rebuilding it", err), err
+    assert "optimizers[0] onnx-export: torch -> onnx (its file was changed after it was built)" in err
+    assert built.read_bytes() == original and stored.read_bytes() == original  # a deterministic export
 
 
 def test_only_regular_image_files_are_read(user, capsys):

@@ -4,7 +4,10 @@ run twice does nothing the second time; a changed parameter reruns exactly the s
 import json
 import re
 import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
 import yaml
 
 from broker import Subscriber
@@ -110,3 +113,128 @@ def test_a_failing_command_fails_the_workflow_and_keeps_what_was_done(tmp_path, 
     assert "broken input" in captured.err
     assert run_cli("workflow", path, "--dry-run") == 0
     assert _actions(capsys.readouterr().out) == {"ok": "current", "bad": "would run"}
+
+
+def test_a_relabeled_image_reruns_ingest_and_training_an_untouched_folder_nothing(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "images" / f"class{c}").mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8), mode="L").save(
+                tmp_path / "images" / f"class{c}" / f"{i}.png")
+    steps = {"ingest": {"tool": "ingest", "with": {"dataset": {"type": "image-folder", "parameters": {
+                 "path": "images", "size": [8, 8], "grayscale": True}}}},
+             "train": {"tool": "train", "inputs": {"data": "ingest"},
+                       "with": {"model": {"type": "tiny-cnn",
+                                          "parameters": {"channels": [2, 4], "hidden": 8}},
+                                "train": {"epochs": 1, "batch_size": 8, "patience": None}}}}
+    path = tmp_path / "w.yml"
+    path.write_text(yaml.safe_dump({"name": "w", "steps": steps}))
+    assert run_cli("workflow", path) == 0
+    assert _actions(capsys.readouterr().out) == {"ingest": "ran", "train": "ran"}
+    assert run_cli("workflow", path) == 0
+    assert _actions(capsys.readouterr().out) == {"ingest": "current", "train": "current"}
+    (tmp_path / "images" / "class0" / "3.png").rename(tmp_path / "images" / "class1" / "3b.png")
+    assert run_cli("workflow", path) == 0
+    out = capsys.readouterr().out
+    assert _actions(out) == {"ingest": "ran", "train": "ran"}
+    assert "ingest: ran" in out and "(dataset changed)" in out
+
+
+# --- the store and step names (issue 20) -----------------------------------------------------
+
+
+def _write(folder, steps, **top):
+    path = folder / "w.yml"
+    path.write_text(yaml.safe_dump({"name": "w", "steps": steps, **top}))
+    return path
+
+
+def _writer(text="hello"):
+    """A command step that writes out.txt (no Python startup cost beyond one interpreter)."""
+    code = f"import pathlib, sys; (pathlib.Path(sys.argv[1]) / 'out.txt').write_text({text!r})"
+    return {"tool": "command", "with": {"run": [sys.executable, "-c", code, "{output}"]}}
+
+
+@pytest.mark.parametrize("name", ["../../../notes.txt", "", ".", "..", "sizes/v1", "../../x", "-x"])
+def test_a_step_name_that_is_not_a_plain_name_is_refused(tmp_path, capsys, name):
+    work = tmp_path / "a" / "b" / "c"
+    work.mkdir(parents=True)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    assert run_cli("workflow", _write(work, {name: _writer()})) == 2
+    err = capsys.readouterr().err
+    assert f"steps: the step name {name!r} is not allowed" in err
+    assert "hint: a step name is letters, digits" in err
+    assert notes.read_text() == "mine" and not notes.is_symlink()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b", "c", "notes.txt", "w.yml"]
+
+
+def test_the_build_folder_holds_copies_and_a_changed_store_entry_is_rebuilt(tmp_path, capsys):
+    path = _write(tmp_path, {"make": _writer()})
+    assert run_cli("workflow", path) == 0
+    capsys.readouterr()
+    built = tmp_path / "build" / "w" / "steps" / "make"
+    assert built.is_dir() and not built.is_symlink()
+    (stored,) = (tmp_path / "build" / ".heiti-store").glob("*/*/output/out.txt")
+    assert stored.stat().st_mode & 0o222 == 0  # read-only in the store
+
+    (built / "out.txt").write_text("edited in the build folder")  # edits the copy only
+    assert stored.read_text() == "hello"
+    assert run_cli("workflow", path) == 0
+    assert _actions(capsys.readouterr().out) == {"make": "current"}
+    assert (built / "out.txt").read_text() == "hello"  # the build folder shows the stored output
+
+    stored.chmod(0o644)
+    stored.write_text("tampered")
+    assert run_cli("workflow", path) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"make: artifact store: entry [0-9a-f]{12} was changed after it was stored "
+                     r"\(output/out.txt changed\); rebuilding it", out), out
+    assert _actions(out) == {"make": "ran"}
+    assert (built / "out.txt").read_text() == "hello" and stored.read_text() == "hello"
+
+
+def test_workflow_outputs_inside_the_data_an_ingest_step_reads_are_refused(tmp_path, capsys):
+    from PIL import Image
+
+    for c in range(2):
+        (tmp_path / "images" / f"c{c}").mkdir(parents=True)
+        Image.new("L", (8, 8), c).save(tmp_path / "images" / f"c{c}" / "0.png")
+    ingest = {"ingest": {"tool": "ingest", "with": {"dataset": {"type": "image-folder", "parameters": {
+        "path": "images", "size": [8, 8], "grayscale": True}}}}}
+    def files():
+        return sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+
+    before = files()
+    for top, what in [({"build_dir": "images/build"}, "build_dir"), ({"store": "images/c0/store"}, "store")]:
+        assert run_cli("workflow", _write(tmp_path, ingest, **top)) == 2
+        err = capsys.readouterr().err
+        assert f"{what} '{tmp_path / top[what]}' is inside the dataset '{tmp_path / 'images'}'" in err
+        assert files() == sorted([*before, Path("w.yml")])  # nothing written
+
+
+def test_a_command_past_its_timeout_ends_with_everything_it_started(tmp_path, capsys):
+    code = ("import pathlib, subprocess, sys\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+            "pathlib.Path('child.pid').write_text(str(child.pid))\n"
+            "child.wait()\n")
+    (tmp_path / "spawn.py").write_text(code)
+    steps = {"hang": {"tool": "command", "with": {"run": [sys.executable, "spawn.py"], "timeout_s": 10}}}
+    assert run_cli("workflow", _write(tmp_path, steps)) == 1
+    assert "ran longer than timeout_s 10; it and the processes it started were stopped" in \
+        capsys.readouterr().err
+    child = int((tmp_path / "child.pid").read_text())
+    assert _ended(child)
+
+
+def _ended(pid):
+    """The process is gone or a zombie (killed, not yet reaped by init). No waiting: heiti
+    returns only when the pipes the child inherited are closed, that is when it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status or "State:\tX" in status

@@ -34,8 +34,8 @@ def scenario(data: dict[str, Any] | None = None, *, base_dir: str | Path = ".",
              **fields: Any) -> LoadedScenario:
     """A scenario from a mapping and/or keyword arguments (keywords win)."""
     if data is not None and not isinstance(data, dict):
-        raise InputError(f"heiti.api.scenario takes a mapping of scenario sections, not a "
-                         f"{type(data).__name__}", hint="pass a dict (name, dataset, model, "
+        raise InputError(f"heiti.api.scenario takes a mapping of scenario sections, got "
+                         f"{type(data).__name__} {data!r:.60}", hint="pass a dict (name, dataset, model, "
                          "...), or load a file with heiti.api.load(path)")
     return scenario_from_dict({**(data or {}), **fields}, base_dir)
 
@@ -52,7 +52,7 @@ def _loaded(source: LoadedScenario | str | Path | dict[str, Any]) -> LoadedScena
         return scenario(source)
     if not isinstance(source, str | Path):
         raise InputError(f"expected a scenario (heiti.api.scenario), a mapping or a file path, "
-                         f"not a {type(source).__name__}")
+                         f"got {type(source).__name__} {source!r:.60}")
     return load(source)
 
 

@@ -15,6 +15,7 @@ import sys
 
 from heiti import __version__
 from heiti.errors import HeitiError, RunFailed, from_os_error
+from heiti.terminal import shown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +57,9 @@ def _report(exc: Exception) -> int:
     elif not isinstance(exc, HeitiError):  # the last resort: a bug, or a framework surprise
         exc = RunFailed(f"unexpected {type(exc).__name__}: {str(exc)[:2000]}",
                         hint="'heiti --debug ...' shows where; please report it as a bug")
-    print(f"heiti: error: {exc.message}", file=sys.stderr)
+    print(f"heiti: error: {shown(exc.message)}", file=sys.stderr)
     if exc.hint:
-        print(f"hint: {exc.hint}", file=sys.stderr)
+        print(f"hint: {shown(exc.hint)}", file=sys.stderr)
     return exc.exit_code
 
 

@@ -167,6 +167,10 @@ class LoadedScenario:
         data["runtime"] = self.runtime.describe()
         data["target"] = {"kind": self.target.name, **self.target.params.model_dump(mode="json")}
         data["report"]["directory"] = str(self.report_dir)
+        if data["report"]["publish"]:  # measurements files are shared: no broker password in them
+            from heiti.publish.mqtt import redact
+
+            data["report"]["publish"] = redact(data["report"]["publish"])
         return data
 
 
@@ -201,8 +205,8 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
     source = source or base / "<in memory>"
     if not isinstance(data, dict):
         raise InputError(f"a scenario is a mapping of sections (name, dataset, model, ...), "
-                         f"not a {type(data).__name__}", hint="pass a dict, or the path of a "
-                         "scenario file to heiti.api.load")
+                         f"got {type(data).__name__} {data!r:.60}", hint="pass a dict, or the "
+                         "path of a scenario file to heiti.api.load")
     spec = validate(Scenario, data, prefix="")
     spec.build_dir = _expanded(spec.build_dir, "build_dir")
     spec.model.path = _expanded(spec.model.path, "model.path")

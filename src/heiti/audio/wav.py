@@ -15,19 +15,36 @@ import numpy as np
 from heiti.errors import InputError
 
 _STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000)  # placeholders of writers that never seek back
+# sample rates a WAV file may declare: resampling 1 Hz to 16 kHz multiplies the samples by
+# 16,000 (and crashed soxr); 768 kHz is the highest rate audio interfaces record at
+RATES = (1000, 768_000)
+MAX_SECONDS = 3600.0  # longest file read whole (an hour at 16 kHz: 230 MB of float32)
 
 
-def read_wav(path: Path, sample_rate: int, resample: bool = True) -> np.ndarray:
+def read_wav(path: Path, sample_rate: int, resample: bool = True,
+             max_seconds: float = MAX_SECONDS) -> np.ndarray:
     """The samples of a mono WAV file as float32 in [-1, 1] at ``sample_rate``.
 
     Another sample rate is resampled (soxr, through librosa) when ``resample`` is true and
     refused otherwise; more than one channel is refused (a stereo file in a keyword folder is
-    more likely a mistake than a recording to mix down).
+    more likely a mistake than a recording to mix down). A rate outside ``RATES`` or a file
+    longer than ``max_seconds`` is refused before any sample is read.
     """
     import soundfile
 
     check_riff(path)
     try:
+        info = soundfile.info(str(path))
+        if not RATES[0] <= info.samplerate <= RATES[1]:
+            raise InputError(f"WAV file '{path}' declares {info.samplerate} Hz; heiti reads "
+                             f"{RATES[0]:,} to {RATES[1]:,} Hz",
+                             hint="remove or replace the file (or resample it, e.g. "
+                                  f"'sox IN.wav -r {sample_rate} OUT.wav')")
+        if info.frames > max_seconds * info.samplerate:
+            raise InputError(f"WAV file '{path}' lasts {info.frames / info.samplerate:,.0f} s, "
+                             f"more than the {max_seconds:g} s heiti reads from one file",
+                             hint="cut it into shorter files (a wav-stream source plays a "
+                                  "folder of them one after another)")
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.SoundFileError, RuntimeError) as exc:
         raise InputError(f"cannot read WAV file '{path}': {exc}",

@@ -30,15 +30,26 @@ def trials(study: Any) -> list[dict[str, Any]]:
     return rows
 
 
+# among trials tied on the first objective, the cheaper model ranks first: fewer instructions
+# per inference, then less flash, then a smaller file (a fact a trial lacks counts as the largest)
+TIE_BREAKERS = ("instructions", "flash", "size")
+
+
 def best(study: Any, rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
-    """One objective: the best values; several: the Pareto front, by the first objective."""
+    """One objective: the best values; several: the Pareto front, by the first objective;
+    ties broken by the smaller model (TIE_BREAKERS), then the earlier trial."""
     trained = {r["number"]: r for r in rows if r["outcome"] == "trained"}
     if len(study.directions) > 1:
         chosen = [trained[t.number] for t in study.best_trials if t.number in trained]
     else:
         chosen = list(trained.values())
     sign = -1 if study.directions[0].name.lower() == "maximize" else 1
-    return sorted(chosen, key=lambda r: sign * r["values"][0])[:count]
+
+    def rank(r: dict[str, Any]) -> tuple[float, ...]:
+        costs = (r["facts"].get(k) for k in TIE_BREAKERS)
+        return (sign * r["values"][0], *(float("inf") if c is None else c for c in costs), r["number"])
+
+    return sorted(chosen, key=rank)[:count]
 
 
 def write_summary(out_dir: Path, study: Any, rows: list[dict[str, Any]], top: list[dict[str, Any]],

@@ -15,6 +15,7 @@ from typing import Any
 
 from heiti.automl import space
 from heiti.automl.trial import OUTCOMES, Job, Result, evaluate
+from heiti.core.files import refuse_inside
 from heiti.errors import InputError
 from heiti.flow.run import log
 from heiti.scenario import LoadedScenario, scenario_from_dict
@@ -67,8 +68,9 @@ def prepare(data: dict[str, Any], base_dir: Path, source: Path | None = None,
         raise InputError("the scenario has no 'search' section", hint="see docs/automl.md")
     scenario = scenario_from_dict(data, base_dir, source)
     spec = space.validate_search(section, scenario)
-    return Search(data, Path(base_dir).resolve(), scenario, spec,
-                  Path(out_dir).resolve() if out_dir else scenario.build_dir / "automl")
+    out = Path(out_dir).resolve() if out_dir else scenario.build_dir / "automl"
+    refuse_inside(out, scenario.dataset.path_parameters(), "output folder")  # trials build there
+    return Search(data, Path(base_dir).resolve(), scenario, spec, out)
 
 
 def open_study(search: Search, resume: bool) -> Any:

@@ -12,9 +12,25 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from heiti.errors import InputError
+
+# the boards are 32-bit: addresses, sizes and the counts the firmware keeps in uint32_t
+ADDRESSES = 2**32
+U32 = ADDRESSES - 1
+# names become file names (the firmware cache) and C string literals (cpu, isa)
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+MAX_STACK = 64 * 2**20  # far above any microcontroller's, and well inside the linker's sizing run
 
 
 class _Strict(BaseModel):
@@ -22,22 +38,29 @@ class _Strict(BaseModel):
 
 
 class Region(_Strict):
-    origin: int = Field(ge=0, description="start address")
-    size: int = Field(gt=0, description="bytes")
+    origin: int = Field(ge=0, le=U32, description="start address")
+    size: int = Field(gt=0, le=ADDRESSES, description="bytes")
+
+    @model_validator(mode="after")
+    def _in_address_space(self) -> Region:
+        if self.origin + self.size > ADDRESSES:
+            raise ValueError(f"origin 0x{self.origin:x} + size {self.size:,} ends beyond the 32-bit "
+                             "address space")
+        return self
 
 
 class Uart(_Strict):
     kind: Literal["cmsdk", "ns16550"] = Field(description="cmsdk: ARM CMSDK APB UART; ns16550: "
                                               "a 16550-compatible UART")
-    base: int = Field(ge=0, description="register block address")
+    base: int = Field(ge=0, le=U32, description="register block address")
 
 
 class Counter(_Strict):
     kind: Literal["systick", "minstret"] = Field(
         description="systick: Cortex-M SysTick at the CPU clock; minstret: RISC-V retired "
         "instructions")
-    instructions_per_tick: int = Field(1, ge=1, description="systick under QEMU -icount shift=0: "
-                                       "1e9 / the emulated CPU clock")
+    instructions_per_tick: int = Field(1, ge=1, le=U32, description="systick under QEMU -icount "
+                                       "shift=0: 1e9 / the emulated CPU clock")
 
 
 class Toolchain(_Strict):
@@ -54,19 +77,38 @@ class Emulator(_Strict):
 
 
 class Board(_Strict):
-    name: str
+    name: str = Field(pattern=NAME, max_length=64)
     description: str = ""
-    cpu: str
-    isa: str
+    cpu: str = Field(pattern=ONE_LINE, max_length=64)
+    isa: str = Field(pattern=ONE_LINE, max_length=128)
     family: Literal["cortex-m", "riscv"] = Field(description="startup code and counters to use")
-    clock_hz: int = Field(gt=0, description="nominal clock: only for time estimates")
+    clock_hz: int = Field(gt=0, le=U32, description="nominal clock: only for time estimates")
     flash: Region
     ram: Region
-    stack_bytes: int = Field(8192, ge=1024, description="stack reserved in RAM (painted and measured)")
+    stack_bytes: int = Field(8192, ge=1024, le=MAX_STACK, description="stack reserved in RAM "
+                             "(painted and measured)")
     uart: Uart
     counter: Counter
     toolchain: Toolchain
     qemu: Emulator
+
+    @field_validator("ram")
+    @classmethod
+    def _apart_from_flash(cls, ram: Region, info: ValidationInfo) -> Region:
+        flash = info.data.get("flash")
+        if flash is not None and max(ram.origin, flash.origin) < min(ram.origin + ram.size,
+                                                                     flash.origin + flash.size):
+            raise ValueError("overlaps flash")
+        return ram
+
+    @field_validator("stack_bytes")
+    @classmethod
+    def _fits_in_ram(cls, stack: int, info: ValidationInfo) -> int:
+        ram = info.data.get("ram")
+        if ram is not None and stack >= ram.size:
+            raise ValueError(f"{stack:,} bytes do not fit in the board's RAM ({ram.size:,} bytes, "
+                             "which also holds the model's data)")
+        return stack
 
 
 def _builtin_folder() -> Path:
@@ -81,6 +123,11 @@ def builtin() -> dict[str, Board]:
 def read(path: Path) -> Board:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"board file '{path}' is not UTF-8 text: {exc}",
+                         hint="save it as UTF-8") from None
+    except RecursionError:
+        raise InputError(f"board file '{path}' is nested too deeply to read") from None
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"cannot read board file '{path}': {exc}") from None
     try:

@@ -50,11 +50,20 @@ class Emulation:
         self.board = board
         self._folder = Path(tempfile.mkdtemp(prefix="heiti-qemu-"))
         self.socket_path = self._folder / SOCKET_NAME
-        command = qemu_command(board, elf, f"socket,id=uart,path={self.socket_path},server=on,wait=on")
-        self._log = open(self._folder / "qemu.log", "w+b")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        try:  # the folder goes whatever fails here: a missing emulator, a QEMU that cannot start
+            command = qemu_command(board, elf, f"socket,id=uart,path={self.socket_path},server=on,"
+                                               "wait=on")
+            self._log = open(self._folder / "qemu.log", "w+b")  # noqa: SIM115 (closed in stop)
+            try:
+                self.process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            except BaseException:
+                self._log.close()
+                raise
+        except BaseException:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
 
     def connect(self, timeout: float) -> socket.socket:
         """The UART's socket, once QEMU listens on it."""

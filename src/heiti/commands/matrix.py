@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     matrix.run_cells(scenario, cells, out_dir, args.samples, args.ray, args.ray_address, args.workers)
     host = host_environment()
     test = scenario.spec.test
-    notes = [f"host: {host['cpu']} ({host['cpu_count']} cores); batch {test.batch_size}, "
+    notes = [f"host: {host['cpu']} ({host['cpu_count']} cores, int8 instructions "
+             f"{host['int8_instructions']}); batch {test.batch_size}, "
              f"{test.warmup} warm-up runs; runtime parameters are each runtime's defaults "
              f"(the scenario's for '{scenario.runtime.name}')."]
     for path in render_matrix(cells, out_dir, f"heiti matrix: {scenario.name}", notes):

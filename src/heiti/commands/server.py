@@ -48,13 +48,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--handshake-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="tcp: drop a client not authenticated this long after connecting "
                              "(default: 10)")
+    parser.add_argument("--worker-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="longest a model's process may take to load it or to answer one "
+                             "request; past it the process is killed and the client gets an "
+                             "error (default: 120)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from heiti import registry
     from heiti.errors import InputError
-    from heiti.protocols import serve
+    from heiti.protocols import serve, worker
     from heiti.protocols.server import ServerConfig
 
     runtimes = [name.strip() for name in args.runtime.split(",") if name.strip()]
@@ -74,16 +78,19 @@ def run(args: argparse.Namespace) -> int:
     _bounded("--max-upload-mb", args.max_upload_mb, MAX_UPLOAD_MB)
     _bounded("--idle-timeout", args.idle_timeout, MAX_SECONDS)
     _bounded("--handshake-timeout", args.handshake_timeout, MAX_SECONDS)
+    _bounded("--worker-timeout", args.worker_timeout, MAX_SECONDS)
     _bounded("--max-threads", args.max_threads, MAX_THREADS)
     memory_mb = args.max_memory_mb if args.max_memory_mb is not None else _default_memory_mb()
     _bounded("--max-memory-mb", memory_mb, MAX_MEMORY_MB)
     config = ServerConfig(runtimes=runtimes, token=token, allow_native_code=args.allow_native_code,
                           max_upload=int(args.max_upload_mb * 2**20), max_threads=args.max_threads,
                           idle_timeout=args.idle_timeout, handshake_timeout=args.handshake_timeout,
+                          worker_timeout=args.worker_timeout,
                           log=_log)
     previous = signal.signal(signal.SIGTERM, _stop)
     unlimit = _limit_memory(memory_mb)
     try:
+        worker.start(config.runtimes)
         if args.protocol == "tcp":
             serve.serve_tcp(config, args.host, _tcp_port(args.port), announce=_log)
         elif args.protocol == "serial":
@@ -165,4 +172,6 @@ def _is_loopback(host: str) -> bool:
 
 
 def _log(message: str) -> None:
-    print(f"heiti server: {message}", file=sys.stderr, flush=True)
+    from heiti.terminal import shown
+
+    print(f"heiti server: {shown(message)}", file=sys.stderr, flush=True)

@@ -27,6 +27,8 @@ class Provenance(BaseModel):
     tool_versions: dict[str, str] = {}
     duration_s: float | None = None
     key: StepKey | None = Field(None, description="everything that decided this artifact (core.cache)")
+    scenario: str | None = Field(None, description="the scenario that built it: another scenario "
+                                 "with another key does not overwrite it (core.build)")
     details: dict[str, Any] = Field(default={}, description="producer-specific facts")
 
 

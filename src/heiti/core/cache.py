@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +26,10 @@ from pydantic import BaseModel
 from heiti.core.files import sha256_file, write_json
 
 if TYPE_CHECKING:
-    from heiti.core.dataset import Dataset, Samples
+    from heiti.core.dataset import Samples
 
 KEY_FILE = "key.json"
+MANIFEST_FILE = "sha256.json"
 STORE_NAME = ".heiti-store"
 
 
@@ -130,22 +132,27 @@ def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-def dataset_identity(dataset: Dataset) -> dict[str, Any]:
-    """What the dataset is: its type, its parameters with every file or folder it reads
-    replaced by the hash of its content (moving the data changes nothing, editing it
-    does), its task and the versions of the libraries that produce it."""
-    described = dataset.describe()
-    parameters = dict(described["parameters"])
-    for field in dataset.given_paths:
-        path = getattr(dataset.params, field)
-        parameters[field] = f"sha256:{sha256_file(path)}" if path is not None and path.exists() else None
-    return {"type": described["type"], "parameters": parameters, "task": dataset.task.describe(),
-            "versions": tool_versions(dataset.requires)}
+def content_digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's file names and contents (``files.sha256_file``).
+    Within one process the hash is reused while every file keeps its name, size, inode and
+    modification time, so the dataset hashed for training is not read again for the chain."""
+    path = Path(path).resolve()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    signature = tuple((str(f), s.st_size, s.st_mtime_ns, s.st_ino) for f in files for s in [f.stat()])
+    known = _digests.get(path)
+    if known is None or known[0] != signature:
+        known = _digests[path] = (signature, sha256_file(path))
+    return known[1]
+
+
+_digests: dict[Path, tuple[tuple[Any, ...], str]] = {}
 
 
 class ArtifactStore:
-    """A folder of artifacts by key digest: ``ROOT/ab/abcdef.../`` holds the stored files
-    and ``key.json``. An entry appears complete or not at all (renamed into place)."""
+    """A folder of artifacts by key digest: ``ROOT/ab/abcdef.../`` holds the stored files,
+    ``sha256.json`` (each stored file's hash) and ``key.json``. An entry appears complete
+    or not at all (renamed into place); its files are read-only, and an entry whose files
+    no longer have their recorded hashes is removed and rebuilt, never reused."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -154,21 +161,35 @@ class ArtifactStore:
         digest = key.digest
         return self.root / digest[:2] / digest
 
-    def find(self, key: StepKey) -> Path | None:
+    def find(self, key: StepKey, log: Callable[[str], None] = print) -> Path | None:
+        """The key's entry when it exists and its files are as stored; a changed entry is
+        removed (and ``log`` says so), so that the step builds it again."""
         entry = self.entry(key)
-        return entry if (entry / KEY_FILE).is_file() else None
+        if not (entry / KEY_FILE).is_file():
+            return None
+        problem = _tampered(entry)
+        if problem is None:
+            return entry
+        log(f"artifact store: entry {key.digest[:12]} was changed after it was stored ({problem}); "
+            "rebuilding it")
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
 
     def put(self, key: StepKey, files: dict[str, Path]) -> Path:
         """Copy ``files`` (stored name -> file or folder) into the key's entry."""
         entry = self.entry(key)
-        if (entry / KEY_FILE).is_file():
+        if (entry / KEY_FILE).is_file() and _tampered(entry) is None:
             return entry
+        shutil.rmtree(entry, ignore_errors=True)
         entry.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=entry.parent))
         try:
             for name, source in files.items():
                 copy(source, staging / name)
+            write_json(staging / MANIFEST_FILE, _hashes(staging))
             write_json(staging / KEY_FILE, key.model_dump(mode="json"))
+            for file in _files(staging):
+                file.chmod(0o444)  # a stored file is never edited in place
             staging.rename(entry)
         except OSError:
             if not (entry / KEY_FILE).is_file():  # another process storing the same key won
@@ -176,6 +197,28 @@ class ArtifactStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return entry
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _hashes(entry: Path) -> dict[str, str]:
+    return {p.relative_to(entry).as_posix(): sha256_file(p) for p in _files(entry)
+            if p.name not in (KEY_FILE, MANIFEST_FILE) or p.parent != entry}
+
+
+def _tampered(entry: Path) -> str | None:
+    """What differs between an entry's files and their recorded hashes (None: nothing)."""
+    try:
+        recorded = json.loads((entry / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no record of its files' hashes"
+    if any(p.is_symlink() for p in entry.rglob("*")):
+        return "it holds a symbolic link"
+    found = _hashes(entry)
+    changed = sorted(name for name in {*recorded, *found} if recorded.get(name) != found.get(name))
+    return f"{', '.join(changed[:3])} changed" if changed else None
 
 
 def store_for(build_dir: Path) -> ArtifactStore:
@@ -186,11 +229,26 @@ def store_for(build_dir: Path) -> ArtifactStore:
 
 
 def copy(source: Path, destination: Path) -> None:
-    """Copy a file or a folder, replacing what is at ``destination``."""
+    """Copy a file or a folder, replacing what is at ``destination``: a plain writable copy
+    (never a link, never the source's read-only mode), renamed into place."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if destination.is_dir():
-        shutil.rmtree(destination)
-    if source.is_dir():
-        shutil.copytree(source, destination)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        copied = staging / "copy"
+        if source.is_dir():
+            shutil.copytree(source, copied, symlinks=False, copy_function=shutil.copyfile)
+        else:
+            shutil.copyfile(source, copied)
+        if destination.is_symlink() or (destination.is_dir() or source.is_dir()) and destination.exists():
+            remove(destination)  # a rename replaces a file, not a folder or a link
+        os.replace(copied, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove(path: Path) -> None:
+    """Remove a file, a link (not what it points at) or a folder."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
     else:
-        shutil.copy2(source, destination)
+        path.unlink(missing_ok=True)

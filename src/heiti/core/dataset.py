@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -84,6 +85,27 @@ class Dataset(Component):
     def class_names(self) -> list[str]:
         """Labels of classes (classification) or categories (detection); empty otherwise."""
         return []
+
+    def content_paths(self) -> dict[str, Path | None]:
+        """The files and folders whose content decides the samples, by parameter name
+        (default: every path the scenario gave)."""
+        return {field: getattr(self.params, field) for field in self.given_paths}
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What the samples are made from, by content: the type, the parameters with each
+        file or folder replaced by the hash of its names and bytes (moving the data changes
+        nothing, relabeling, adding or editing a sample does), the task and the versions of
+        heiti (a generated dataset's generator) and of the libraries that read the data.
+        Every step that consumes the dataset (training, calibration, workflows) keys on it."""
+        from heiti.core.cache import content_digest, tool_versions
+
+        described = self.describe()
+        parameters = dict(described["parameters"])
+        for field, path in self.content_paths().items():
+            digest = content_digest(path) if path is not None and path.exists() else None
+            parameters[field] = digest and f"sha256:{digest}"
+        return {"type": described["type"], "parameters": parameters, "task": self.task.describe(),
+                "versions": tool_versions(self.requires)}
 
     def info(self) -> DatasetInfo:
         return DatasetInfo(name=self.name, class_names=self.class_names)

@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from heiti.core.artifact import Artifact
+from heiti.core.cache import ArtifactStore
 from heiti.core.component import Component, Params
 from heiti.core.dataset import Dataset
 from heiti.core.iospec import IOSpec
@@ -20,12 +21,15 @@ from heiti.errors import InputError, RunFailed
 
 @dataclass
 class StepContext:
-    """What a step may use besides its input: the data, the seed, where to write."""
+    """What a step may use besides its input: the data, the seed, where to write, the
+    artifact store shared with other builds and the scenario building (core.build)."""
 
     dataset: Dataset
     build_dir: Path
     seed: int = 0
     log: Any = field(default=print)
+    store: ArtifactStore | None = None
+    scenario: str | None = None
 
 
 class Model(Component):

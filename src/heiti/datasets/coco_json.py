@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,6 +81,10 @@ class CocoJson(Dataset):
             except json.JSONDecodeError as exc:
                 raise InputError(f"'{path}' is not valid JSON: line {exc.lineno}, column {exc.colno}: "
                                  f"{exc.msg}") from None
+            except RecursionError:  # arrays in arrays thousands deep: no COCO file looks so
+                raise InputError(f"'{path}' is nested too deeply to be a COCO annotations file",
+                                 hint="a COCO file is an object of three lists of flat "
+                                      "entries") from None
             if not isinstance(document, dict):
                 raise InputError(f"'{path}' holds a JSON {type(document).__name__}, not a COCO object")
             for key in ("images", "annotations", "categories"):
@@ -158,6 +163,8 @@ class CocoJson(Dataset):
         if not (isinstance(box, list) and len(box) == 4
                 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)):
             raise self._error(entry, f"bbox {box!r} is not [x, y, width, height]")
+        if not all(math.isfinite(v) for v in box):  # Python's JSON reads NaN and Infinity
+            raise self._error(entry, f"bbox {box!r} holds a value that is not a finite number")
         if annotation.get("iscrowd", 0):
             return
         x, y, w, h = (float(v) for v in box)

@@ -79,6 +79,9 @@ class SyntheticKeywords(KeywordDataset):
     name = "synthetic-keywords"
     Params = SyntheticKeywordsParams
 
+    def content_paths(self) -> dict[str, Path | None]:
+        return {}  # generated: keyed by its parameters; cache_dir only keeps spoken words
+
     def _load_splits(self) -> dict[str, Samples]:
         p = self.params
         rng = np.random.default_rng(p.seed)

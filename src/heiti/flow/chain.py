@@ -3,28 +3,27 @@
 The chain is checked before anything runs: every step must accept the format the
 previous one produces (converters from ``flow.conversions`` are inserted to bridge a
 gap between frameworks), the runtime must run the final format and every component's
-extra must be installed. Steps are cached by content (``core.cache``): a step whose output sidecar records the
-same key (input hash, parameters, dataset identity, calibration samples, seed, tool
-versions) is not run again, and one whose key another scenario already built is copied
-from the shared artifact store.
+extra must be installed. Each step runs through the step engine (``core.build``), keyed by
+its input's hash, parameters, the dataset's fingerprint, the calibration samples, the seed
+and the tool versions.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from heiti import registry
-from heiti.core.artifact import Artifact, sidecar_path
-from heiti.core.cache import ArtifactStore, StepKey, copy, dataset_identity, samples_digest, tool_versions
+from heiti.core.artifact import Artifact
+from heiti.core.build import build_step
+from heiti.core.cache import StepKey, samples_digest, tool_versions
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError, MissingExtraError, component_failures
 from heiti.flow import conversions
 from heiti.scenario import LoadedScenario
-
-STORED_FILE, STORED_SIDECAR = "artifact", "artifact.json"
 
 
 @dataclass
@@ -109,19 +108,20 @@ def _formats(formats: tuple[str, ...]) -> str:
     return " or ".join(f"'{f}'" for f in formats)
 
 
-def run_chain(steps: list[ChainStep], model: Artifact, ctx: StepContext, force: bool = False,
-              store: ArtifactStore | None = None) -> list[Artifact]:
-    """Run the steps in order; return the model artifact followed by each step's output.
-    A step whose output is current is kept; one whose key is in ``store`` is copied from it."""
+def run_chain(steps: list[ChainStep], model: Artifact, ctx: StepContext,
+              force: bool = False) -> list[Artifact]:
+    """Run the steps in order (``core.build``); return the model artifact followed by each
+    step's output."""
     artifacts = [model]
     data = data_key(ctx)
     for step in steps:
         current = artifacts[-1]
         key = step_key(step.optimizer, current, ctx.seed, data)
         note = f" (converter inserted for {step.inserted_for})" if step.inserted_for else ""
-        artifacts.append(build(step.optimizer, current, step.output, step.output_format, ctx, key,
-                               store=store, force=force, label=f"{step.label} {step.optimizer.name}",
-                               note=note))
+        label = f"{step.label} {step.optimizer.name}"
+        make = partial(execute, step.optimizer, current, step.output, step.output_format, ctx, key, label)
+        artifacts.append(build_step(key, step.output, make, ctx, label=label, force=force,
+                                    action=f"{current.format} -> {step.output_format}{note}"))
     return artifacts
 
 
@@ -133,7 +133,7 @@ def data_key(ctx: StepContext) -> dict[str, Any]:
         calibration = samples_digest(ctx.dataset.split("calibration"))
     except InputError:  # too few samples to split ('test: {split: all}'): no step calibrates
         calibration = None
-    return {"dataset": dataset_identity(ctx.dataset), "calibration": calibration}
+    return {"dataset": ctx.dataset.fingerprint(), "calibration": calibration}
 
 
 def step_key(optimizer: Optimizer, current: Artifact, seed: int, data: dict[str, Any]) -> StepKey:
@@ -142,38 +142,10 @@ def step_key(optimizer: Optimizer, current: Artifact, seed: int, data: dict[str,
                    **data)
 
 
-def build(optimizer: Optimizer, current: Artifact, output: Path, output_format: str, ctx: StepContext,
-          key: StepKey, store: ArtifactStore | None = None, force: bool = False, label: str = "",
-          note: str = "") -> Artifact:
-    """One optimizer step: reuse the output when its key matches, else the store's copy,
-    else run the optimizer, write the sidecar and store the result."""
-    label = label or optimizer.name
-    if not force:
-        existing = _current(output, key)
-        if existing is not None:
-            ctx.log(f"{label}: up to date ({output.name})")
-            return existing
-        entry = store.find(key) if store is not None else None
-        if entry is not None:
-            copy(entry / STORED_FILE, output)
-            copy(entry / STORED_SIDECAR, sidecar_path(output))
-            ctx.log(f"{label}: reused from the artifact store ({output.name})")
-            return Artifact.load(output)
-    previous = _recorded_key(output)
-    why = "; ".join(key.changes(previous)) if previous is not None and not force else ""
-    ctx.log(f"{label}: {current.format} -> {output_format}{note}" + (f" ({why})" if why else ""))
-    result = execute(optimizer, current, output, output_format, ctx, key, label)
-    if store is not None:
-        store.put(key, {STORED_FILE: result.path, STORED_SIDECAR: result.sidecar})
-    return result
-
-
 def execute(optimizer: Optimizer, current: Artifact, output: Path, output_format: str, ctx: StepContext,
             key: StepKey, label: str) -> Artifact:
     """Run the optimizer and write the output's sidecar with its provenance and key."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    # the sidecar is written last and marks the output complete: remove a stale one first
-    sidecar_path(output).unlink(missing_ok=True)
     started = time.perf_counter()
     with component_failures(label):  # a framework's own error becomes a message with a hint
         result = optimizer.optimize(current, output, ctx)
@@ -181,24 +153,7 @@ def execute(optimizer: Optimizer, current: Artifact, output: Path, output_format
     result.provenance.parameters = optimizer.params.model_dump(mode="json")
     result.provenance.input_sha256 = current.sha256
     result.provenance.key = key
+    result.provenance.scenario = ctx.scenario
     if result.provenance.duration_s is None:
         result.provenance.duration_s = time.perf_counter() - started
     return result.save()
-
-
-def _recorded_key(output: Path) -> StepKey | None:
-    """The key of the artifact an earlier run left at ``output`` (to say why it is rebuilt)."""
-    try:
-        return Artifact.load(output).provenance.key if Artifact.sidecar_exists(output) else None
-    except InputError:
-        return None
-
-
-def _current(output: Path, key: StepKey) -> Artifact | None:
-    if not Artifact.sidecar_exists(output):
-        return None
-    try:
-        existing = Artifact.load(output)
-    except InputError:
-        return None
-    return existing if existing.provenance.key == key and existing.is_current() else None

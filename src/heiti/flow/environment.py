@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from heiti.core.cpu import int8_instructions
+
 # distributions whose versions matter for a measurement, when they are loaded
 FRAMEWORKS = ("heiti", "numpy", "torch", "onnx", "onnxruntime", "onnxscript", "scikit-learn",
               "apache-tvm", "tvm", "openvino", "nncf", "iree-base-runtime", "iree-base-compiler",
@@ -50,6 +52,7 @@ def host_environment() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "int8_instructions": int8_instructions(),  # decides how x86 int8 kernels round
         "memory_total_mb": round(psutil.virtual_memory().total / 2**20),
         "python": platform.python_version(),
         "frameworks": framework_versions(),

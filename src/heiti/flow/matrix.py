@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from heiti import registry
+from heiti.core.cpu import int8_instructions
 from heiti.core.files import write_json
 from heiti.core.formats import Format
 from heiti.core.steps import Optimizer
@@ -164,6 +165,9 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     from heiti.flow import run as flow
 
     runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
+    if any(c.status == "pending" for c in cells):  # trained once, before cells run side by side
+        scenario.build_dir.mkdir(parents=True, exist_ok=True)
+        flow.prepare_model(scenario, flow.context(scenario))
     queue = [i for i, c in enumerate(cells) if c.status == "pending"]
     pool = distributed.pool(ray, address, workers)
     try:
@@ -184,7 +188,7 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     finally:
         pool.close()
     _add_agreement(cells)
-    write_json(out_dir / "matrix.json", {"scenario": scenario.name,
+    write_json(out_dir / "matrix.json", {"scenario": scenario.name, "int8_instructions": int8_instructions(),
                                          "cells": [dataclasses.asdict(c) for c in cells]})
     return cells
 

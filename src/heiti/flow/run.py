@@ -4,23 +4,27 @@ or all together (``heiti run``)."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from heiti import postprocess
 from heiti.core.artifact import Artifact
 from heiti.core.cache import store_for
+from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import write_atomic
-from heiti.core.steps import StepContext
+from heiti.core.steps import Runtime, StepContext, Target
+from heiti.core.task import Quality, Task
 from heiti.errors import InputError, RunFailed, component_failures
 from heiti.flow import measurements
 from heiti.flow.binding import bind, check_inputs
 from heiti.flow.chain import plan_chain, run_chain
 from heiti.flow.environment import host_environment
-from heiti.flow.inference import run_inference
+from heiti.flow.inference import LoopResult, run_inference
 from heiti.flow.measurements import DatasetSection, Measurements
 from heiti.flow.resources import ResourceSampler
-from heiti.scenario import LoadedScenario
+from heiti.scenario import LoadedScenario, TestSettings
+from heiti.terminal import shown
 
 MEASUREMENTS_FILE = "measurements.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -29,29 +33,29 @@ OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
-    print(f"heiti: {message}", file=sys.stderr, flush=True)
+    print(f"heiti: {shown(message)}", file=sys.stderr, flush=True)
 
 
 def context(scenario: LoadedScenario) -> StepContext:
-    return StepContext(dataset=scenario.dataset, build_dir=scenario.build_dir,
-                       seed=scenario.spec.seed, log=log)
+    return StepContext(dataset=scenario.dataset, build_dir=scenario.build_dir, seed=scenario.spec.seed,
+                       log=log, store=store_for(scenario.build_dir), scenario=scenario.name)
 
 
 def train(scenario: LoadedScenario, force: bool = False) -> Artifact:
     plan_chain(scenario)  # a chain that cannot run is reported before hours of training
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
-    return _prepare_model(scenario, context(scenario), force)
+    return prepare_model(scenario, context(scenario), force)
 
 
 def optimize(scenario: LoadedScenario, force: bool = False) -> list[Artifact]:
     steps = plan_chain(scenario)
     scenario.build_dir.mkdir(parents=True, exist_ok=True)
     ctx = context(scenario)
-    return run_chain(steps, _prepare_model(scenario, ctx), ctx, force=force,
-                     store=store_for(scenario.build_dir))
+    return run_chain(steps, prepare_model(scenario, ctx), ctx, force=force)
 
 
-def _prepare_model(scenario: LoadedScenario, ctx: StepContext, force: bool = False) -> Artifact:
+def prepare_model(scenario: LoadedScenario, ctx: StepContext, force: bool = False) -> Artifact:
+    """The scenario's model, trained when its training key is not current (core.build)."""
     with component_failures(f"model '{scenario.model.name}'"):
         return scenario.model.prepare(scenario.model_path, scenario.spec.model.train, ctx,
                                       force=force)
@@ -60,21 +64,48 @@ def _prepare_model(scenario: LoadedScenario, ctx: StepContext, force: bool = Fal
 def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
     """Evaluate the final artifact on the target; write and return the measurements."""
     artifacts = optimize(scenario)
-    final = artifacts[-1]
-    settings = scenario.spec.test
-    _check_batch(final, settings.batch_size)
-    data = scenario.dataset.split(settings.split).head(settings.samples)
-    info = scenario.dataset.info()
-    check_inputs(data.input_specs(), final.io, hint=scenario.dataset.fit_hint(final.io))
-    scenario.task.check_model(final.io, info)
-    inputs = bind(data.inputs, final.io)
+    evaluation = evaluate(artifacts[-1], scenario.dataset, scenario.runtime, scenario.target,
+                          scenario.task, scenario.spec.test)
+    return write_measurements(evaluation, scenario.name, scenario.resolved(), artifacts,
+                              scenario.build_dir)
+
+
+@dataclass
+class Evaluation:
+    """One artifact run on a target over a dataset split: what the measurements are made of."""
+
+    dataset: Dataset
+    runtime: Runtime
+    target: Target
+    task: Task
+    settings: TestSettings
+    data: Samples
+    outputs: dict[str, Any]  # de-quantized and post-processed, as the task scores them
+    raw_outputs: dict[str, Any]  # as the runtime returned them
+    quality: Quality
+    loop: LoopResult
+    runtime_versions: dict[str, str]
+    resources: dict[str, Any]
+
+
+def evaluate(artifact: Artifact, dataset: Dataset, runtime: Runtime, target: Target, task: Task,
+             settings: TestSettings) -> Evaluation:
+    """Run ``artifact`` with ``runtime`` on ``target`` over ``settings.split`` of ``dataset``
+    and score the outputs with ``task``: the one evaluation of scenarios, matrix cells,
+    AutoML trials and workflow steps."""
+    _check_batch(artifact, settings.batch_size)
+    data = dataset.split(settings.split).head(settings.samples)
+    info = dataset.info()
+    check_inputs(data.input_specs(), artifact.io, hint=dataset.fit_hint(artifact.io))
+    task.check_model(artifact.io, info)
+    inputs = bind(data.inputs, artifact.io)
     # a quantized input travels as its raw integers, so a device computes no float
-    quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in final.io.inputs}
-    log(f"test: {len(data)} {settings.split} samples on target '{scenario.target.name}' with "
-        f"runtime '{scenario.runtime.name}' ({final.path.name})")
-    runs = f"runtime '{scenario.runtime.name}' on target '{scenario.target.name}'"
+    quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in artifact.io.inputs}
+    log(f"test: {len(data)} {settings.split} samples on target '{target.name}' with "
+        f"runtime '{runtime.name}' ({artifact.path.name})")
+    runs = f"runtime '{runtime.name}' on target '{target.name}'"
     with component_failures(runs):
-        executor = scenario.target.open(scenario.runtime, final)
+        executor = target.open(runtime, artifact)
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler, component_failures(runs):
             loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,
@@ -82,29 +113,37 @@ def test(scenario: LoadedScenario) -> tuple[Path, Measurements]:
         runtime_versions = executor.versions()
     finally:
         executor.close()
-    real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in final.io.outputs}
-    outputs = postprocess.apply(final.io.postprocess, real, inputs)
-    with component_failures(f"task '{scenario.task.name}'"):
-        quality = scenario.task.evaluate(data, outputs, info)
-    files = _write_extras(scenario, data, outputs, quality, info)
+    real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in artifact.io.outputs}
+    outputs = postprocess.apply(artifact.io.postprocess, real, inputs)
+    with component_failures(f"task '{task.name}'"):
+        quality = task.evaluate(data, outputs, info)
+    return Evaluation(dataset, runtime, target, task, settings, data, outputs, loop.outputs, quality,
+                      loop, runtime_versions, _resources(sampler.summary(), executor))
+
+
+def write_measurements(evaluation: Evaluation, name: str, scenario: dict[str, Any],
+                       artifacts: list[Artifact], build_dir: Path) -> tuple[Path, Measurements]:
+    """The measurements file (and predictions, example figure, outputs) in ``build_dir``;
+    ``scenario`` is what was run, as a scenario mapping (``target.kind`` at least)."""
+    e, settings = evaluation, evaluation.settings
+    files = _write_extras(e, build_dir)
     if settings.save_outputs:
-        files["outputs"] = _save_outputs(scenario.build_dir / OUTPUTS_FILE, loop.outputs)
+        files["outputs"] = _save_outputs(build_dir / OUTPUTS_FILE, e.raw_outputs)
     document = Measurements(
-        name=scenario.name,
-        scenario=scenario.resolved(),
-        dataset=DatasetSection(**scenario.dataset.describe(), split=settings.split,
-                               samples=len(data)),
-        environment={"host": host_environment(), "target": scenario.target.environment()},
-        runtime={**scenario.runtime.describe(), "versions": runtime_versions},
+        name=name,
+        scenario=scenario,
+        dataset=DatasetSection(**e.dataset.describe(), split=settings.split, samples=len(e.data)),
+        environment={"host": host_environment(), "target": e.target.environment()},
+        runtime={**e.runtime.describe(), "versions": e.runtime_versions},
         model=measurements.model_section(artifacts),
-        performance=measurements.performance_section(loop, settings.warmup),
-        resources=_resources(sampler.summary(), executor),
-        quality=quality,
+        performance=measurements.performance_section(e.loop, settings.warmup),
+        resources=e.resources,
+        quality=e.quality,
         files=files,
     )
-    path = document.write(scenario.build_dir / MEASUREMENTS_FILE)
-    primary = quality.primary
-    log(f"test: {quality.primary_metric} {'–' if primary is None else f'{primary:.4f}'}, "
+    path = document.write(build_dir / MEASUREMENTS_FILE)
+    primary = e.quality.primary
+    log(f"test: {e.quality.primary_metric} {'–' if primary is None else f'{primary:.4f}'}, "
         f"{_median_latency(document)} -> {path}")
     return path, document
 
@@ -133,17 +172,16 @@ def check_quality_gate(scenario: LoadedScenario, document: Measurements) -> None
             raise RunFailed(f"quality gate failed: {name} {shown} is {relation} test.{field} {bound}")
 
 
-def _write_extras(scenario: LoadedScenario, data: Any, outputs: dict[str, Any], quality: Any,
-                  info: Any) -> dict[str, str]:
+def _write_extras(e: Evaluation, build_dir: Path) -> dict[str, str]:
     """Per-sample predictions as CSV, and the task's example figure when it has one."""
     files = {}
-    if quality.predictions:
-        path = scenario.build_dir / PREDICTIONS_FILE
-        write_predictions(path, data, quality.predictions)
+    if e.quality.predictions:
+        path = build_dir / PREDICTIONS_FILE
+        write_predictions(path, e.data, e.quality.predictions)
         files["predictions"] = path.name
-    figure = scenario.task.examples_figure(data, outputs, info)
+    figure = e.task.examples_figure(e.data, e.outputs, e.dataset.info())
     if figure is not None:
-        path = scenario.build_dir / EXAMPLES_FILE
+        path = build_dir / EXAMPLES_FILE
         write_atomic(path, figure)
         files["examples"] = path.name
     return files

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from heiti.core.artifact import Artifact, Provenance, save_with_sidecar
+from heiti.core.build import build_step
+from heiti.core.cache import StepKey, tool_versions
 from heiti.core.iospec import IOSpec, TensorSpec
 from heiti.core.steps import Model, StepContext
 from heiti.errors import InputError
@@ -36,27 +38,35 @@ class TorchModel(Model):
         return None
 
     def prepare(self, path: Path, train: Any, ctx: StepContext, force: bool = False) -> Artifact:
-        config = self._config(train, ctx)
-        if path.exists() and not force:
-            existing = Artifact.load(path) if Artifact.sidecar_exists(path) else None
-            if existing is None:
+        if path.exists() and (not force or train is None):
+            if not Artifact.sidecar_exists(path):
                 raise InputError(f"model file '{path}' has no sidecar '{path.name}.json'; "
                                  "heiti cannot tell which architecture it holds",
                                  hint="retrain it with 'heiti train --force' or remove the file")
-            if train is None or existing.provenance.details.get("config") == config:
+            existing = Artifact.load(path)  # a damaged sidecar is refused with a hint
+            if train is None:
                 ctx.log(f"model: using {path}")
                 return existing
+            if not existing.is_current():  # someone's edit: not replaced without being asked
+                raise InputError(f"model file '{path}' was changed after heiti wrote it (its sha256 "
+                                 f"is not the one '{path.name}.json' records)",
+                                 hint="restore it, or retrain it with 'heiti train --force'")
         if train is None:
             raise InputError(f"model file '{path}' does not exist and the scenario has no "
                              "'model.train' section to create it")
-        return self._train(path, train, ctx, config)
+        key = self.training_key(train, ctx)
+        return build_step(key, path, lambda: self._train(path, train, ctx, key), ctx, label="model",
+                          action=f"training {self.name} for up to {train.epochs} epochs", force=force)
 
-    def _config(self, train: Any, ctx: StepContext) -> dict[str, Any]:
-        return {"architecture": self.describe(), "dataset": ctx.dataset.describe(),
-                "task": ctx.dataset.task.describe(),
-                "train": train.model_dump() if train else None, "seed": ctx.seed}
+    def training_key(self, train: Any, ctx: StepContext) -> StepKey:
+        """What decides the trained weights: the dataset's content, the architecture, the
+        training settings, the seed and the library versions."""
+        return StepKey(tool=f"model:{self.name}", dataset=ctx.dataset.fingerprint(), seed=ctx.seed,
+                       parameters={"architecture": self.params.model_dump(mode="json"),
+                                   "train": train.model_dump(mode="json")},
+                       versions=tool_versions(self.requires))
 
-    def _train(self, path: Path, train: Any, ctx: StepContext, config: dict[str, Any]) -> Artifact:
+    def _train(self, path: Path, train: Any, ctx: StepContext, key: StepKey) -> Artifact:
         from heiti.frameworks.torch_tools import seed_everything
         from heiti.frameworks.torch_training import evaluate_split, fit
 
@@ -67,7 +77,6 @@ class TorchModel(Model):
         # refused now, not by the loss halfway into the first epoch
         task.check_model(self.iospec(module, dataset.input_specs(), dataset.class_names),
                          dataset.info())
-        ctx.log(f"model: training {self.name} for up to {train.epochs} epochs")
         started = time.perf_counter()
         result = fit(module, dataset.split("train"), dataset.split("val"), train, ctx.seed, task,
                      self.output_names)
@@ -76,8 +85,8 @@ class TorchModel(Model):
         shown = "" if result.best_val_score is None else f", validation score {result.best_val_score:.4f}"
         ctx.log(f"model: best epoch {result.best_epoch}{shown}")
         return self._save(module, path, ctx, duration, {
-            "config": config, "best_epoch": result.best_epoch, "val_score": result.best_val_score,
-            "test_score_after_training": test_score, "history": result.history})
+            "best_epoch": result.best_epoch, "val_score": result.best_val_score,
+            "test_score_after_training": test_score, "history": result.history}, key)
 
     def untrained(self, path: Path, ctx: StepContext) -> Artifact:
         """The architecture with its initial weights: what an AutoML search converts and
@@ -89,7 +98,7 @@ class TorchModel(Model):
         return self._save(module, path, ctx, 0.0, {"untrained": True})
 
     def _save(self, module: Any, path: Path, ctx: StepContext, duration: float,
-              facts: dict[str, Any]) -> Artifact:
+              facts: dict[str, Any], key: StepKey | None = None) -> Artifact:
         import torch
 
         dataset = ctx.dataset
@@ -102,6 +111,8 @@ class TorchModel(Model):
                 parameters=self.params.model_dump(mode="json"),
                 tool_versions={"torch": torch.__version__},
                 duration_s=duration,
+                key=key,
+                scenario=ctx.scenario if key is not None else None,
                 details={"architecture": self.describe(), "input_shape": list(dataset.input_shape),
                          "num_classes": len(dataset.class_names), **facts},
             ),

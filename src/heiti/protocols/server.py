@@ -31,6 +31,10 @@ from heiti.protocols.framing import VERSION, Frame, FrameError, encode
 from heiti.protocols.messages import ErrorCode, MsgType, PayloadError
 
 STARTED = encode(MsgType.PROCESS_STARTED)
+# what the model process answers to each request it serves (or ERROR)
+ANSWERS: dict[int, int] = {MsgType.IOSPEC: MsgType.OK, MsgType.DATA: MsgType.OK,
+           MsgType.PROCESS: MsgType.PROCESS_STARTED, MsgType.OUTPUT: MsgType.OUTPUT,
+           MsgType.STATS: MsgType.STATS}
 # errors whose text comes from a framework: only its first clause reaches the client
 FRAMEWORK_CODES = (ErrorCode.INFERENCE, ErrorCode.INTERNAL)
 _incidents = itertools.count(1)
@@ -45,6 +49,7 @@ class ServerConfig:
     max_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     idle_timeout: float = 60.0          # silence between frames, and the deadline of one frame
     handshake_timeout: float = 10.0     # from connecting to authenticated
+    worker_timeout: float = 120.0       # longest a model process may take to answer (load, inference)
     log: Callable[[str], None] = field(default=lambda message: None)
 
 
@@ -66,13 +71,8 @@ class Session:
         self.said_bye = False
         self.state = "hello"            # hello -> auth -> ready; uploading while a MODEL streams
         self.nonce = b""
-        self.runtime: Any = None
-        self.model: Any = None          # the loaded Artifact
-        self.spec: Any = None           # the IOSpec inputs are checked against
-        self.accepted: dict[tuple, bool] = {}  # input signatures already checked against it
-        self.buffers: dict[tuple, Any] = {}     # one input buffer per shape, reused
-        self.prepared: Any = None
-        self.last_outputs = b""
+        self.worker: Any = None         # the model process (worker.py), once a model is loaded
+        self.held: list[bytes] = []     # DATA without ack, sent to the worker with the next request
         self.upload: dict[str, Any] | None = None
         self.workdir: Path | None = None  # made at the first upload: a handshake writes nothing
         self.latencies: list[int] = []
@@ -80,9 +80,9 @@ class Session:
         self.handlers: dict[int, Callable[[Frame], None]] = {
             MsgType.HELLO: self.hello, MsgType.AUTH: self.auth, MsgType.PING: self.ping,
             MsgType.MODEL_BEGIN: self.model_begin, MsgType.MODEL_CHUNK: self.model_chunk,
-            MsgType.MODEL_END: self.model_end, MsgType.IOSPEC: self.iospec,
-            MsgType.DATA: self.data, MsgType.PROCESS: self.process,
-            MsgType.OUTPUT: self.output, MsgType.STATS: self.stats}
+            MsgType.MODEL_END: self.model_end, MsgType.IOSPEC: self.forward,
+            MsgType.DATA: self.forward, MsgType.PROCESS: self.forward,
+            MsgType.OUTPUT: self.forward, MsgType.STATS: self.stats}
 
     def handshake(self) -> bool:
         """Serve HELLO (and AUTH) within the handshake timeout; True: the client may now be
@@ -101,11 +101,12 @@ class Session:
         try:
             while not (ready := until_ready and self.state == "ready"):
                 frame = self.channel.recv()
-                if frame.type == MsgType.BYE:
-                    self.said_bye = True
-                    self.channel.send(MsgType.OK)
-                    break
                 try:
+                    if frame.type == MsgType.BYE:
+                        self._check_state(frame.type)  # BYE too: not instead of AUTH
+                        self.said_bye = True
+                        self.channel.send(MsgType.OK)
+                        break
                     self._dispatch(frame)
                 except Refused as exc:
                     self._error(exc.code, exc.text, exc.detail)
@@ -142,8 +143,7 @@ class Session:
                             f"{sorted(self.latencies)[len(self.latencies) // 2] / 1e3:.1f} µs")
         if self.upload is not None:  # the client left in the middle of an upload
             self.upload["file"].close()
-        if self.runtime is not None:
-            self.runtime.close()
+        self._unload()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -219,8 +219,11 @@ class Session:
         self.workdir = Path(tempfile.mkdtemp(prefix="heiti-server-"))
         path = self.workdir / ("upload.tar" if info.get("packing") else
                                "model" + _safe_suffix(str(info.get("name", ""))))
+        from heiti.protocols.worker import Worker
+
         self.upload = {"info": info, "runtime": runtime, "path": path, "file": open(path, "wb"),
-                       "received": 0, "hash": hashlib.sha256()}
+                       "received": 0, "hash": hashlib.sha256(),
+                       "worker": Worker(self.config.worker_timeout)}  # it starts meanwhile
         self.state = "uploading"
         self.channel.send(MsgType.OK)
 
@@ -268,7 +271,7 @@ class Session:
         assert up is not None  # _check_state admits MODEL_CHUNK only while uploading
         up["received"] += len(frame.payload)
         if up["received"] > up["info"]["size"]:
-            self._abort_upload()
+            self._abort_upload()["worker"].kill()
             raise Refused(ErrorCode.TOO_LARGE, "more model bytes than announced", fatal=True)
         up["file"].write(frame.payload)
         up["hash"].update(frame.payload)
@@ -276,12 +279,20 @@ class Session:
 
     def model_end(self, frame: Frame) -> None:
         up = self._abort_upload()
+        try:
+            artifact = self._checked_upload(up)
+            self._load(artifact, up)
+        except BaseException:
+            up["worker"].kill()
+            raise
+
+    def _checked_upload(self, up: dict[str, Any]) -> Any:
+        """The uploaded model as an Artifact, once complete, unpacked and inspected."""
         info = up["info"]
         if up["received"] != info["size"] or up["hash"].hexdigest() != info["sha256"]:
             raise Refused(ErrorCode.BAD_FRAME, f"upload incomplete or corrupted: {up['received']} of "
                                                f"{info['size']} bytes, sha256 mismatch or not")
         from heiti.core.artifact import Artifact
-        from heiti.errors import InputError
 
         path = up["path"]
         if info.get("packing") == "tar":
@@ -303,21 +314,20 @@ class Session:
         if artifact.format not in runtime.formats:
             raise Refused(ErrorCode.REFUSED, f"runtime '{runtime.name}' cannot run {artifact.format} "
                                              f"models (it runs {', '.join(runtime.formats)})")
-        try:
-            runtime.load(artifact)
-        except InputError as exc:  # heiti's own check of the model (a missing sidecar field)
-            raise Refused(ErrorCode.MODEL_LOAD, f"the runtime could not load the model: "
-                                                f"{exc.message}") from None
-        except Exception as exc:  # a framework or compiler: its words may quote server files
-            raise Refused(ErrorCode.MODEL_LOAD, f"the runtime could not load the model "
-                                                f"({type(exc).__name__})",
-                          detail=f"{type(exc).__name__}: {exc}") from None
-        self.runtime, self.model, self.latencies = runtime, artifact, []
-        self.started = (time.perf_counter(), _cpu_seconds())
+        return artifact
+
+    def _load(self, artifact: Any, up: dict[str, Any]) -> None:
+        info, runtime = up["info"], up["runtime"]
+        request = {"path": str(artifact.path), "sidecar": info.get("sidecar") or {},
+                   "runtime": {"class": [type(runtime).__module__, type(runtime).__qualname__],
+                               "parameters": (info.get("runtime") or {}).get("parameters") or {}}}
+        self.worker, worker = None, up["worker"]  # in service once loaded
+        loaded = self._ask(worker, encode(MsgType.MODEL_END, m.pack_json(request)),
+                           ErrorCode.MODEL_LOAD, MsgType.OK)
+        self.worker, self.latencies = worker, []
         self.config.log(f"model loaded: {artifact.format}, {info['size']} bytes, runtime "
-                        f"{self.runtime.name}")
-        self.channel.send(MsgType.OK, m.pack_json({"runtime": self.runtime.describe(),
-                                                   "versions": self.runtime.versions()}))
+                        f"{runtime.name}, process {worker.pid}")
+        self.channel.send(MsgType.OK, loaded.payload)
 
     def _abort_upload(self) -> dict[str, Any]:
         up, self.upload, self.state = self.upload, None, "ready"
@@ -344,100 +354,91 @@ class Session:
                                              "--allow-native-code to accept it")
 
     def _unload(self) -> None:
-        if self.runtime is not None:
-            self.runtime.close()
-        self.runtime = self.model = self.spec = self.prepared = None
+        for worker in (self.worker, self.upload["worker"] if self.upload else None):
+            if worker is not None:
+                worker.kill()
+        self.worker, self.held = None, []
 
-    # --- inference ----------------------------------------------------------------
+    # --- inference: in the model process -------------------------------------------
 
-    def iospec(self, frame: Frame) -> None:
-        from pydantic import ValidationError
-
-        from heiti.core.iospec import IOSpec
-
-        if self.model is None:
-            raise Refused(ErrorCode.OUT_OF_ORDER, "IOSPEC before a model is loaded", fatal=True)
-        try:
-            self.spec = IOSpec.model_validate(m.unpack_json(frame.payload))
-            self.accepted = {}
-        except ValidationError as exc:
-            raise PayloadError(str(exc)) from None
-        self.channel.send(MsgType.OK)
-
-    def data(self, frame: Frame) -> None:
-        if self.spec is None:
-            raise Refused(ErrorCode.OUT_OF_ORDER, "DATA before MODEL and IOSPEC", fatal=True)
-        arrays = m.unpack_tensors(frame.payload)
-        self.prepared = None
-        if not self._fits_spec(arrays):
-            expected = self.spec.inputs
-            raise Refused(ErrorCode.BAD_INPUT, "inputs do not match the IO specification: expected "
-                          f"{'; '.join(s.describe() for s in expected)}, received "
-                          f"{m.describe_tensors(arrays)}")
-        # copied into buffers of our own: frameworks run markedly slower on the unaligned,
-        # read-only views that point into the received payload
-        inputs = {}
-        for spec, array in zip(self.spec.inputs, arrays, strict=True):
-            key = (spec.name, array.dtype, array.shape)
-            buffer = self.buffers.get(key)
-            if buffer is None:
-                buffer = self.buffers[key] = np.empty_like(array)
-            np.copyto(buffer, array)
-            inputs[spec.name] = buffer
-        self.prepared = self.runtime.prepare(inputs)
-        if not frame.flags & m.FLAG_NO_ACK:
-            self.channel.send(MsgType.OK)
-
-    def _fits_spec(self, arrays: list[Any]) -> bool:
-        key = tuple((a.dtype, a.shape) for a in arrays)  # checked once per distinct signature
-        fits = self.accepted.get(key)
-        if fits is None:
-            expected = self.spec.inputs
-            fits = self.accepted[key] = len(arrays) == len(expected) and all(
-                s.matches(a.shape, a.dtype.name) for s, a in zip(expected, arrays, strict=False))
-        return fits
-
-    def process(self, frame: Frame) -> None:
-        if self.prepared is None:
-            raise Refused(ErrorCode.OUT_OF_ORDER, "PROCESS before DATA (or after rejected DATA)",
-                          fatal=self.model is None)
+    def forward(self, frame: Frame) -> None:
+        """IOSPEC, DATA, PROCESS, OUTPUT: answered by the model process. A DATA whose OK
+        the client does not want travels with the next request (usually its PROCESS), so
+        that a sample costs one exchange with the worker."""
+        if self.worker is None:
+            raise Refused(ErrorCode.OUT_OF_ORDER, f"{_name(frame.type)} before a model is loaded",
+                          fatal=True)
+        request = encode(frame.type, frame.payload, frame.flags)
+        if frame.type == MsgType.DATA and frame.flags & m.FLAG_NO_ACK:
+            self.held.append(request)
+            return
+        held, self.held = self.held, []
+        outgoing: bytes | None = b"".join(held) + request
+        for _ in held:  # their OKs are dropped; their errors reported, as without a worker
+            sending, outgoing = outgoing, None
+            try:
+                self._ask(self.worker, sending, ErrorCode.INFERENCE, MsgType.OK)
+            except Refused as exc:
+                if exc.fatal or self.worker is None:
+                    raise
+                self._error(exc.code, exc.text, exc.detail)
+        reply = self._ask(self.worker, outgoing, ErrorCode.INFERENCE, ANSWERS[frame.type])
+        if reply.type != MsgType.PROCESS_STARTED:
+            self.channel.send(reply.type, reply.payload)
+            return
         self.channel.send_raw(STARTED)
-        clock = time.perf_counter_ns
-        start = clock()
-        try:
-            raw = self.runtime.infer(self.prepared)
-            elapsed = clock() - start
-            outputs = self.runtime.outputs(raw)
-            self.last_outputs = m.pack_tensors([outputs[spec.name] for spec in self.spec.outputs])
-        except Exception as exc:  # the framework failed on this input
-            raise Refused(ErrorCode.INFERENCE, f"inference failed: {type(exc).__name__}: {exc}") from None
-        self.latencies.append(elapsed)
-        reply = encode(MsgType.PROCESS_DONE, m.pack_ns(elapsed))
+        done = self._ask(self.worker, None, ErrorCode.INFERENCE, MsgType.PROCESS_DONE)
+        self.latencies.append(m.unpack_ns(done.payload))
+        answer = encode(MsgType.PROCESS_DONE, done.payload)
         if frame.flags & m.FLAG_WITH_OUTPUT:
-            reply += encode(MsgType.OUTPUT, self.last_outputs)
-        self.channel.send_raw(reply)
+            out = self._ask(self.worker, None, ErrorCode.INFERENCE, MsgType.OUTPUT)
+            answer += encode(MsgType.OUTPUT, out.payload)
+        self.channel.send_raw(answer)
 
-    def output(self, frame: Frame) -> None:
-        if not self.last_outputs:
-            raise Refused(ErrorCode.OUT_OF_ORDER, "OUTPUT before PROCESS", fatal=True)
-        self.channel.send(MsgType.OUTPUT, self.last_outputs)
+    def _ask(self, worker: Any, request: bytes | None, failing: int, expected: int) -> Frame:
+        """Send ``request`` (None: already sent) to the model process and return its next
+        answer. Its ERROR becomes ours; a crash, hang or unexpected answer ends the process
+        and is reported as ``failing`` under an incident number, with the model unloaded."""
+        from heiti.protocols.worker import WorkerLost
+
+        try:
+            if request is not None:
+                worker.send(request)
+            reply = worker.recv()
+            if reply.type == MsgType.ERROR:
+                raise _refusal(m.unpack_json(reply.payload))
+            if reply.type != expected:
+                raise WorkerLost(f"model process {worker.pid} answered {_name(reply.type)}")
+            return reply
+        except (WorkerLost, PayloadError) as exc:
+            worker.kill()
+            self._unload()
+            raise Refused(failing, "the model's process failed (the model is unloaded; upload it "
+                                   "again)", detail=str(exc)) from None
 
     def stats(self, frame: Frame) -> None:
-        import psutil
+        if self.worker is not None:  # its inferences, its CPU time and memory, its frameworks
+            self.forward(frame)
+        else:
+            self.channel.send(MsgType.STATS, m.pack_json(statistics([], self.started)))
 
-        from heiti.flow.environment import host_environment
-        from heiti.flow.inference import latency_statistics
 
-        wall = time.perf_counter() - self.started[0]
-        cpu = _cpu_seconds() - self.started[1]
-        reply = {
-            "inferences": len(self.latencies),
-            "inference_ms": latency_statistics(np.asarray(self.latencies)) if self.latencies else None,
-            "cpu_percent": round(100 * cpu / wall, 1) if wall > 0 else None,
-            "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
-            "environment": host_environment(),
-        }
-        self.channel.send(MsgType.STATS, m.pack_json(reply))
+def statistics(latencies: list[int], started: tuple[float, float]) -> dict[str, Any]:
+    """STATS of this process since ``started`` (wall clock, CPU seconds)."""
+    import psutil
+
+    from heiti.flow.environment import host_environment
+    from heiti.flow.inference import latency_statistics
+
+    wall = time.perf_counter() - started[0]
+    cpu = _cpu_seconds() - started[1]
+    return {
+        "inferences": len(latencies),
+        "inference_ms": latency_statistics(np.asarray(latencies)) if latencies else None,
+        "cpu_percent": round(100 * cpu / wall, 1) if wall > 0 else None,
+        "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+        "environment": host_environment(),
+    }
 
 
 def _safe_suffix(name: str) -> str:
@@ -461,3 +462,11 @@ def _name(msg_type: int) -> str:
 def _cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
+
+
+def _refusal(error: dict[str, Any]) -> Refused:
+    """The model process's ERROR (JSON, see model_host.py) as ours."""
+    code, text, detail = error.get("code"), error.get("text"), error.get("detail")
+    if not isinstance(code, int) or not isinstance(text, str) or not isinstance(detail, str | None):
+        raise PayloadError("the model process sent a malformed ERROR")
+    return Refused(code, text, fatal=error.get("fatal") is True, detail=detail)

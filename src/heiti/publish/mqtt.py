@@ -1,5 +1,9 @@
 """An MQTT publisher with paho-mqtt: QoS 1, every message kept until the broker acknowledges it.
 
+A broker that wants a user name and password gets them from the URL
+(``mqtt://USER:PASSWORD@HOST/TOPIC``, percent-encoded) or from $HEITI_MQTT_USERNAME and
+$HEITI_MQTT_PASSWORD; messages show the user name, never the password.
+
 A broker that cannot be reached when the publisher opens is an error (``RunFailed``). A
 broker that goes away later is reconnected to in the background; messages published
 meanwhile wait in paho's queue and, like those in flight when the connection dropped,
@@ -10,16 +14,19 @@ so nothing is lost silently: what the broker never took is reported as an error.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from heiti.errors import InputError, MissingExtraError, RunFailed
 
 QOS = 1
 DEFAULT_PORT = 1883
+# credentials for brokers that want them, when the URL does not carry them
+USERNAME_VARIABLE, PASSWORD_VARIABLE = "HEITI_MQTT_USERNAME", "HEITI_MQTT_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -27,10 +34,14 @@ class MqttUrl:
     host: str
     port: int
     topic: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, text: str) -> MqttUrl:
-        """``mqtt://HOST[:PORT]/TOPIC`` (the topic may have levels: ``heiti/runs``)."""
+        """``mqtt://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC`` (the topic may have levels:
+        ``heiti/runs``); a user name or password the URL leaves out comes from
+        $HEITI_MQTT_USERNAME / $HEITI_MQTT_PASSWORD."""
         parts = urlsplit(text)
         try:
             port = parts.port or DEFAULT_PORT
@@ -39,12 +50,32 @@ class MqttUrl:
         topic = parts.path.lstrip("/")
         if parts.scheme != "mqtt" or not parts.hostname or port <= 0 or not topic or "#" in topic \
                 or "+" in topic:
-            raise InputError(f"'{text}' is not an MQTT address",
-                             hint="write mqtt://HOST[:PORT]/TOPIC, e.g. mqtt://localhost:1883/heiti/runs")
-        return cls(parts.hostname, port, topic)
+            raise InputError(f"'{redact(text)}' is not an MQTT address",
+                             hint="write mqtt://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC, e.g. "
+                                  "mqtt://localhost:1883/heiti/runs")
+        username = unquote(parts.username or "") or os.environ.get(USERNAME_VARIABLE) or None
+        password = (unquote(parts.password) if parts.password is not None
+                    else os.environ.get(PASSWORD_VARIABLE))
+        if password is not None and username is None:
+            raise InputError(f"'{redact(text)}': a password without a user name",
+                             hint=f"put the user name in the URL (mqtt://USER@HOST/TOPIC) or in "
+                                  f"${USERNAME_VARIABLE}")
+        return cls(parts.hostname, port, topic, username, password)
 
     def __str__(self) -> str:
-        return f"mqtt://{self.host}:{self.port}/{self.topic}"
+        """The address as shown in messages: the user name, never the password."""
+        user = f"{quote(self.username, safe='')}@" if self.username else ""
+        return f"mqtt://{user}{self.host}:{self.port}/{self.topic}"
+
+
+def redact(url: str) -> str:
+    """``url`` with the password of its user information, if any, replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}{slash}{path}"
 
 
 class MqttPublisher:
@@ -74,6 +105,8 @@ class MqttPublisher:
         client.max_queued_messages_set(0)  # unbounded: callers bound what they hand over
         client.reconnect_delay_set(min_delay=1, max_delay=4)
         client.on_connect = self._on_connect
+        if self.url.username is not None:
+            client.username_pw_set(self.url.username, self.url.password)
         client.on_publish = self._on_publish
         try:
             client.connect(self.url.host, self.url.port, keepalive=30)
@@ -86,9 +119,16 @@ class MqttPublisher:
         if not self._connected.wait(self.connect_timeout_s) or self._refused:
             self._stop()
             raise RunFailed(f"the MQTT broker at {self.url.host}:{self.url.port} did not accept the "
-                            f"connection: {self._refused or 'no answer'}",
-                            hint="check the broker's address and its access settings")
+                            f"connection{self._as_user()}: {self._refused or 'no answer'}",
+                            hint="check the broker's address and its access settings; a user "
+                                 "name and password go in the URL (mqtt://USER:PASSWORD@HOST/TOPIC) "
+                                 f"or in ${USERNAME_VARIABLE} and ${PASSWORD_VARIABLE}")
         return self
+
+    def _as_user(self) -> str:
+        if self.url.username is None:
+            return " (no user name given)"
+        return f" as user '{self.url.username}'" + (" with a password" if self.url.password else "")
 
     def publish(self, payload: dict[str, Any], topic: str | None = None) -> None:
         data = json.dumps(payload, separators=(",", ":"), default=_plain)

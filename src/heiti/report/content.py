@@ -71,7 +71,8 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
         ["target", doc.target_kind],
         ["model file", f"{Path(model.path).name} ({model.format}, {kib(model.size_bytes)})"],
         ["parameters / MACs", f"{num(model.parameters)} / {num(model.macs)}"],
-        ["host", f"{host['cpu']} ({host['cpu_count']} cores), Python {host['python']}"],
+        ["host", f"{host['cpu']} ({host['cpu_count']} cores, int8 instructions "
+                 f"{host.get('int8_instructions', 'not recorded')}), Python {host['python']}"],
         ["frameworks", ", ".join(f"{k} {v}" for k, v in host["frameworks"].items())],
         ["created", doc.created],
     ])
@@ -178,6 +179,7 @@ def _target_label(doc: Measurements, target: dict[str, Any]) -> str:
 
 def comparison_sections(docs: list[Measurements]) -> list[Section]:
     from heiti import registry
+    from heiti.report.int8_loss import int8_losses
 
     tasks = {doc.quality.task for doc in docs}
     if len(tasks) > 1:
@@ -197,4 +199,4 @@ def comparison_sections(docs: list[Measurements]) -> list[Section]:
         Figure("compare-latency-metric", f"Latency versus {metric}",
                lambda: plots.latency_vs_metric(docs)),
         Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
-    ])]
+    ], notes=[f"warning: {w}" for w in int8_losses(docs)])]

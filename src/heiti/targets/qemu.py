@@ -56,8 +56,10 @@ class Qemu(Remote):
     extra = None
 
     def __init__(self, params: Any = None, base_dir: Path | None = None):
+        from heiti import boards
+
         super().__init__(params, base_dir)
-        self._base_dir = base_dir
+        self._board = boards.get(self.params.board, base_dir)  # a bad board file: exit 2 at once
         self.firmware: Any = None
         self.emulation: Any = None
         self.layers: list[dict[str, Any]] = []
@@ -71,9 +73,7 @@ class Qemu(Remote):
         return self.params.pipeline
 
     def board(self) -> Any:
-        from heiti import boards
-
-        return boards.get(self.params.board, self._base_dir)
+        return self._board
 
     def open(self, runtime: Runtime, model: Artifact) -> Runtime:
         from heiti.boards.build import build_firmware

@@ -178,6 +178,8 @@ class RemoteExecutor(Runtime):
         self.io = model.io
         # DATA carries the inputs in the IO specification's order, in the wire's byte order
         self._dtypes = [np.dtype(spec.dtype).newbyteorder("<") for spec in model.io.inputs]
+        self._float_outputs = [(index, spec) for index, spec in enumerate(model.io.outputs)
+                               if np.dtype(spec.dtype).kind == "f"]
         self._headers: dict[tuple[tuple[int, ...], ...], bytes] = {}
         self._versions = loaded.get("versions", {})
         self._max_message = int(client.server.get("max_message", 2**32 - 1))
@@ -238,19 +240,40 @@ class RemoteExecutor(Runtime):
 
     def outputs(self, raw: bytes) -> dict[str, np.ndarray]:
         try:
-            return self.named_outputs(self._m.unpack_tensors(raw))
+            arrays = self._m.unpack_tensors(raw)
         except self._m.PayloadError as exc:
             raise self.target.failure("decoding outputs", exc) from None
+        for index, spec in self._float_outputs:  # a float output must not arrive as integers
+            if index < len(arrays) and arrays[index].dtype.kind != "f":
+                raise self.target.failure("decoding outputs", ValueError(
+                    f"OUTPUT '{spec.name}' holds {arrays[index].dtype.name} values, the IO "
+                    f"specification says {spec.dtype}"))
+        return self.named_outputs(arrays)
 
     def versions(self) -> dict[str, str]:
         return self._versions
 
     def close(self) -> None:
-        if not self._broken:
-            with contextlib.suppress(Exception):
-                stats = self.client.stats()
-                self.target._environment = stats.pop("environment", {})
-                self.target_statistics = stats
-                self.client.bye()
-        self.channel.close()
+        try:
+            if not self._broken:
+                self._collect_statistics()
+                with contextlib.suppress(*self._link_errors):
+                    self.client.bye()
+        finally:
+            self.channel.close()
+
+    def _collect_statistics(self) -> None:
+        """The target's STATS: optional (a target gone after the last answer gives none),
+        but when it answers, the answer must be what the protocol says."""
+        try:
+            stats = self.client.stats()
+        except self._m.PayloadError as exc:  # not JSON, or not an object
+            raise self.target.failure("reading STATS", exc) from None
+        except self._link_errors:
+            return
+        environment = stats.pop("environment", {})
+        if not isinstance(environment, dict):
+            raise self.target.failure("reading STATS", ValueError(
+                f"'environment' must be a JSON object, not {type(environment).__name__}"))
+        self.target._environment, self.target_statistics = environment, stats
 

@@ -68,14 +68,7 @@ class Classification(Task):
     def loss(self, inputs: dict[str, Any], outputs: dict[str, Any], truth: Any) -> Any:
         import torch
 
-        name = self.output_name(outputs, self.params.output)
-        scores = outputs[name]
-        if scores.ndim != 2:  # cross-entropy would fail with a message about the targets
-            _refuse_reconstruction(name, list(scores.shape), {k: list(v.shape) for k, v in inputs.items()})
-            raise InputError(f"the model's output '{name}' is shaped {list(scores.shape)}, not one "
-                             "score per class (batch, classes)",
-                             hint="use a classifier, or set the scenario's task to the one the "
-                                  "model was made for ('task: {type: ...}', see 'heiti list')")
+        scores = outputs[self.output_name(outputs, self.params.output)]
         return torch.nn.functional.cross_entropy(scores, torch.as_tensor(truth))
 
     def training_score(self, inputs: dict[str, Any], outputs: dict[str, Any], truth: Any) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heiti.core.cache import ArtifactStore, StepKey, tool_versions
+from heiti.core.cache import ArtifactStore, StepKey, copy, tool_versions
 from heiti.core.files import sha256_file, write_json
 from heiti.errors import HeitiError, component_failures
 from heiti.workflows.spec import Step, Workflow
@@ -54,7 +54,7 @@ def run_workflow(workflow: Workflow, dry_run: bool = False, log: Any = print) ->
         pending = [f"input '{i}' is rebuilt by step '{s}'"
                    for i, s in step.inputs.items() if built[s] is None]
         key = None if pending else _key(step, built, ctx)
-        entry = store.find(key) if key is not None else None
+        entry = store.find(key, log=ctx.log) if key is not None else None
         if entry is not None:
             outcome = StepOutcome(step.name, "current")
         else:
@@ -73,7 +73,7 @@ def run_workflow(workflow: Workflow, dry_run: bool = False, log: Any = print) ->
             outcome.output = str(entry / OUTPUT)
             state["steps"][step.name] = {"key": key.model_dump(mode="json"), "output": outcome.output}
             write_json(state_path, state)  # after every step: a failure later keeps what was done
-            _link(workflow.build_dir / "steps" / step.name, entry / OUTPUT)
+            copy(entry / OUTPUT, workflow.step_dir(step.name))
     return outcomes
 
 
@@ -106,12 +106,3 @@ def _read_state(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8")).get("steps", {})
     except (OSError, ValueError, AttributeError):
         return {}
-
-
-def _link(link: Path, target: Path) -> None:
-    """BUILD_DIR/steps/NAME points at the step's current output in the store."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    temporary = link.with_name(f".{link.name}.link")
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(target, target_is_directory=True)
-    temporary.replace(link)

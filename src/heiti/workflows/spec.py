@@ -15,6 +15,7 @@ Relative paths resolve against the workflow file's folder.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from typing import Any
 from pydantic import Field
 
 from heiti.core.cache import store_for
+from heiti.core.files import refuse_inside
 from heiti.errors import InputError
 from heiti.scenario import ComponentSpec, _Strict, instantiate, read_scenario_file, validate
-from heiti.workflows.tool import Tool
+from heiti.workflows.tool import Tool, ToolContext
 
 WHAT = "workflow file"
+STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class StepSpec(_Strict):
@@ -61,6 +64,15 @@ class Workflow:
     store_dir: Path
     steps: list[Step]  # in an order where every step comes after its inputs
 
+    def step_dir(self, name: str) -> Path:
+        """BUILD_DIR/steps/NAME: a copy of the step's stored output (a checked name, so
+        always a folder inside the build folder)."""
+        folder = self.build_dir / "steps"
+        path = (folder / name).resolve()
+        if path.parent != folder.resolve():
+            raise InputError(f"step '{name}': its output folder '{path}' is not inside '{folder}'")
+        return path
+
 
 def load_workflow(path: str | Path) -> Workflow:
     source = Path(path)
@@ -71,13 +83,26 @@ def workflow_from_dict(data: dict[str, Any], base: Path) -> Workflow:
     spec: WorkflowSpec = validate(WorkflowSpec, data, prefix="", what=WHAT)
     steps = {}
     for name, step in spec.steps.items():
+        if not STEP_NAME.fullmatch(name):
+            raise InputError(f"steps: the step name {name!r} is not allowed",
+                             hint="a step name is letters, digits, '_', '-' and '.', starting with a "
+                                  "letter or digit (it names the step's folder in the build folder)")
         tool = instantiate("tool", ComponentSpec(type=step.tool, parameters=step.with_), f"steps.{name}",
                            base, what=WHAT)
         _check_inputs(name, step, tool, spec.steps)
         steps[name] = Step(name, tool, step.inputs, {k: (base / v).resolve() for k, v in step.files.items()})
     build_dir = ((base / spec.build_dir) if spec.build_dir else base / "build" / spec.name).resolve()
     store = (base / spec.store).resolve() if spec.store else store_for(build_dir).root
+    _refuse_outputs_in_data(steps.values(), build_dir, store, base, spec.seed)
     return Workflow(spec, base, build_dir, store, _ordered(steps))
+
+
+def _refuse_outputs_in_data(steps: Any, build_dir: Path, store: Path, base: Path, seed: int) -> None:
+    """A build folder or store inside data a step reads would write among the samples."""
+    for step in steps:
+        data = step.tool.reads(ToolContext(base, seed, step.name, print))
+        refuse_inside(build_dir, data, "build_dir")
+        refuse_inside(store, data, "store")
 
 
 def _check_inputs(name: str, step: StepSpec, tool: Tool, steps: dict[str, StepSpec]) -> None:

@@ -18,7 +18,6 @@ from heiti import registry
 from heiti.core.artifact import Artifact, sidecar_path
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import write_atomic, write_json
-from heiti.core.steps import Model, StepContext
 from heiti.errors import InputError
 
 SAMPLES_FILE, INFO_FILE = "samples.npz", "dataset.json"
@@ -80,17 +79,3 @@ def artifact_in(folder: Path, step: str) -> Artifact:
     if len(found) != 1:
         raise InputError(f"the output of step '{step}' holds {len(found)} model artifacts, not one")
     return Artifact.load(found[0])
-
-
-class GivenModel(Model):
-    """An artifact another step made, standing where a scenario's model would (not registered)."""
-
-    name = "artifact"
-
-    def __init__(self, artifact: Artifact):
-        super().__init__()
-        self.artifact = artifact
-        self.output_format = artifact.format
-
-    def prepare(self, path: Path, train: Any, ctx: StepContext, force: bool = False) -> Artifact:
-        return self.artifact

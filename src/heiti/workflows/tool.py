@@ -37,6 +37,10 @@ class Tool(Component):
         """Python modules whose versions are part of the step's key."""
         return self.requires
 
+    def reads(self, ctx: ToolContext) -> list[Path]:
+        """Files and folders outside the workflow the tool reads (no output may go there)."""
+        return []
+
     def identity(self, ctx: ToolContext) -> dict[str, Any] | None:
         """What the tool reads from outside the workflow (a dataset), by content."""
         return None

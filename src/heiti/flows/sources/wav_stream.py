@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from heiti.audio.wav import MAX_SECONDS
 from heiti.core.component import Component
 from heiti.errors import InputError
 from heiti.flows.sources.windows import AudioWindowParams, Windower
@@ -17,6 +18,8 @@ from heiti.flows.stage import DatasetAware, Item, Source
 class WavStreamParams(AudioWindowParams):
     path: Path = Field(description="a WAV file, or a folder whose WAV files play one after another")
     resample: bool = Field(True, description="resample other sample rates (else refuse them)")
+    max_seconds: float = Field(MAX_SECONDS, gt=0, le=24 * 3600, description="longest file taken "
+                               "(each is read whole): a longer one is refused")
 
 
 class WavStream(DatasetAware, Source):
@@ -53,11 +56,12 @@ class WavStream(DatasetAware, Source):
         return [path]
 
     def items(self) -> Iterator[Item]:
-        from heiti.audio.wav import read_wav
+        from heiti.audio.wav import read_wav  # (soundfile, librosa: the audio extra)
 
         seq = 0
         for file in self.files():
-            audio = read_wav(file, self.params.sample_rate, resample=self.params.resample)
+            audio = read_wav(file, self.params.sample_rate, resample=self.params.resample,
+                             max_seconds=self.params.max_seconds)
             windows = Windower(self.params, file.name, first_seq=seq)
             yield from windows.feed(audio)
             yield from windows.finish()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -36,11 +38,28 @@ class Command(Tool):
         except (KeyError, IndexError, ValueError) as exc:
             raise InputError(f"steps.{ctx.step}.with.run: cannot fill in {exc}",
                              hint="use {output} and {inputs[NAME]}, NAME one of the step's inputs") from None
-        try:
-            result = subprocess.run(argv, cwd=ctx.base_dir, capture_output=True, text=True,
-                                    timeout=self.params.timeout_s)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+        try:  # its own process group: a timeout ends the program and everything it started
+            process = subprocess.Popen(argv, cwd=ctx.base_dir, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, start_new_session=True)
+        except OSError as exc:
             raise RunFailed(f"cannot run {argv[0]}: {exc}") from None
-        if result.returncode != 0:
-            tail = "\n".join(result.stderr.strip().splitlines()[-5:])
-            raise RunFailed(f"{argv[0]} exited with {result.returncode}\n{tail}")
+        try:
+            _, stderr = process.communicate(timeout=self.params.timeout_s)
+        except BaseException as exc:  # the timeout, or a Ctrl-C while it runs
+            _end_group(process)
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise RunFailed(f"{argv[0]} ran longer than timeout_s {self.params.timeout_s:g}; "
+                                "it and the processes it started were stopped") from None
+            raise
+        if process.returncode != 0:
+            tail = "\n".join(stderr.strip().splitlines()[-5:])
+            raise RunFailed(f"{argv[0]} exited with {process.returncode}\n{tail}")
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """Kill the program's process group (the program and its children) and reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.communicate()

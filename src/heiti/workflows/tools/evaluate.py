@@ -5,16 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from heiti.core.component import Params
-from heiti.scenario import (
-    ComponentSpec,
-    LoadedScenario,
-    ReportSettings,
-    Scenario,
-    TargetSpec,
-    TestSettings,
-    instantiate,
-)
-from heiti.workflows.stored import GivenModel, StoredDataset, artifact_in
+from heiti.scenario import ComponentSpec, TargetSpec, TestSettings, instantiate
+from heiti.workflows.stored import StoredDataset, artifact_in
 from heiti.workflows.tool import Tool, ToolContext, requirements
 
 
@@ -37,20 +29,20 @@ class Evaluate(Tool):
         return requirements("runtime", self.params.runtime)
 
     def run(self, inputs: dict[str, Path], output: Path, ctx: ToolContext) -> None:
-        from heiti.flow import run as flow
+        from heiti.flow.run import evaluate, write_measurements
 
-        where, base = f"steps.{ctx.step}.with", ctx.base_dir
-        model = GivenModel(artifact_in(inputs["model"], ctx.step))
-        target = self.params.target
-        spec = Scenario(name=ctx.step, seed=ctx.seed, dataset=ComponentSpec(type="ingested"),
-                        model={"type": model.name}, runtime=self.params.runtime, target=target,
-                        test=self.params.test, report=ReportSettings(enabled=self.params.report))
-        scenario = LoadedScenario(
-            spec, base / "<workflow>", output, StoredDataset(inputs["data"]), model, model.artifact.path,
-            [], instantiate("runtime", self.params.runtime, f"{where}.runtime", base, what="workflow file"),
-            instantiate("target", ComponentSpec(type=target.kind, parameters=target.model_dump(
-                exclude={"kind"})), f"{where}.target", base, what="workflow file"))
-        path, _ = flow.test(scenario)
+        where, base, target = f"steps.{ctx.step}.with", ctx.base_dir, self.params.target
+        model = artifact_in(inputs["model"], ctx.step)
+        dataset = StoredDataset(inputs["data"])
+        runtime = instantiate("runtime", self.params.runtime, f"{where}.runtime", base, what="workflow file")
+        target_component = instantiate("target", ComponentSpec(type=target.kind, parameters=target.model_dump(
+            exclude={"kind"})), f"{where}.target", base, what="workflow file")
+        evaluation = evaluate(model, dataset, runtime, target_component, dataset.task, self.params.test)
+        step = {"name": ctx.step, "seed": ctx.seed, "dataset": dataset.describe(),
+                "task": dataset.task.describe(), "model": {"type": "artifact", "path": str(model.path)},
+                "runtime": runtime.describe(), "target": target.model_dump(),
+                "test": self.params.test.model_dump(mode="json")}
+        path, _ = write_measurements(evaluation, ctx.step, step, [model], output)
         if self.params.report:
             from heiti.report import render_report
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from heiti.core.cache import dataset_identity
 from heiti.core.component import Params
 from heiti.core.dataset import Dataset
 from heiti.scenario import ComponentSpec, instantiate
@@ -34,10 +33,13 @@ class Ingest(Tool):
                                        what="workflow file")
         return dataset
 
+    def reads(self, ctx: ToolContext) -> list[Path]:
+        return self.dataset(ctx).path_parameters()
+
     def identity(self, ctx: ToolContext) -> dict[str, Any] | None:
-        return dataset_identity(self.dataset(ctx))
+        return self.dataset(ctx).fingerprint()
 
     def run(self, inputs: dict[str, Path], output: Path, ctx: ToolContext) -> None:
         dataset = self.dataset(ctx)
         dataset.check_available()
-        write_samples(dataset, dataset_identity(dataset), output)
+        write_samples(dataset, dataset.fingerprint(), output)

@@ -1,0 +1,159 @@
+"""A heiti micro C model as a self-contained folder for a firmware project: the model and
+the kernels it was generated with, CMake and make builds of a static library, an example
+``main.c`` that checks one sample against heiti's outputs, and a README with the figures.
+
+The C files are taken from the ``c-int8`` artifact itself (every ``.c`` and ``.h`` the
+code generator put there), so the package holds exactly the kernels its ``model.c`` was
+generated against, whatever the layout of heiti's kernel library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heiti import __version__
+from heiti.core.artifact import Artifact
+from heiti.errors import InputError
+
+FORMAT = "c-int8"
+SOURCE_DIR = "heiti_model"
+MODEL_FILES = ("model.c", "model.h")
+MARKER = "heiti-package.json"  # marks a folder as a heiti package (which a new one may replace)
+DEFAULT_BOARD = "mps2-an386"  # a Cortex-M4, the CPU micro-c measures flash and RAM for
+
+
+def c_sources(artifact: Artifact) -> list[Path]:
+    """The C sources and headers of a c-int8 artifact, model files first."""
+    files = sorted(p for p in Path(artifact.path).rglob("*") if p.suffix in (".c", ".h") and p.is_file())
+    missing = [name for name in MODEL_FILES if not (artifact.path / name).is_file()]
+    if missing:
+        raise InputError(f"'{artifact.path}' has no {' or '.join(missing)}",
+                         hint="make the artifact again: heiti optimize SCENARIO --force")
+    return sorted(files, key=lambda p: (p.name not in MODEL_FILES, str(p)))
+
+
+def find_artifact(build_dir: Path) -> Artifact:
+    """The last c-int8 step of a build folder (or the artifact folder itself)."""
+    if Artifact.sidecar_exists(build_dir):
+        found = [Artifact.load(build_dir)]
+    else:
+        found = [a for a in (Artifact.cached(s.with_suffix("")) for s in sorted(build_dir.glob("*.json")))
+                 if a is not None and a.format == FORMAT]
+    if not found or found[-1].format != FORMAT:
+        raise InputError(f"'{build_dir}' holds no heiti micro C model ({FORMAT} artifact)",
+                         hint="give a scenario whose chain ends in 'micro-c', or its build folder "
+                              "after 'heiti optimize'")
+    return found[-1]
+
+
+def expected_outputs(artifact: Artifact, raw: np.ndarray) -> np.ndarray:
+    """heiti's host build of the artifact on ``raw`` (bit-identical to the golden model:
+    micro-c checks that when it generates the code)."""
+    from heiti.micro.build import HostModel, host_library
+
+    details = artifact.provenance.details
+    host = HostModel(host_library(artifact.path), details["input_size"], details["output_size"])
+    return host.predict(raw.view(np.uint8).reshape(1, -1))[0]
+
+
+def synthetic_sample(artifact: Artifact) -> np.ndarray:
+    """A fixed pseudo-random raw input, for packages made without a dataset."""
+    spec = artifact.io.inputs[0]
+    info = np.iinfo(spec.dtype)
+    size = artifact.provenance.details["input_size"]
+    return np.random.default_rng(0).integers(info.min, info.max, size, dtype=spec.dtype, endpoint=True)
+
+
+def write_package(artifact: Artifact, out: Path, board: Any, sample: np.ndarray,
+                  sample_source: str, name: str) -> Path:
+    """Write the package folder ``out`` (replacing an earlier heiti package there)."""
+    from heiti.frameworks.native import fresh_dir
+
+    sources = c_sources(artifact)
+    expected = expected_outputs(artifact, sample)
+    _refuse_foreign(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    facts = _facts(artifact, board, name, sources, sample, expected, sample_source)
+    with fresh_dir(out) as tmp:
+        (tmp / SOURCE_DIR).mkdir()
+        for source in sources:
+            target = tmp / SOURCE_DIR / source.relative_to(artifact.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        (tmp / "example").mkdir()
+        (tmp / "cmake").mkdir()
+        for template, target in [("CMakeLists.txt", "CMakeLists.txt"), ("Makefile", "Makefile"),
+                                 ("main.c", "example/main.c"), ("README.md", "README.md"),
+                                 ("toolchain.cmake", "cmake/toolchain.cmake")]:
+            (tmp / target).write_text(_render(template, facts), encoding="utf-8")
+        figures = {k: facts[k] for k in ("name", "board_name", "flash_bytes", "static_ram_bytes",
+                                         "stack_bytes", "ram_bytes", "arena_bytes", "weight_bytes",
+                                         "total_macs", "measured_compiler", "measured_flags",
+                                         "input_size", "output_size")}
+        (tmp / MARKER).write_text(json.dumps({"heiti": __version__, "artifact": str(artifact.path),
+                                              "artifact_sha256": artifact.sha256, **figures,
+                                              "expected_outputs": expected.tolist()}, indent=2) + "\n",
+                                  encoding="utf-8")
+    return out
+
+
+def _refuse_foreign(out: Path) -> None:
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).is_file())):
+        raise InputError(f"'{out}' exists and is not a heiti package; heiti replaces only its own "
+                         "package folders", hint="choose a new or empty folder with -o")
+
+
+def _facts(artifact: Artifact, board: Any, name: str, sources: list[Path], sample: np.ndarray,
+           expected: np.ndarray, sample_source: str) -> dict[str, Any]:
+    details = artifact.provenance.details
+    m4 = details.get("cortex_m4", {})
+    inp, outp = artifact.io.inputs[0], artifact.io.outputs[0]
+    names = artifact.io.class_names
+    printable = names and all(re.fullmatch(r"[\w .,:+-]*", n) for n in names)
+    layers = details.get("layers", [])
+    return {
+        "name": name, "version": __version__, "artifact": artifact.path.name,
+        "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "board_name": board.name, "toolchain_compiler": board.toolchain.compiler,
+        "toolchain_ar": board.toolchain.compiler.removesuffix("gcc") + "ar",
+        "toolchain_flags": " ".join(board.toolchain.flags),
+        "processor": {"cortex-m": "arm"}.get(board.family, board.family),
+        "measured_compiler": m4.get("compiler"), "measured_flags": m4.get("flags"),
+        "sources": [p.relative_to(artifact.path).as_posix() for p in sources if p.suffix == ".c"],
+        "kernel_files": [p.relative_to(artifact.path).as_posix() for p in sources
+                         if p.name not in MODEL_FILES],
+        "flash_bytes": m4.get("flash_bytes"), "stack_bytes": m4.get("stack_bytes"),
+        "ram_bytes": m4.get("ram_bytes"),
+        "static_ram_bytes": m4["bss_bytes"] + m4["data_bytes"] if "bss_bytes" in m4 else None,
+        "skipped": m4.get("skipped", "micro-c ran with cortex_m4: false"),
+        "arena_bytes": details.get("arena_bytes"), "weight_bytes": details.get("weight_bytes"),
+        "input_size": details["input_size"], "output_size": details["output_size"],
+        "input_name": inp.name, "input_shape": "x".join(map(str, inp.shape[1:])),
+        "input_scale": inp.scale, "input_zero_point": inp.zero_point or 0,
+        "output_name": outp.name, "output_scale": outp.scale, "output_zero_point": outp.zero_point or 0,
+        "class_names": ", ".join(f'"{n}"' for n in names) if printable else None,
+        "layers": layers, "total_macs": sum(layer.get("macs", 0) for layer in layers),
+        "sample": _c_array(sample.view(np.uint8)), "expected": _c_array(expected),
+        "sample_source": sample_source,
+    }
+
+
+def _c_array(values: np.ndarray) -> str:
+    numbers = [str(int(v)) for v in values.reshape(-1)]
+    return ",\n".join("    " + ", ".join(numbers[i : i + 16]) for i in range(0, len(numbers), 16))
+
+
+def _render(template: str, facts: dict[str, Any]) -> str:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("heiti.deploy", "templates/micro"),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+                             autoescape=False)  # C, CMake and Markdown, not HTML
+    return env.get_template(template + ".j2").render(facts)

@@ -1,0 +1,122 @@
+"""``heiti package``: the session's digits model as a heiti micro package, built in a clean
+folder with CMake and with make (host gcc, and arm-none-eabi-gcc for the library), its
+example run and compared with heiti's golden model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, scenario_dict, write_scenario
+from heiti.micro import golden
+from heiti.micro.graph import Graph, raw_input
+from heiti.scenario import load_scenario
+
+pytestmark = pytest.mark.skipif(not (shutil.which("cmake") and shutil.which("gcc") and shutil.which("make")),
+                                reason="cmake, make and gcc are needed (.ci/apt-packages)")
+ARM = shutil.which("arm-none-eabi-gcc")
+CHAIN = [{"type": "micro-ptq", "parameters": {"calibration_samples": 100}},
+         {"type": "micro-c", "parameters": {"check_samples": 0, "cortex_m4": bool(ARM)}}]
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory, trained_model_dir) -> Path:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HEITI_CACHE", str(tmp_path_factory.mktemp("package-cache")))
+    folder = tmp_path_factory.mktemp("package")
+    shutil.copytree(trained_model_dir / "model", folder / "model")
+    yield write_scenario(folder, scenario_dict("digits-micro", optimizers=CHAIN,
+                                               runtime={"type": "micro-host"}))
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def package(scenario, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("out") / "digits-package"
+    assert run_cli("package", scenario, "-o", out) == 0
+    return out
+
+
+def _run(command: list[str], cwd: Path) -> str:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    return done.stdout
+
+
+def _example_outputs(stdout: str) -> list[int]:
+    line = next(line for line in stdout.splitlines() if line.startswith("outputs:"))
+    return [int(v) for v in line.split()[1:]]
+
+
+def test_cmake_build_runs_the_example_with_the_golden_models_outputs(package, scenario, tmp_path):
+    folder = shutil.copytree(package, tmp_path / "clean")  # nothing of heiti's build folder around
+    _run(["cmake", "-B", "build", "-S", "."], folder)
+    _run(["cmake", "--build", "build"], folder)
+    stdout = _run([str(folder / "build" / "heiti_model_example")], folder)
+    assert "same as heiti's outputs" in stdout
+    loaded = load_scenario(scenario)
+    graph = Graph.load(loaded.build_dir / "01-micro-ptq.npz")
+    first = loaded.dataset.split("test").x[:1]
+    assert _example_outputs(stdout) == golden.predict(graph, raw_input(first, graph.input_scale))[0].tolist()
+    figures = json.loads((folder / "heiti-package.json").read_text())
+    assert figures["expected_outputs"] == _example_outputs(stdout)
+
+
+def test_package_holds_the_artifacts_c_files_and_documents_the_api(package, scenario):
+    artifact = load_scenario(scenario).build_dir / "02-micro-c"
+    shipped = {p.name for p in (package / "heiti_model").rglob("*") if p.is_file()}
+    assert shipped == {p.name for p in artifact.rglob("*") if p.suffix in (".c", ".h")}
+    readme = (package / "README.md").read_text()
+    assert "heiti_model_run(input, output)" in readme and "HEITI_MODEL_ARENA_SIZE" in readme
+    assert "| preprocess |" in readme and "conv2d" in readme
+
+
+def test_plain_make_builds_with_warnings_as_errors(package, tmp_path):
+    folder = shutil.copytree(package, tmp_path / "clean")
+    _run(["make", "CFLAGS=-O2 -Werror"], folder)
+    assert "same as heiti's outputs" in _run(["./heiti_model_example"], folder)
+    if shutil.which("g++"):  # the API header as C++ sees it
+        _run(["g++", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", "c++", "heiti_model/model.h"],
+             folder)
+
+
+@pytest.mark.skipif(not ARM, reason="arm-none-eabi-gcc is not installed (.ci/apt-packages)")
+def test_cross_build_of_the_library_matches_the_flash_figure(package, tmp_path):
+    folder = shutil.copytree(package, tmp_path / "clean")
+    _run(["cmake", "-B", "build", "-DCMAKE_TOOLCHAIN_FILE=cmake/toolchain.cmake"], folder)
+    _run(["cmake", "--build", "build"], folder)
+    assert not (folder / "build" / "heiti_model_example").exists()  # no printf on a board
+    sizes = _run(["arm-none-eabi-size", "-t", "build/libheiti_model.a"], folder).splitlines()[-1].split()
+    flash = json.loads((folder / "heiti-package.json").read_text())["flash_bytes"]
+    # the same sources and CPU; CMake's MinSizeRel flags differ slightly from micro-c's -Os
+    assert abs(int(sizes[0]) + int(sizes[1]) - flash) <= 0.05 * flash
+    assert f"| flash (code + constant weights, text + data) | {flash} |" in (folder / "README.md").read_text()
+
+
+def test_a_build_folder_gives_a_package_with_a_synthetic_sample(scenario, tmp_path):
+    build = load_scenario(scenario).build_dir
+    assert run_cli("package", build, "-o", tmp_path / "pkg") == 0
+    assert "pseudo-random" in (tmp_path / "pkg" / "example" / "main.c").read_text()
+    _run(["make"], tmp_path / "pkg")
+    assert "same as heiti's outputs" in _run(["./heiti_model_example"], tmp_path / "pkg")
+    assert run_cli("package", build, "-o", tmp_path / "pkg") == 0  # its own package: replaced
+    assert not (tmp_path / "pkg" / "heiti_model_example").exists()
+
+
+def test_refusals_exit_2(scenario, tmp_path, capsys):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    assert run_cli("package", scenario, "-o", foreign) == 2
+    assert "is not a heiti package" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    assert run_cli("package", tmp_path / "missing", "-o", tmp_path / "p") == 2
+    assert run_cli("package", tmp_path, "-o", tmp_path / "p") == 2
+    assert "holds no heiti micro C model" in capsys.readouterr().err
+    onnx = write_scenario(scenario.parent, scenario_dict("onnx", build_dir="build-onnx"), "onnx.yml")
+    assert run_cli("package", onnx, "-o", tmp_path / "p") == 2
+    assert "ends in a model of format onnx" in capsys.readouterr().err
