@@ -72,13 +72,14 @@ def analyse(floats: Graph, graph: Graph, x: np.ndarray,
     int_values = golden.run_all(graph, graph.quantize_input(x))
     layers = []
     for i, op in enumerate(graph.ops):
-        if not unit(op.kind).requantizes(op):
+        if not (unit(op.kind).requantizes(op) or op.kind in ("avgpool", "maxpool")):  # pooling rounds too
             continue
         t = graph.tensors[op.output]
         deployed = (int_values[op.output] - t.zero_point) * t.scale
         single, after = _only_this_layer(floats, graph, i)
         alone = metric(float_run_all(single, x, after, float_values, i)[floats.output])
-        layers.append({"index": i, "kind": op.kind, "tensor": op.output,
+        name = graph.info.get("names", {}).get(op.output, op.output)  # the model's own, when known
+        layers.append({"index": i, "kind": op.kind, "tensor": name,
                        "sqnr_db": round(float(sqnr_db(float_values[op.output], deployed)), 2),
                        "metric_only_this_layer": alone})
     deployed_out = graph.dequantize(int_values[graph.output])

@@ -90,6 +90,18 @@ def input_scale(given: float | None, ctx: StepContext) -> float:
     return given
 
 
+def check_fit(floats: Graph, model: Artifact, ctx: StepContext) -> None:
+    """The dataset's samples against the model's input: a refusal naming both shapes, with
+    the dataset's own hint (e.g. its image size parameter), before any NumPy reshape fails."""
+    found = tuple(samples(ctx, "train").x.shape[1:])
+    want = tuple(floats.tensors[floats.input].shape)
+    if found != want:
+        hint = ctx.dataset.fit_hint(model.io) if ctx.dataset is not None else None
+        raise InputError(f"micro: the dataset's samples are {list(found)}, the model takes {list(want)} "
+                         "(channels x height x width)",
+                         hint=hint or "give the dataset the model's input size and channel count")
+
+
 def torch_float_graph(model: Artifact, scale: float, mean: Any = None) -> tuple[Any, Graph]:
     """The PyTorch module of a zoo artifact and its float graph."""
     from heiti.frameworks.torch_tools import load_module
@@ -139,6 +151,7 @@ def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]
         raw = train.x / scale
         mean = np.rint(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))).astype(np.int32)
     _, floats = torch_float_graph(model, scale, mean)
+    check_fit(floats, model, ctx)
     compensate_mean(floats)
     ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])
     net = QatNet(floats, ranges, params.momentum, params.scheme)

@@ -24,4 +24,5 @@ class ToChw(Unit):
 
     def emit_c(self, e):
         h, w, c = e.graph.tensors[e.op.inputs[0]].shape
-        return "", f"hm_to_chw({e.src}, {e.out}, {h * w}, {c});"
+        src = e.src if e.src.startswith("A") else "(const int8_t *)input"  # uint8 inputs: the same bytes
+        return "", f"hm_to_chw({src}, {e.out}, {h * w}, {c});"
