@@ -86,10 +86,17 @@ class Subscriber:
         if user:
             self.client.username_pw_set(*user)
         self.client.reconnect_delay_set(1, 2)
+        # ready only once the broker acknowledged the subscription: a message published
+        # before that would not be delivered (seen under load as the first messages lost)
+        self._subscribed = threading.Event()
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
+        if not self._subscribed.wait(30):
+            self.close()
+            raise RuntimeError(f"the broker did not acknowledge the subscription to {topic}")
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         with self._changed:

@@ -98,3 +98,18 @@ def broker(tmp_path):
     running.start()
     yield running
     running.stop()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """End the run with the tests skipped for missing Debian packages and how to install them."""
+    from system_packages import installed, packages, summary
+
+    skipped = []
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple):  # (file, line, "Skipped: reason")
+            skipped.append((report.nodeid, str(report.longrepr[2]).removeprefix("Skipped: ")))
+    lines = summary(skipped, [p for p in packages() if not installed(p)])
+    if lines:
+        terminalreporter.section("tests skipped for missing system packages")
+        for line in lines:
+            terminalreporter.write_line(line)

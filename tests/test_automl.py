@@ -6,20 +6,18 @@ resumes without repeating finished trials; trials on Ray equal local evaluations
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import EXAMPLES_DIR, run_cli, scenario_dict, write_scenario
+from process_helpers import Lines
 
 optuna = pytest.importorskip("optuna", reason="heiti automl needs optuna: pip install 'heiti[automl]'")
 
@@ -70,6 +68,63 @@ def test_a_bad_search_section_is_refused_with_its_path_before_anything_runs(tmp_
     assert run_cli("automl", path) == 2
     assert expected in capsys.readouterr().err
     assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"parameters": {"model.parameters.channels": {"length": [1, 10**9], "items": {"choices": [4]}}}},
+     "search.parameters[model.parameters.channels].list: Value error, length [1, 1000000000]: a "
+     "list of more than 1000 items"),
+    ({"seed": 2**64}, "search.seed: Input should be less than or equal to 4294967295"),
+    ({"parameters": {"model.train.lr": {"low": 0.001, "high": float("inf")}}},
+     "search.parameters[model.train.lr].range.high: Value error, inf is not a finite number"),
+    ({"parameters": {"model.parameters.hidden": {"low": 1, "high": 10**400}}},
+     "range.high: Value error, a number of 401 digits is not a finite number within ±2^53"),
+    ({"parameters": {"model.parameters.hidden": {"low": 1, "high": 64, "step": 2, "log": True}}},
+     "search.parameters[model.parameters.hidden].range: Value error, a log range takes no step"),
+    ({"parameters": {"model.parameters.hidden": {"low": 1, "high": 10, "step": 0.5}}},
+     "range: Value error, an integer range needs an integer step, not 0.5"),
+    ({"parameters": {"model.train.lr": {"low": 0.001, "high": 0.1, "step": 1e-300}}},
+     "range: Value error, step 1e-300 divides [0.001, 0.1] into more than 1,000,000,000 values"),
+    ({"parameters": {"model.parameters.hidden": {"choices": ["2020-01-01"]}}},  # a YAML date
+     "search.parameters[model.parameters.hidden].choices: Value error, choice 0 "
+     "(datetime.date(2020, 1, 1)) is not a JSON value"),
+    ({"parameters": {"model.parameters.hidden": 16}},
+     "search.parameters[model.parameters.hidden]: expected {low, high[, step, log]} or {choices}, "
+     "or {length, items}"),
+])
+def test_hostile_search_sections_are_refused_with_a_message(tmp_path, capsys, fields, expected):
+    """The red team's search sections that ended in MemoryError, ValueError (seed, Optuna's
+    step rules), TypeError (a date) or an endless sampling; exit 2 before anything runs."""
+    path = write_scenario(tmp_path, _local("hostile", _search(**fields)))
+    if "datetime" in expected:  # unquoted in YAML: a date, which is no JSON value
+        path.write_text(path.read_text().replace("'2020-01-01'", "2020-01-01"))
+    assert run_cli("automl", path) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "unexpected" not in err
+    assert not (tmp_path / "build").exists()
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated", "a folder"])
+def test_resuming_from_a_damaged_study_is_bad_input(tmp_path, capsys, damage):
+    from heiti.automl import prepare
+    from heiti.automl.study import open_study
+    from heiti.scenario import read_scenario_file
+
+    path = write_scenario(tmp_path, _local("damaged", _search()))
+    search = prepare(read_scenario_file(path), tmp_path, path)
+    db = search.out_dir / "study.db"
+    if damage == "truncated":  # a real study, cut in half
+        open_study(search, resume=False)
+        db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
+    elif damage == "random bytes":
+        search.out_dir.mkdir(parents=True)
+        db.write_bytes(bytes(range(256)) * 20)
+    else:
+        db.mkdir(parents=True)
+    assert run_cli("automl", path, "--resume", "--no-best") == 2
+    err = capsys.readouterr().err
+    assert f"heiti: error: {db} is not a readable Optuna study: " in err and "unexpected" not in err
+    assert "hint: it is damaged or was not written by heiti automl: move it away" in err
 
 
 def test_board_objectives_need_a_board_and_the_example_validates(tmp_path, capsys):
@@ -135,19 +190,6 @@ def test_a_board_search_rejects_what_does_not_fit_and_every_trained_candidate_fi
     assert (tmp_path / "build" / "automl" / "comparison" / "report.html").is_file()
 
 
-def _trial_states(db: Path) -> list[tuple[str, int]]:
-    """Each trial's state and how many parameters it has sampled, read straight from the
-    study's SQLite file, read-only: opening the study with Optuna while the search still
-    creates its schema races with it (both insert the schema version)."""
-    query = ("SELECT t.state, COUNT(p.param_id) FROM trials t "
-             "LEFT JOIN trial_params p ON p.trial_id = t.trial_id GROUP BY t.trial_id")
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as db_:
-            return [(state, count) for state, count in db_.execute(query)]
-    except sqlite3.OperationalError:  # not created yet, or locked for a moment
-        return []
-
-
 def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_path, capsys):
     from optuna.trial import TrialState
 
@@ -157,21 +199,15 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
 
     path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 5})))
     search = prepare(read_scenario_file(path), tmp_path, path)
-    log = (tmp_path / "first.log").open("w")
     # a real search, interrupted (Ctrl-C) while its second trial trains
     process = subprocess.Popen([sys.executable, "-m", "heiti", "automl", str(path), "--no-best"],
-                               stdout=log, stderr=subprocess.STDOUT)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = Lines(process.stderr)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.3)
-            trials = _trial_states(search.out_dir / "study.db")
-            complete = [count for state, count in trials if state == "COMPLETE"]
-            # stop the second trial once it has sampled all its parameters, as the first did
-            if len(complete) == 1 and ("RUNNING", complete[0]) in trials:
-                process.send_signal(signal.SIGINT)
-                break
-        assert process.wait(timeout=60) == 130, (tmp_path / "first.log").read_text()
+        # the second trial has sampled its parameters (logged after) and now trains for seconds
+        err.wait_for("automl: trial 1 started", timeout=300)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130, err.finish()
     finally:
         if process.poll() is None:
             process.kill()

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from conftest import run_cli, scenario_dict, write_scenario
 from heiti import boards
 from heiti.core.artifact import Artifact
 from heiti.errors import InputError
+from process_helpers import Lines
 
 NEEDED = ("qemu-system-arm", "qemu-system-riscv32", "arm-none-eabi-gcc", "riscv64-unknown-elf-gcc")
 pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in NEEDED),
@@ -328,14 +328,16 @@ def test_ctrl_c_during_a_hung_inference_stops_qemu(c_model, cache):
     scenario = _board_scenario(folder, "interrupted", "mps2-an386", samples=4)
     env = {**os.environ, "PYTHONPATH": str(Path(heiti.__file__).parents[1])}
     heiti_run = subprocess.Popen([sys.executable, "-m", "heiti", "run", str(scenario)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not _qemu_processes(cache) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _qemu_processes(cache), "QEMU never started"
-    time.sleep(1.0)  # the firmware is now spinning in its first inference
-    heiti_run.send_signal(signal.SIGINT)
-    assert heiti_run.wait(timeout=20) == 130
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = Lines(heiti_run.stderr)
+    try:
+        err.wait_for("target 'qemu' ready; inference starts")  # the firmware is in its handshake's end
+        assert _qemu_processes(cache)
+        heiti_run.send_signal(signal.SIGINT)  # the first inference never ends: it is interrupted
+        assert heiti_run.wait(timeout=60) == 130, err.finish()
+    finally:
+        if heiti_run.poll() is None:
+            heiti_run.kill()
     assert not _qemu_processes(cache)
 
 

@@ -192,3 +192,55 @@ def test_matrix_cells_train_once_and_retrain_on_relabeled_data(tmp_path, capsys)
     assert lines[0] == "heiti: model: training tiny-cnn for up to 1 epochs (dataset changed)"
     assert lines[1:] == ["heiti: model: up to date (model.pt)"]
     assert _trained(capsys, *matrix) == ["heiti: model: up to date (model.pt)"] * 2
+
+
+def test_automl_trials_follow_the_same_rule(tmp_path, capsys, monkeypatch):
+    """Trials of equal candidates share one trained model through the store; a relabeled
+    image makes the next search train again."""
+    monkeypatch.setenv("HEITI_STORE", str(tmp_path / "store"))
+    images = _images(tmp_path / "images")
+    search = {"parameters": {"model.parameters.hidden": {"choices": [8]}}, "budget": {"trials": 2}}
+    path = write_scenario(tmp_path, _image_scenario(runtime={"type": "torch"}, optimizers=[], search=search))
+
+    def searched(folder):  # each trial trains (or not), then tests the model it has
+        lines = _trained(capsys, "automl", path, "--no-best", "-o", tmp_path / folder)
+        assert lines[1::2] == ["heiti: model: up to date (model.pt)"] * 2
+        return lines[::2]
+
+    assert searched("s1") == ["heiti: model: training tiny-cnn for up to 1 epochs",
+                              "heiti: model: reused from the artifact store (model.pt)"]
+    (images / "class1" / "2.png").rename(images / "class0" / "moved.png")
+    assert searched("s2") == ["heiti: model: training tiny-cnn for up to 1 epochs",
+                              "heiti: model: reused from the artifact store (model.pt)"]
+
+
+def test_fingerprints_follow_the_samples_content_not_their_place(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from heiti.datasets.coco_json import CocoJson
+
+    # coco-json with its images beside the annotations: the images it names count, other
+    # files there (a build folder, notes) do not
+    for i in range(2):
+        Image.new("RGB", (16, 16), (i * 90, 0, 0)).save(tmp_path / f"{i}.png")
+    (tmp_path / "annotations.json").write_text(json.dumps({
+        "images": [{"id": i, "file_name": f"{i}.png", "width": 16, "height": 16} for i in range(2)],
+        "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [2, 2, 8, 8]} for i in range(2)],
+        "categories": [{"id": 1, "name": "thing"}]}))
+
+    def coco():
+        return CocoJson({"annotations": "annotations.json"}, base_dir=tmp_path).fingerprint()
+
+    first = coco()
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "model.pt").write_bytes(b"x")
+    assert coco() == first
+    Image.new("RGB", (16, 16), (0, 200, 0)).save(tmp_path / "1.png")  # one image edited
+    assert coco()["parameters"]["images"] != first["parameters"]["images"]
+
+    # a generated dataset: its parameters and heiti's version
+    digits = Digits().fingerprint()
+    assert digits["type"] == "digits" and "heiti" in digits["versions"]
+    assert Digits({"seed": 1}).fingerprint() != digits

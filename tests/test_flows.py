@@ -16,6 +16,7 @@ from heiti.datasets.digits import Digits
 from heiti.errors import RunFailed
 from heiti.flows.engine import FlowRunner
 from heiti.flows.stage import Item, Sink, Source
+from process_helpers import Lines
 
 IMAGES = 30
 
@@ -211,7 +212,6 @@ def test_tcp_audio_reads_pcm_from_a_client_into_windows():
 
 def test_ctrl_c_stops_a_flow_that_waits_for_its_source(tmp_path):
     import signal
-    import socket
     import subprocess
     import sys
 
@@ -221,17 +221,15 @@ def test_ctrl_c_stops_a_flow_that_waits_for_its_source(tmp_path):
     (tmp_path / "flow.yml").write_text(yaml.safe_dump(flow))
     process = subprocess.Popen([sys.executable, "-m", "heiti", "flow", "flow.yml"], cwd=tmp_path,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # listening once the port cannot be bound any more
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                break
-        time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=10)
-    assert process.returncode == 130 and "interrupted" in err
+    err = Lines(process.stderr)
+    try:
+        err.wait_for(f"tcp-audio: listening on tcp://127.0.0.1:{port}")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "interrupted" in err.finish()
 
 
 def test_a_sink_that_cannot_open_its_file_is_named(tmp_path, capsys):

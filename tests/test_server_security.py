@@ -283,11 +283,13 @@ def test_threads_above_the_operators_limit_are_refused(server, onnx_model, threa
 
 def _trickle(port: int, data: bytes, gap: float, result: dict, prefix: bytes = b"") -> None:
     """Send ``prefix`` at once, then ``data`` a byte every ``gap`` seconds; record when the
-    server closed the connection (seconds after the first trickled byte)."""
+    server closed the connection (seconds after the first trickled byte); ``result["trickling"]``
+    is set once the connection is up (and past ``prefix``)."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
         if prefix:
             sock.sendall(prefix)
             sock.recv(4096)  # the HELLO reply
+        result["trickling"].set()
         start = time.monotonic()
         for byte in data:
             if select.select([sock], [], [], gap)[0]:
@@ -304,13 +306,13 @@ def _trickle(port: int, data: bytes, gap: float, result: dict, prefix: bytes = b
 
 
 def test_a_slow_client_does_not_block_a_legitimate_one(server, onnx_model):
-    unauthenticated, authenticated = {}, {}
+    unauthenticated, authenticated = {"trickling": threading.Event()}, {"trickling": threading.Event()}
     slow = [threading.Thread(target=_trickle, args=(server, HELLO, 0.25, unauthenticated)),
             threading.Thread(target=_trickle, args=(server, encode(MsgType.PING, b"p" * 40), 0.25,
                                                     authenticated, HELLO))]
     for thread in slow:
         thread.start()
-    time.sleep(0.5)
+    assert unauthenticated["trickling"].wait(30) and authenticated["trickling"].wait(30)
     started = time.monotonic()
     channel = tcp_channel(server, timeout=3)  # a legitimate session, while both trickle
     client = hello(channel)

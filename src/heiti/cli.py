@@ -8,6 +8,7 @@ stays fast. Adding a command is adding one module.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -15,6 +16,7 @@ import sys
 
 from heiti import __version__
 from heiti.errors import HeitiError, RunFailed, from_os_error
+from heiti.flow import progress
 from heiti.terminal import shown
 
 
@@ -27,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"heiti {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print results, warnings and errors only: no progress or status lines, "
+                             "no other libraries' log lines (also: HEITI_QUIET=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = sorted(info.name for info in pkgutil.iter_modules(heiti.commands.__path__))
     for name in sorted(modules, key=lambda m: getattr(heiti.commands, "ORDER", {}).get(m, 99)):
@@ -37,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args) or 0
+        with progress.quieted() if args.quiet or progress.quiet() else contextlib.nullcontext():
+            return args.handler(args) or 0
     except KeyboardInterrupt:
         print("heiti: interrupted", file=sys.stderr)
         return 130

@@ -10,6 +10,7 @@ from typing import Any
 
 from heiti.automl.trial import OUTCOMES
 from heiti.core.files import write_json
+from heiti.report import export
 from heiti.report.content import Figure, Section, Table, num
 
 UNITS = {"flash": "bytes", "ram": "bytes", "instructions": "per inference", "latency": "ms", "size": "bytes"}
@@ -59,6 +60,14 @@ def write_summary(out_dir: Path, study: Any, rows: list[dict[str, Any]], top: li
         "study": study.study_name, "objectives": study.user_attrs.get("objectives"),
         "directions": [d.name.lower() for d in study.directions], "counts": counts(rows),
         "best": [r["number"] for r in top], "comparison": [str(p) for p in comparison], "trials": rows})
+    objectives = study.user_attrs.get("objectives") or ["value"]
+    export.write_rows(out_dir / "trials.csv", [{
+        "trial": r["number"], "outcome": r["outcome"], "best_rank": next(
+            (i + 1 for i, t in enumerate(top) if t["number"] == r["number"]), None),
+        **dict(zip(objectives, r["values"] or [], strict=False)),
+        **{k: v for k, v in r["facts"].items() if not isinstance(v, dict | list)},
+        "rule": r["rule"], "duration_s": r["duration_s"], "parameters": r["params"],
+        "message": r["message"]} for r in rows])
     return path
 
 

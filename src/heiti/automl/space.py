@@ -13,9 +13,18 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from heiti import registry
 from heiti.errors import InputError
@@ -31,17 +40,49 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# what a search may ask of Optuna: bounds it samples exactly (floats hold integers up to
+# 2^53), at most a billion steps in a range, lists of at most a thousand items (every
+# length is checked against the component before anything runs), a seed NumPy accepts
+EXACT = 2**53
+MAX_STEPS = 10**9
+MAX_LENGTH = 1000
+MAX_SEED = 2**32 - 1
+
+
+def _exact(value: int | float) -> int | float:
+    if not -EXACT <= value <= EXACT:  # (false for nan too)
+        shown = str(value) if len(str(value)) <= 24 else f"a number of {len(str(value))} digits"
+        raise ValueError(f"{shown} is not a finite number within ±2^53")
+    return value
+
+
+Number = Annotated[int | float, AfterValidator(_exact)]
+
+
 class Range(_Strict):
     """Numbers from ``low`` to ``high``: integers when both bounds are integers."""
 
-    low: float | int
-    high: float | int
-    step: float | int | None = Field(None, gt=0)
+    low: Number
+    high: Number
+    step: Number | None = Field(None, gt=0)
     log: bool = Field(False, description="sample on a log scale")
 
     @property
     def integer(self) -> bool:
         return isinstance(self.low, int) and isinstance(self.high, int)
+
+    @model_validator(mode="after")
+    def _samplable(self) -> Range:
+        if self.step is None:
+            return self
+        if self.log:
+            raise ValueError("a log range takes no step")
+        if self.integer and not float(self.step).is_integer():
+            raise ValueError(f"an integer range needs an integer step, not {self.step}")
+        if self.high - self.low > MAX_STEPS * self.step:
+            raise ValueError(f"step {self.step} divides [{self.low}, {self.high}] into more than "
+                             f"{MAX_STEPS:,} values")
+        return self
 
     def bounds(self) -> list[Any]:
         return [self.low, self.high]
@@ -50,20 +91,50 @@ class Range(_Strict):
 class Choices(_Strict):
     choices: list[Any] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _json(self) -> Choices:
+        for i, choice in enumerate(self.choices):  # Optuna stores them as JSON text
+            try:
+                json.dumps(choice, allow_nan=False)
+            except (TypeError, ValueError):
+                raise ValueError(f"choice {i} ({choice!r}) is not a JSON value: use numbers, "
+                                 "strings, booleans, null, lists and mappings (quote a date)") from None
+        return self
+
     def bounds(self) -> list[Any]:
         return list(self.choices)
+
+
+def _kind(value: Any) -> str | None:
+    """Which space a mapping describes, by its keys, so that a mistake is reported against
+    that space only (not against every member of the union)."""
+    if isinstance(value, BaseModel):
+        return {Range: "range", Choices: "choices", ListSpace: "list"}.get(type(value))
+    if not isinstance(value, dict):
+        return None
+    return next((kind for keys, kind in ((("length",), "list"), (("choices",), "choices"),
+                                         (("low", "high", "step", "log"), "range"))
+                 if any(k in value for k in keys)), None)
+
+
+_RANGE_OR_CHOICES = "expected {low, high[, step, log]} or {choices}"
+ItemSpace = Annotated[Annotated[Range, Tag("range")] | Annotated[Choices, Tag("choices")],
+                      Discriminator(_kind, custom_error_type="space",
+                                    custom_error_message=_RANGE_OR_CHOICES)]
 
 
 class ListSpace(_Strict):
     """A list whose length and items vary, e.g. the channels of each block (depth and widths)."""
 
-    length: tuple[int, int] = Field(description="[shortest, longest]")
-    items: Range | Choices
+    length: tuple[int, int] = Field(description=f"[shortest, longest], at most {MAX_LENGTH}")
+    items: ItemSpace
 
     @model_validator(mode="after")
     def _lengths(self) -> ListSpace:
         if self.length[0] < 1 or self.length[0] > self.length[1]:
             raise ValueError(f"length {list(self.length)} is empty or below 1")
+        if self.length[1] > MAX_LENGTH:
+            raise ValueError(f"length {list(self.length)}: a list of more than {MAX_LENGTH} items")
         return self
 
 
@@ -82,8 +153,14 @@ class Pruning(_Strict):
     warmup_epochs: int = Field(2, ge=0, description="epochs of a trial before it may be pruned")
 
 
+Space = Annotated[Annotated[Range, Tag("range")] | Annotated[Choices, Tag("choices")]
+                  | Annotated[ListSpace, Tag("list")],
+                  Discriminator(_kind, custom_error_type="space",
+                                custom_error_message=_RANGE_OR_CHOICES + ", or {length, items}")]
+
+
 class Search(_Strict):
-    parameters: dict[str, Range | Choices | ListSpace] = Field(min_length=1)
+    parameters: dict[str, Space] = Field(min_length=1)
     objectives: list[Literal["metric", "flash", "ram", "instructions", "latency", "size"]] = Field(
         ["metric"], min_length=1, description="metric: the task's primary metric; flash, ram: of the "
         "linked firmware; instructions: per inference on the board; latency: median ms on the "
@@ -93,7 +170,7 @@ class Search(_Strict):
     platform: str | None = Field(None, description="accelerator rules: a built-in rule set "
                                  "(max78002) or a rules YAML file, relative to the scenario")
     best: int = Field(3, ge=1, description="best trials evaluated through the full flow")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     split: Literal["val", "test"] = Field("val", description="split that scores each trial "
                                           "(the best are then evaluated on test.split)")
 

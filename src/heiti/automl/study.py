@@ -17,6 +17,7 @@ from heiti.automl import space
 from heiti.automl.trial import OUTCOMES, Job, Result, evaluate
 from heiti.core.files import refuse_inside
 from heiti.errors import InputError
+from heiti.flow.progress import duration, eta
 from heiti.flow.run import log
 from heiti.scenario import LoadedScenario, scenario_from_dict
 
@@ -74,11 +75,26 @@ def prepare(data: dict[str, Any], base_dir: Path, source: Path | None = None,
 
 
 def open_study(search: Search, resume: bool) -> Any:
+    """The study in the output folder, created or (``resume``) continued; a file there that
+    is not a readable study is refused with a message, not a database error."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    search.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open_study(search, resume)
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise InputError(f"{search.out_dir / STUDY_FILE} is not a readable Optuna study: {reason}",
+                         hint="it is damaged or was not written by heiti automl: move it away (or "
+                              "remove it) to start the search again") from None
+
+
+def _open_study(search: Search, resume: bool) -> Any:
     import optuna
 
     from heiti.automl.trial import storage as sql_storage
 
-    search.out_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = sql_storage(search.storage_url)
     name = search.scenario.name
@@ -145,6 +161,7 @@ def run(search: Search, resume: bool = False, ray: bool = False, address: str | 
     log(f"automl: {remaining} trial(s), {pool.workers} at a time"
         + (" on Ray" if ray or address else "") + f"; study {search.out_dir / STUDY_FILE}")
     running: dict[int, Any] = {}
+    total, started = remaining, time.monotonic()
     try:
         while True:
             while (remaining and pool.pending() < pool.workers
@@ -152,6 +169,7 @@ def run(search: Search, resume: bool = False, ray: bool = False, address: str | 
                 trial = study.ask()
                 values = space.suggest(trial, search.spec)
                 trial.set_user_attr("values", values)
+                log(f"automl: trial {trial.number} started")
                 pool.submit(trial.number, evaluate, _job(search, trial, values))
                 running[trial.number] = trial
                 remaining -= 1
@@ -161,9 +179,26 @@ def run(search: Search, resume: bool = False, ray: bool = False, address: str | 
             if isinstance(result, BaseException):
                 result = Result("crashed", message=f"the worker failed: {type(result).__name__}: {result}")
             record(study, running.pop(number), result, search)
+            done = total - remaining - pool.pending()
+            left = eta(time.monotonic() - started, done, total)
+            if deadline is not None and left:
+                left += f" (wall-time budget left: {duration(deadline - time.monotonic())})"
+            log(f"automl: {done} of {total} trials done{f', {left}' if left else ''}; "
+                f"best so far: {best_so_far(study, search)}")
     finally:
         pool.close()
     return study
+
+
+def best_so_far(study: Any, search: Search) -> str:
+    """The best trained trial as the report ranks it (ties: the smaller model)."""
+    from heiti.automl.report import best, trials
+
+    top = best(study, trials(study), 1)
+    if not top:
+        return "none yet"
+    values = ", ".join(f"{o} {v:.4g}" for o, v in zip(search.spec.objectives, top[0]["values"], strict=True))
+    return f"trial {top[0]['number']} ({values})"
 
 
 def _job(search: Search, trial: Any, values: dict[str, Any]) -> Job:

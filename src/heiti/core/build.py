@@ -8,7 +8,7 @@ still has the recorded hash; otherwise the artifact store's entry for the key (c
 against its recorded hashes) is copied in; otherwise the step runs and its result is
 stored. Workflow steps use the same keys and the same store (``workflows.runner``).
 
-An output path that holds an artifact another scenario made under another key is refused
+A model path that holds a model another scenario trained under another key is refused
 with both keys, never overwritten: two scenarios that share ``model.path`` but differ in
 data would otherwise retrain and replace each other's model in turn.
 """
@@ -27,31 +27,38 @@ STORED_FILE, STORED_SIDECAR = "artifact", "artifact.json"
 
 
 def build_step(key: StepKey, output: Path, make: Callable[[], Artifact], ctx: StepContext, *,
-               label: str, action: str, force: bool = False) -> Artifact:
+               label: str, action: str, force: bool = False, owned: bool = False) -> Artifact:
     """The artifact at ``output`` for ``key``: kept when current, copied from the store when
-    it holds the key, else made by ``make()`` (which writes ``output``) and stored."""
+    it holds the key, else made by ``make()`` (which writes ``output``) and stored. An
+    ``owned`` output (a model at a scenario's ``model.path``, which scenarios may share)
+    records the scenario that built it and is not replaced for another scenario."""
     previous = Artifact.cached(output)  # None: nothing there, or a damaged sidecar
     if not force:
         if previous is not None and previous.provenance.key == key and previous.is_current():
             ctx.log(f"{label}: up to date ({output.name})")
             return previous
-        refuse_foreign(previous, key, ctx, label)
+        if owned:
+            refuse_foreign(previous, key, ctx, label)
         entry = ctx.store.find(key, log=ctx.log) if ctx.store is not None else None
         if entry is not None:
             copy(entry / STORED_FILE, output)
             copy(entry / STORED_SIDECAR, sidecar_path(output))
             ctx.log(f"{label}: reused from the artifact store ({output.name})")
-            return Artifact.load(output)
+            return _recorded_as(Artifact.load(output), key, ctx.scenario if owned else None)
     why = "; ".join(_reasons(previous, key)) if previous is not None and not force else ""
     ctx.log(f"{label}: {action}" + (f" ({why})" if why else ""))
-    sidecar_path(output).unlink(missing_ok=True)  # the sidecar marks the output complete
-    result = make()
-    if result.provenance.key != key or result.provenance.scenario != ctx.scenario:
-        result.provenance.key, result.provenance.scenario = key, ctx.scenario
-        result.save()
+    result = _recorded_as(make(), key, ctx.scenario if owned else None)
     if ctx.store is not None:
         ctx.store.put(key, {STORED_FILE: result.path, STORED_SIDECAR: result.sidecar})
     return result
+
+
+def _recorded_as(artifact: Artifact, key: StepKey, scenario: str | None) -> Artifact:
+    """The artifact with its sidecar recording ``key`` and the scenario that owns it."""
+    if artifact.provenance.key != key or artifact.provenance.scenario != scenario:
+        artifact.provenance.key, artifact.provenance.scenario = key, scenario
+        artifact.save()
+    return artifact
 
 
 def refuse_foreign(previous: Artifact | None, key: StepKey, ctx: StepContext, label: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, PositiveInt
 
+from heiti.core.cache import content_digest
 from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_dir, require_file
 from heiti.core.iospec import IOSpec
@@ -65,6 +67,15 @@ class CocoJson(Dataset):
 
     def fit_hint(self, io: IOSpec) -> str | None:
         return image_size_hint(io, self.name)
+
+    def fingerprint(self) -> dict[str, Any]:
+        found = super().fingerprint()
+        if self.params.images is None:  # the annotations' folder: only the images they name count
+            digest = hashlib.sha256()
+            for image in self._images():
+                digest.update(f"{image.file_name}\0{content_digest(image.path)}\0".encode())
+            found["parameters"]["images"] = f"sha256:{digest.hexdigest()}"
+        return found
 
     @property
     def _file(self) -> Path:

@@ -16,6 +16,7 @@ from heiti.core.dataset import Dataset, Samples
 from heiti.core.files import require_file
 from heiti.datasets.splitting import SplitParams, assigned_splits, split_samples
 from heiti.errors import InputError
+from heiti.signal.spectrum import SpectrumParams, window_features
 
 LABELS = {"0": 0, "normal": 0, "1": 1, "anomalous": 1, "anomaly": 1}
 SPLITS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
@@ -39,6 +40,8 @@ class CsvWindowsParams(SplitParams):
     val: Path | None = Field(None, description="CSV file of the validation windows, same layout; "
                              "with 'test', your split instead of a random one")
     test: Path | None = Field(None, description="CSV file of the test windows, same layout")
+    spectrum: SpectrumParams | None = Field(None, description="feed the model each channel's "
+                                            "magnitude spectrum instead of the raw window")
 
     @model_validator(mode="after")
     def _one_way_to_split(self) -> CsvWindowsParams:
@@ -87,7 +90,8 @@ class CsvWindows(Dataset):
     A label is 0/normal or 1/anomalous; every window has the same length. The random
     split keeps anomalous windows out of training; a ``split_column`` or separate
     ``val`` and ``test`` files give your own split instead. A malformed file is refused
-    with its name and line."""
+    with its name and line. With ``spectrum`` set, samples are each channel's spectrum,
+    shaped (channels, bins)."""
 
     name = "csv-windows"
     Params = CsvWindowsParams
@@ -102,12 +106,12 @@ class CsvWindows(Dataset):
         else:
             windows = self._read("path", "CSV file")
             if p.split_column is None:
-                return split_samples(self.task, {"input": windows.x}, windows.labels, p,
-                                     windows.ids)
+                return split_samples(self.task, {"input": window_features(windows.x, p.spectrum)},
+                                     windows.labels, p, windows.ids)
         self._refuse_anomalies_in_training(windows)
         try:
-            return assigned_splits({"input": windows.x}, windows.labels, np.asarray(windows.splits),
-                                   p, windows.ids)
+            return assigned_splits({"input": window_features(windows.x, p.spectrum)}, windows.labels,
+                                   np.asarray(windows.splits), p, windows.ids)
         except InputError as exc:
             raise InputError(f"'{p.path}': {exc.message}", hint="every split needs windows: "
                              "check the split column or the val and test files") from None

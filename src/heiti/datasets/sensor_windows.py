@@ -11,9 +11,10 @@ from pydantic import Field
 from heiti.core.component import MAX_SEED
 from heiti.core.dataset import Dataset, Samples
 from heiti.datasets.splitting import SplitParams, split_samples
+from heiti.signal.spectrum import SpectrumParams, window_features
 
-Kind = Literal["spike", "drift", "frequency", "dropout"]
-KINDS: tuple[Kind, ...] = ("spike", "drift", "frequency", "dropout")
+Kind = Literal["spike", "drift", "frequency", "dropout", "bearing"]
+KINDS: tuple[Kind, ...] = ("spike", "drift", "frequency", "dropout")  # the default mix
 
 
 class SensorWindowsParams(SplitParams):
@@ -24,7 +25,10 @@ class SensorWindowsParams(SplitParams):
     length: int = Field(128, ge=16, le=65536, description="time steps per window")
     anomaly_fraction: float = Field(0.1, ge=0, le=0.5, description="share of anomalous windows")
     kinds: list[Kind] = Field(list(KINDS), min_length=1, description="fault kinds injected, in "
-                              "equal shares: spike, drift, frequency, dropout")
+                              "equal shares: spike, drift, frequency, dropout, bearing (not "
+                              "in the default mix)")
+    spectrum: SpectrumParams | None = Field(None, description="feed the model each channel's "
+                                            "magnitude spectrum instead of the raw window")
 
 
 class SensorWindows(Dataset):
@@ -36,9 +40,11 @@ class SensorWindows(Dataset):
     channels by 0.7-1.3; Gaussian noise of 0.02-0.08. Anomalous windows (truth 1) carry
     one fault starting between a quarter and half of the window: ``spike`` (1-3 impulses
     of 1-3 samples, 1.5-3x the channel's gain, anywhere), ``drift`` (a ramp on one channel
-    reaching 0.4-1.2), ``frequency`` (the speed jumps by 1.3-2x) or ``dropout`` (one channel
-    reads zero). Sample ids name the kind (``00042-drift``). The seed fixes the windows,
-    the split and calibration."""
+    reaching 0.4-1.2), ``frequency`` (the speed jumps by 1.3-2x), ``dropout`` (one channel
+    reads zero) or ``bearing`` (a defect tone at 3.1-5.3x the shaft speed on every channel,
+    5-15 % of the shaft vibration: under the noise in the waveform, a line in the spectrum).
+    Sample ids name the kind (``00042-drift``). The seed fixes the windows, the split and
+    calibration. With ``spectrum`` set, samples are shaped (channels, bins)."""
 
     name = "sensor-windows"
     Params = SensorWindowsParams
@@ -49,7 +55,7 @@ class SensorWindows(Dataset):
         x, kinds = generate(p.windows, p.channels, p.length, p.anomaly_fraction, p.kinds, p.seed)
         truth = np.array([kind != "normal" for kind in kinds], dtype=np.int64)
         ids = [f"{i:05d}-{kind}" for i, kind in enumerate(kinds)]
-        return split_samples(self.task, {"input": x}, truth, p, ids)
+        return split_samples(self.task, {"input": window_features(x, p.spectrum)}, truth, p, ids)
 
 
 def generate(windows: int, channels: int, length: int, anomaly_fraction: float,
@@ -96,6 +102,9 @@ def generate(windows: int, channels: int, length: int, anomaly_fraction: float,
             cycles = speed[i] * np.minimum(t, t[start]) + factor * speed[i] * np.maximum(t - t[start], 0)
             noise_part = x[i] - vibration(speed[i] * t, np.array([i]))[0]
             x[i] = vibration(cycles, np.array([i]))[0] + noise_part
+        elif kind == "bearing":  # a defect frequency, not a harmonic of the shaft speed
+            tone = np.sin(2 * np.pi * rng.uniform(3.1, 5.3) * speed[i] * t + rng.uniform(0, 2 * np.pi))
+            x[i, :, start:] += (rng.uniform(0.05, 0.15) * gain[i] * tone)[:, start:]
         else:  # dropout: the sensor reads zero
             x[i, channel, start:] = 0.0
     return x.astype(np.float32), labels

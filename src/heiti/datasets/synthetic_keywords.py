@@ -15,6 +15,7 @@ from heiti.audio.speech import Utterance, synthesize
 from heiti.audio.wav import read_wav
 from heiti.core.dataset import Samples
 from heiti.core.files import cache_root
+from heiti.flow.progress import Progress
 
 NOISES = ("white", "pink", "brown")
 WORD_PATTERN = r"^[A-Za-z][A-Za-z' -]{0,39}$"
@@ -89,14 +90,18 @@ class SyntheticKeywords(KeywordDataset):
         collected = Collected(p)
         unknown: dict[str, list[str]] = {split: [] for split in SPLIT_NAMES}
         clips_by_id: dict[str, np.ndarray] = {}
-        for word in [*p.words, *p.unknown_words]:
-            clips, splits, ids = self._spoken(word, speaker_split, rng)
-            if word in p.words:
-                collected.add(clips, p.words.index(word), splits, ids)
-            else:
-                clips_by_id.update(zip(ids, clips, strict=True))
-                for i, split in zip(ids, splits, strict=True):
-                    unknown[split].append(i)
+        words = [*p.words, *p.unknown_words]
+        # speaking and augmenting every clip takes minutes the first time: show the count
+        with Progress(len(words), "keyword clips (espeak-ng, cached)") as progress:
+            for word in words:
+                clips, splits, ids = self._spoken(word, speaker_split, rng)
+                if word in p.words:
+                    collected.add(clips, p.words.index(word), splits, ids)
+                else:
+                    clips_by_id.update(zip(ids, clips, strict=True))
+                    for i, split in zip(ids, splits, strict=True):
+                        unknown[split].append(i)
+                progress.update(note=repr(word))
         counts = collected.word_counts()
         collected.add_unknown(unknown, clips_by_id.__getitem__, counts, rng)
         collected.add_silence(self._silence, counts, rng)

@@ -87,11 +87,12 @@ def write_package(artifact: Artifact, out: Path, board: Any, sample: np.ndarray,
             target = tmp / SOURCE_DIR / source.relative_to(artifact.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        (tmp / "example").mkdir()
-        (tmp / "cmake").mkdir()
-        for template, target in [("CMakeLists.txt", "CMakeLists.txt"), ("Makefile", "Makefile"),
-                                 ("main.c", "example/main.c"), ("README.md", "README.md"),
-                                 ("toolchain.cmake", "cmake/toolchain.cmake")]:
+        files = [("CMakeLists.txt", "CMakeLists.txt"), ("Makefile", "Makefile"), ("main.c", "example/main.c"),
+                 ("README.md", "README.md"), ("toolchain.cmake", "cmake/toolchain.cmake")]
+        if facts["emulated"]:  # the example alone on the emulated board
+            files += [("board-startup.c", "board/startup.c"), ("board.ld", "board/board.ld")]
+        for template, target in files:
+            (tmp / target).parent.mkdir(exist_ok=True)
             (tmp / target).write_text(_render(template, facts), encoding="utf-8")
         figures = {k: facts[k] for k in ("name", "board_name", "flash_bytes", "static_ram_bytes",
                                          "stack_bytes", "ram_bytes", "arena_bytes", "weight_bytes",
@@ -125,6 +126,10 @@ def _facts(artifact: Artifact, board: Any, name: str, sources: list[Path], sampl
         "toolchain_ar": board.toolchain.compiler.removesuffix("gcc") + "ar",
         "toolchain_flags": " ".join(board.toolchain.flags),
         "processor": {"cortex-m": "arm"}.get(board.family, board.family),
+        "emulated": board.family == "cortex-m",  # board/: startup and memory for QEMU
+        "flash_origin": hex(board.flash.origin), "flash_size": hex(board.flash.size),
+        "ram_origin": hex(board.ram.origin), "ram_size": hex(board.ram.size),
+        "qemu": f"{board.qemu.program} -M {board.qemu.machine}",
         "measured_compiler": m4.get("compiler"), "measured_flags": m4.get("flags"),
         "sources": [p.relative_to(artifact.path).as_posix() for p in sources if p.suffix == ".c"],
         "kernel_files": [p.relative_to(artifact.path).as_posix() for p in sources

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from heiti import registry
-from heiti.core.artifact import Artifact
+from heiti.core.artifact import Artifact, sidecar_path
 from heiti.core.build import build_step
 from heiti.core.cache import StepKey, samples_digest, tool_versions
 from heiti.core.steps import Optimizer, StepContext
@@ -146,6 +146,8 @@ def execute(optimizer: Optimizer, current: Artifact, output: Path, output_format
             key: StepKey, label: str) -> Artifact:
     """Run the optimizer and write the output's sidecar with its provenance and key."""
     output.parent.mkdir(parents=True, exist_ok=True)
+    # the sidecar is written last and marks the output complete: remove a stale one first
+    sidecar_path(output).unlink(missing_ok=True)
     started = time.perf_counter()
     with component_failures(label):  # a framework's own error becomes a message with a hint
         result = optimizer.optimize(current, output, ctx)
@@ -153,7 +155,6 @@ def execute(optimizer: Optimizer, current: Artifact, output: Path, output_format
     result.provenance.parameters = optimizer.params.model_dump(mode="json")
     result.provenance.input_sha256 = current.sha256
     result.provenance.key = key
-    result.provenance.scenario = ctx.scenario
     if result.provenance.duration_s is None:
         result.provenance.duration_s = time.perf_counter() - started
     return result.save()

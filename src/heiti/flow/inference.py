@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -65,30 +66,28 @@ def _timed_pass(runtime: Runtime, batches: list[dict[str, np.ndarray]], loop_sta
     latencies = np.empty(count, dtype=np.int64)
     offsets = np.empty(count, dtype=np.int64)
     raw: list[Any] = [None] * count
-    progress = Progress(count, "inference") if show_progress else None
     clock = time.perf_counter_ns
     infer = runtime.infer
     # a pipelined runtime (a remote target) gets each input one call early, so the target
     # finds the next request waiting instead of idling on the link; other runtimes prepare
     # after each call, since some keep state in prepare (e.g. LiteRT resizes its input)
     ahead = runtime.send_ahead if runtime.pipelined else None
-    prepared = runtime.prepare(batches[0])
-    if ahead:
-        ahead(prepared)
-    for i in range(count):
-        following = runtime.prepare(batches[i + 1]) if ahead and i + 1 < count else None
-        start = clock()
-        if following is not None and ahead is not None:
-            ahead(following)
-        raw[i] = infer(prepared)
-        latencies[i] = clock() - start
-        offsets[i] = start - loop_start
-        if progress is not None and (i & 63) == 0:
-            progress.update(min(64, count - i))
-        if i + 1 < count:
-            prepared = following if ahead else runtime.prepare(batches[i + 1])
-    if progress is not None:
-        progress.close()
+    with Progress(count, "inference") if show_progress else contextlib.nullcontext() as progress:
+        prepared = runtime.prepare(batches[0])
+        if ahead:
+            ahead(prepared)
+        for i in range(count):
+            following = runtime.prepare(batches[i + 1]) if ahead and i + 1 < count else None
+            start = clock()
+            if following is not None and ahead is not None:
+                ahead(following)
+            raw[i] = infer(prepared)
+            latencies[i] = clock() - start
+            offsets[i] = start - loop_start
+            if progress is not None and (i & 63) == 0:
+                progress.update(min(64, count - i))
+            if i + 1 < count:
+                prepared = following if ahead else runtime.prepare(batches[i + 1])
     return raw, latencies, offsets
 
 

@@ -12,6 +12,7 @@ optimize/test flow. A cell that fails records the reason; it never stops the mat
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from heiti.core.files import write_json
 from heiti.core.formats import Format
 from heiti.core.steps import Optimizer
 from heiti.errors import HeitiError, InputError
+from heiti.flow.progress import eta
 from heiti.scenario import ComponentSpec, LoadedScenario
 
 if TYPE_CHECKING:
@@ -163,12 +165,14 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
     """Run the pending cells, one after another here or several at once on Ray."""
     from heiti.flow import distributed
     from heiti.flow import run as flow
+    from heiti.report import export
 
     runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
     if any(c.status == "pending" for c in cells):  # trained once, before cells run side by side
         scenario.build_dir.mkdir(parents=True, exist_ok=True)
         flow.prepare_model(scenario, flow.context(scenario))
     queue = [i for i, c in enumerate(cells) if c.status == "pending"]
+    total, started = len(queue), time.monotonic()
     pool = distributed.pool(ray, address, workers)
     try:
         while queue or pool.pending():
@@ -185,12 +189,35 @@ def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, sample
             cell.status, cell.reason, cell.result = outcome
             if cell.status == "failed":
                 flow.log(f"matrix: {cell.name} failed: {cell.reason.splitlines()[0][:200]}")
+            done = total - len(queue) - pool.pending()
+            left = eta(time.monotonic() - started, done, total)
+            flow.log(f"matrix: {done} of {total} cells done{f', {left}' if left else ''}; "
+                     f"best so far: {best_so_far(cells)}")
     finally:
         pool.close()
     _add_agreement(cells)
     write_json(out_dir / "matrix.json", {"scenario": scenario.name, "int8_instructions": int8_instructions(),
                                          "cells": [dataclasses.asdict(c) for c in cells]})
+    export.write_rows(out_dir / "matrix.csv", [cell_row(c) for c in cells], with_json=False)
     return cells
+
+
+def cell_row(cell: Cell) -> dict[str, Any]:
+    """A cell as one flat row of matrix.csv (the per-sample predictions stay in matrix.json)."""
+    result = {k: v for k, v in cell.result.items() if k not in ("predictions", "chain")}
+    return {"cell": cell.name, "runtime": cell.runtime, "variant": cell.variant, "status": cell.status,
+            "chain": cell.chain, **result, "reason": cell.reason}
+
+
+def best_so_far(cells: list[Cell]) -> str:
+    """The finished cell with the best primary metric (ties: the lower median latency)."""
+    done = [c for c in cells if c.status == "ok" and c.result.get("metric") is not None]
+    if not done:
+        return "none yet"
+    sign = 1 if registry.get("task", done[0].result["task"]).higher_is_better else -1
+    top = min(done, key=lambda c: (-sign * c.result["metric"], c.result["p50_ms"]))
+    return (f"{top.result['metric_name']} {top.result['metric']:.4f} at {top.result['p50_ms']:.3g} ms "
+            f"({top.name})")
 
 
 def run_cell(scenario: LoadedScenario, cell: Cell, build_dir: Path, runtime_params: dict[str, Any],

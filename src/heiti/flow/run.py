@@ -3,7 +3,6 @@ or all together (``heiti run``)."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from heiti.flow.chain import plan_chain, run_chain
 from heiti.flow.environment import host_environment
 from heiti.flow.inference import LoopResult, run_inference
 from heiti.flow.measurements import DatasetSection, Measurements
+from heiti.flow.progress import status
 from heiti.flow.resources import ResourceSampler
 from heiti.scenario import LoadedScenario, TestSettings
 from heiti.terminal import shown
@@ -33,7 +33,7 @@ OUTPUTS_FILE = "outputs.npz"
 
 
 def log(message: str) -> None:
-    print(f"heiti: {shown(message)}", file=sys.stderr, flush=True)
+    status(f"heiti: {shown(message)}")
 
 
 def context(scenario: LoadedScenario) -> StepContext:
@@ -106,6 +106,7 @@ def evaluate(artifact: Artifact, dataset: Dataset, runtime: Runtime, target: Tar
     runs = f"runtime '{runtime.name}' on target '{target.name}'"
     with component_failures(runs):
         executor = target.open(runtime, artifact)
+    log(f"test: target '{target.name}' ready; inference starts")
     try:
         with ResourceSampler(settings.resource_interval_s) as sampler, component_failures(runs):
             loop = run_inference(executor, quantized, settings.batch_size, settings.warmup,

@@ -100,6 +100,8 @@ def _model_stage(section: ModelSection, base: Path) -> tuple[ModelStage, Dataset
         from heiti.flow import run as flow
 
         scenario = load_scenario(base / section.scenario)
+        flow.log(f"flow: checking the model of scenario '{scenario.name}' (its dataset is loaded "
+                 "to key the cached steps; steps that are current are reused)")
         artifact = flow.optimize(scenario)[-1]
         runtime, target, dataset = scenario.runtime, scenario.target, scenario.dataset
     else:

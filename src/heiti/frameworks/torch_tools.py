@@ -10,7 +10,7 @@ import torch
 
 from heiti import registry
 from heiti.core.artifact import Artifact
-from heiti.errors import InputError
+from heiti.errors import InputError, MissingExtraError
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -41,6 +41,8 @@ def load_module(model: Artifact) -> torch.nn.Module:
                               "with 'heiti train --force'") from None
     except (RuntimeError, OSError, ValueError, EOFError) as exc:
         raise InputError(f"cannot load weights from '{model.path}': {exc}") from None
+    if details.get("pruning_history"):
+        replay_pruning(module, tuple(details["input_shape"]), details["pruning_history"])
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
@@ -48,18 +50,33 @@ def load_module(model: Artifact) -> torch.nn.Module:
     return module.eval()
 
 
+def replay_pruning(module: torch.nn.Module, input_shape: tuple[int, ...], history: list) -> None:
+    """Shrink a freshly built network as the prune optimizer did, step by step, so that its
+    pruned weights fit (torch-pruning's own way of loading a pruned model)."""
+    try:
+        import torch_pruning as tp
+    except ImportError:
+        raise MissingExtraError("prune", "prune", "torch_pruning") from None
+    graph = tp.DependencyGraph().build_dependency(module.eval(), torch.zeros((1, *input_shape)))
+    graph.load_pruning_history([(name, bool(out), list(index)) for name, out, index in history])
+
+
 def parameter_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
 def mac_count(module: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Multiply-accumulates of Conv2d and Linear layers for one sample."""
+    """Multiply-accumulates of convolution (1-D to 3-D, transposed too) and Linear layers
+    for one sample."""
     total = 0
 
-    def conv_hook(layer: torch.nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+    def conv_hook(layer: torch.nn.modules.conv._ConvNd, inputs, output: torch.Tensor) -> None:
         nonlocal total
-        per_output = (layer.in_channels // layer.groups) * layer.kernel_size[0] * layer.kernel_size[1]
-        total += output[0].numel() * per_output
+        kernel = int(np.prod(layer.kernel_size))
+        if layer.transposed:  # every input value meets out_channels / groups kernels
+            total += inputs[0][0].numel() * (layer.out_channels // layer.groups) * kernel
+        else:
+            total += output[0].numel() * (layer.in_channels // layer.groups) * kernel
 
     def linear_hook(layer: torch.nn.Linear, _inputs, output: torch.Tensor) -> None:
         nonlocal total
@@ -67,7 +84,7 @@ def mac_count(module: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
 
     hooks = []
     for layer in module.modules():
-        if isinstance(layer, torch.nn.Conv2d):
+        if isinstance(layer, torch.nn.modules.conv._ConvNd):
             hooks.append(layer.register_forward_hook(conv_hook))
         elif isinstance(layer, torch.nn.Linear):
             hooks.append(layer.register_forward_hook(linear_hook))
@@ -78,3 +95,16 @@ def mac_count(module: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
         for hook in hooks:
             hook.remove()
     return total
+
+
+class SharedValues(torch.nn.Module):
+    """A weight whose entries are trainable centroids picked by fixed indices (a
+    parametrization): the gradient of every weight in a cluster moves its one centroid."""
+
+    def __init__(self, centroids: np.ndarray, index: np.ndarray, shape: tuple[int, ...]):
+        super().__init__()
+        self.centroids = torch.nn.Parameter(torch.from_numpy(centroids))
+        self.register_buffer("index", torch.from_numpy(index).reshape(shape))
+
+    def forward(self, _original: torch.Tensor) -> torch.Tensor:
+        return self.centroids[self.index]

@@ -76,36 +76,45 @@ def _fit(module: torch.nn.Module, train: Samples, val: Samples, settings: Any, s
     result = TrainingResult(best_epoch=0, best_val_score=None)
     best_key: tuple[float, float] | None = None
     best_state, stale = None, 0
-    progress = Progress(settings.epochs, "training")
-    observer = epoch_observer.get()
-    for epoch in range(1, settings.epochs + 1):
-        module.train()
-        order = torch.randperm(len(train), generator=generator)
-        for start in range(0, len(train), settings.batch_size):
-            batch = order[start : start + settings.batch_size]
-            inputs = {k: t[batch] for k, t in tensors.items()}
-            optimizer.zero_grad()
-            outputs = named(module(*inputs.values()), output_names)
-            loss = task.loss(inputs, outputs, task.select(train.truth, batch.numpy()))
-            loss.backward()
-            optimizer.step()
-        scheduler.step()
-        val_loss, val_score = evaluate_split(module, val, task, output_names)
-        result.history.append({"epoch": epoch, "val_loss": val_loss, "val_score": val_score})
-        shown = "" if val_score is None else f"val_score={val_score:.4f} "
-        progress.update(note=f"{shown}val_loss={val_loss:.4f}")
-        if observer is not None:
-            observer(epoch, val_loss, val_score)
-        key = (val_score if val_score is not None else 0.0, -val_loss)
-        if best_key is None or key > best_key:
-            best_key, best_state, stale = key, copy.deepcopy(module.state_dict()), 0
-            result.best_epoch, result.best_val_score = epoch, val_score
-        else:
-            stale += 1
-            if settings.patience is not None and stale >= settings.patience:
-                break
-    progress.close()
+    with Progress(settings.epochs, "training") as progress:  # a pruned trial stops inside
+        observer = epoch_observer.get()
+        for epoch in range(1, settings.epochs + 1):
+            module.train()
+            order = torch.randperm(len(train), generator=generator)
+            for start in range(0, len(train), settings.batch_size):
+                batch = order[start : start + settings.batch_size]
+                inputs = {k: t[batch] for k, t in tensors.items()}
+                optimizer.zero_grad()
+                outputs = named(module(*inputs.values()), output_names)
+                loss = task.loss(inputs, outputs, task.select(train.truth, batch.numpy()))
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+            val_loss, val_score = evaluate_split(module, val, task, output_names)
+            result.history.append({"epoch": epoch, "val_loss": val_loss, "val_score": val_score})
+            shown = "" if val_score is None else f"val_score={val_score:.4f} "
+            progress.update(note=f"{shown}val_loss={val_loss:.4f}")
+            if observer is not None:
+                observer(epoch, val_loss, val_score)
+            key = (val_score if val_score is not None else 0.0, -val_loss)
+            if best_key is None or key > best_key:
+                best_key, best_state, stale = key, copy.deepcopy(module.state_dict()), 0
+                result.best_epoch, result.best_val_score = epoch, val_score
+            else:
+                stale += 1
+                if settings.patience is not None and stale >= settings.patience:
+                    break
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
     return result
+
+
+def fine_tune(module: torch.nn.Module, ctx: Any, settings: Any, output_names: Sequence[str]
+              ) -> TrainingResult | None:
+    """Train a compressed network further on the task's own loss (``settings`` has the
+    fields of a scenario's ``train`` section; 0 epochs: leave it as it is)."""
+    if not settings.epochs:
+        return None
+    data = ctx.dataset
+    return fit(module, data.split("train"), data.split("val"), settings, ctx.seed, data.task, output_names)

@@ -55,8 +55,10 @@ class TorchModel(Model):
             raise InputError(f"model file '{path}' does not exist and the scenario has no "
                              "'model.train' section to create it")
         key = self.training_key(train, ctx)
-        return build_step(key, path, lambda: self._train(path, train, ctx, key), ctx, label="model",
-                          action=f"training {self.name} for up to {train.epochs} epochs", force=force)
+        module = self._fresh(ctx)  # checked before training is announced
+        return build_step(key, path, lambda: self._train(module, path, train, ctx, key), ctx, label="model",
+                          action=f"training {self.name} for up to {train.epochs} epochs", force=force,
+                          owned=True)
 
     def training_key(self, train: Any, ctx: StepContext) -> StepKey:
         """What decides the trained weights: the dataset's content, the architecture, the
@@ -66,17 +68,23 @@ class TorchModel(Model):
                                    "train": train.model_dump(mode="json")},
                        versions=tool_versions(self.requires))
 
-    def _train(self, path: Path, train: Any, ctx: StepContext, key: StepKey) -> Artifact:
+    def _fresh(self, ctx: StepContext) -> Any:
+        """The architecture with its seeded initial weights, for the dataset and its task."""
         from heiti.frameworks.torch_tools import seed_everything
-        from heiti.frameworks.torch_training import evaluate_split, fit
 
-        dataset, task = ctx.dataset, ctx.dataset.task
+        dataset = ctx.dataset
         seed_everything(ctx.seed)
         module = self.build(dataset.input_shape, len(dataset.class_names))
         # a model that cannot serve the task (an autoencoder under classification) is
         # refused now, not by the loss halfway into the first epoch
-        task.check_model(self.iospec(module, dataset.input_specs(), dataset.class_names),
-                         dataset.info())
+        dataset.task.check_model(self.iospec(module, dataset.input_specs(), dataset.class_names),
+                                 dataset.info())
+        return module
+
+    def _train(self, module: Any, path: Path, train: Any, ctx: StepContext, key: StepKey) -> Artifact:
+        from heiti.frameworks.torch_training import evaluate_split, fit
+
+        dataset, task = ctx.dataset, ctx.dataset.task
         started = time.perf_counter()
         result = fit(module, dataset.split("train"), dataset.split("val"), train, ctx.seed, task,
                      self.output_names)
@@ -91,10 +99,7 @@ class TorchModel(Model):
     def untrained(self, path: Path, ctx: StepContext) -> Artifact:
         """The architecture with its initial weights: what an AutoML search converts and
         links to check a candidate fits before spending any training on it."""
-        from heiti.frameworks.torch_tools import seed_everything
-
-        seed_everything(ctx.seed)
-        module = self.build(ctx.dataset.input_shape, len(ctx.dataset.class_names)).eval()
+        module = self._fresh(ctx).eval()
         return self._save(module, path, ctx, 0.0, {"untrained": True})
 
     def _save(self, module: Any, path: Path, ctx: StepContext, duration: float,

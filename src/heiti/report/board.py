@@ -36,7 +36,7 @@ def board_sections(doc: Measurements) -> list[Section]:
     notes = [f"{board['name']} ({board['cpu']}, {board['isa']}), counted with {board['counter']}. "
              "QEMU counts instructions, not cycles: the time at the nominal clock of "
              f"{board['clock_hz'] / 1e6:g} MHz assumes one instruction per cycle and is an "
-             "estimate (the target latency above is the same estimate per sample)."]
+             "estimate (the target latency under Performance is the same estimate per sample)."]
     if stack["high_water_bytes"] and stack["high_water_bytes"] >= stack["reserved_bytes"]:
         notes.append("The stack used all of its reserved bytes: it has probably overflowed into "
                      ".bss; raise the board's stack_bytes.")

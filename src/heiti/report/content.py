@@ -87,8 +87,12 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
     timing = ("host times are per call with the transport included; the target's own inference "
               "times are in the second table" if remote else
               "latency is timed around the runtime call only")
+    from heiti.report.board import board_sections  # (imports this module)
+
+    board = board_sections(doc)  # a board run's own figures come first
     sections = [
         Section("Summary", [summary]),
+        *board,
         Section("Performance", [performance, *_target_latency(doc)], [
             Figure(f"{prefix}latency", "Latency over time", lambda: plots.latency_over_time(doc)),
             Figure(f"{prefix}histogram", "Latency distribution", lambda: plots.latency_histogram(doc)),
@@ -108,10 +112,9 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
     sections += _examples(doc, prefix, folder)
-    from heiti.report.board import board_sections  # (imports this module)
     from heiti.report.sensitivity import sensitivity_sections
 
-    return sections + sensitivity_sections(doc, prefix) + board_sections(doc)
+    return sections + sensitivity_sections(doc, prefix)
 
 
 def _micro_memory(doc: Measurements) -> list[Section]:
@@ -185,18 +188,37 @@ def comparison_sections(docs: list[Measurements]) -> list[Section]:
     if len(tasks) > 1:
         raise InputError(f"runs of different tasks ({', '.join(sorted(tasks))}) cannot be compared",
                          hint="compare runs of one task at a time")
+    from heiti.report.verdict import board_figures
+
     columns = registry.get("task", tasks.pop())().comparison_columns()
+    boards = [board_figures(doc) for doc in docs]
     rows = []
-    for doc in docs:
+    for doc, board in zip(docs, boards, strict=True):
         lat = doc.performance.latency_ms
-        rows.append([doc.name, doc.model.format, doc.runtime["type"], doc.target_kind,
-                     kib(doc.model.size_bytes), *(num(doc.quality.metrics.get(c)) for c in columns),
-                     num(lat.p50), num(lat.p99), num(doc.performance.throughput_sps, 1)])
-    table = Table(["run", "format", "runtime", "target", "size", *columns, "p50 ms", "p99 ms",
-                   "throughput/s"], rows)
+        row = [doc.name, doc.model.format, doc.runtime["type"], doc.target_kind,
+               kib(doc.model.size_bytes), *(num(doc.quality.metrics.get(c)) for c in columns),
+               num(lat.p50), num(lat.p99), num(doc.performance.throughput_sps, 1)]
+        if board is not None:  # the board's own figures, not the host's round trip or C size
+            estimate = doc.performance.target_latency_ms
+            row[4] = f"{kib(board['flash_bytes'])} flash"
+            row[-3:] = [num(estimate.p50 if estimate else board["estimate_ms"]),
+                        num(estimate.p99 if estimate else None), num(1000 / board["estimate_ms"], 1)]
+        if any(boards):
+            row += [num(None if board is None else round(board["instructions"])),
+                    num(None if board is None else board["flash_bytes"]),
+                    num(None if board is None else board["ram_bytes"])]
+        rows.append(row)
+    header = ["run", "format", "runtime", "target", "size", *columns, "p50 ms", "p99 ms", "throughput/s"]
+    notes = [f"warning: {w}" for w in int8_losses(docs)]
+    if any(boards):
+        header += ["instructions / inference", "flash B", "RAM B"]
+        notes.insert(0, "Board runs: size is the linked firmware's flash, latency and throughput the "
+                        "board's own estimate (instructions at its nominal clock), not the host's "
+                        "round trip to the emulator; flash and RAM from the firmware ELF.")
+    table = Table(header, rows)
     metric = docs[0].quality.primary_metric
     return [Section("Runs compared", [table], [
         Figure("compare-latency-metric", f"Latency versus {metric}",
                lambda: plots.latency_vs_metric(docs)),
         Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
-    ], notes=[f"warning: {w}" for w in int8_losses(docs)])]
+    ], notes=notes)]

@@ -17,7 +17,9 @@ def _figure(width: float = 7.0, height: float = 3.2):
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    # ticks read 697.4, never "+6.974e2" with an offset: the formatter takes it when made
+    with matplotlib.rc_context({"axes.formatter.useoffset": False}):
+        fig, ax = plt.subplots(figsize=(width, height), dpi=110)
     ax.grid(alpha=0.3)
     return fig, ax
 
@@ -56,16 +58,26 @@ def latency_histogram(doc: Measurements) -> bytes:
     values = np.asarray(doc.performance.series.latency_ms)
     stats = doc.performance.latency_ms.model_dump()
     fig, ax = _figure()
-    high = stats["p99"] * 1.25
+    high = robust_upper(values)
     shown = values[values <= high]
     ax.hist(shown, bins=50, color="#4c72b0")
     for key, style in (("p50", "-"), ("p99", "--")):
-        ax.axvline(stats[key], color="#c44e52", ls=style, label=f"{key} {stats[key]:.3f} ms")
+        if stats[key] <= high:
+            ax.axvline(stats[key], color="#c44e52", ls=style, label=f"{key} {stats[key]:.3f} ms")
     ax.legend()
     hidden = len(values) - len(shown)
-    ax.set(xlabel=f"latency [ms] ({hidden} above 1.25 x p99 not shown)", ylabel="batches",
+    ax.set(xlabel=f"latency [ms] ({hidden} outlier(s) above {high:.3g} ms not shown, max "
+                  f"{stats['max']:.3g} ms)" if hidden else "latency [ms]", ylabel="batches",
            title="Latency distribution")
     return _png(fig)
+
+
+def robust_upper(values: np.ndarray) -> float:
+    """Where a latency histogram stops: three interquartile ranges above the third quartile
+    (Tukey's far-out fence), so that a few slow calls (a page fault, a preempted thread)
+    cannot squeeze every other sample into one bin; at least 1.25 x the median."""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return float(max(q3 + 3 * (q3 - q1), 1.25 * median))
 
 
 SHORT_RUN_SAMPLES = 5  # CPU/memory samples below which the plot shows little
@@ -110,29 +122,51 @@ def confusion_matrix(counts: list[list[int]], names: list[str]) -> bytes:
 def latency_vs_metric(docs: list[Measurements]) -> bytes:
     """Each run's median latency against its task's primary metric; runs are told apart by
     a numbered legend, so runs with equal figures do not print over each other."""
+    from heiti.report.verdict import board_figures, latency_ms
+
     metric = docs[0].quality.primary_metric
     fig, ax = _figure(7, 4.2 + 0.18 * len(docs))
-    sizes = np.array([d.model.size_bytes for d in docs], dtype=float)
+    boards = [board_figures(d) for d in docs]  # a board run: its estimate and its flash
+    sizes = np.array([b["flash_bytes"] if b else d.model.size_bytes
+                      for d, b in zip(docs, boards, strict=True)], dtype=float)
     marker = 60 + 900 * sizes / max(sizes.max(), 1)
-    for number, (doc, area) in enumerate(zip(docs, marker, strict=True), start=1):
-        x, y = doc.performance.latency_ms.p50, doc.quality.primary
+    xs = [latency_ms(d) for d in docs]
+    seen: dict[tuple[str, str], int] = {}  # runs with (nearly) the same figures: numbers side by side
+    for number, (doc, x, area, size) in enumerate(zip(docs, xs, marker, sizes, strict=True), start=1):
+        y = doc.quality.primary
         if y is None:
             continue
-        ax.scatter([x], [y], s=area, alpha=0.55,
-                   label=f"{number} {doc.name} ({doc.model.size_bytes / 1024:.1f} KiB)")
-        ax.annotate(str(number), (x, y), ha="center", va="center", fontsize=8)
-    ax.set(xlabel="median latency [ms]", ylabel=metric,
-           title=f"Latency vs {metric} (marker area: model size)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+        ax.scatter([x], [y], s=area, alpha=0.55, label=f"{number} {doc.name} ({size / 1024:.1f} KiB)")
+        twin = seen[(f"{x:.2g}", f"{y:.3g}")] = seen.get((f"{x:.2g}", f"{y:.3g}"), -1) + 1
+        ax.annotate(str(number), (x, y), xytext=(9 * twin, 0), textcoords="offset points",
+                    ha="center", va="center", fontsize=8)
+    if min(xs) > 0 and max(xs) / min(xs) > 50:  # a board's milliseconds beside a host's microseconds
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax.set_xscale("log")  # plain tick labels: the figure's text is drawn without mathtext
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="median latency [ms]" + (" (board runs: estimate at the board's clock)"
+                                           if any(boards) else ""), ylabel=metric,
+           title=f"Latency vs {metric} (marker area: model size" + (", flash for boards)" if any(boards)
+                                                                     else ")"))
+    legend = ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    for handle in legend.legend_handles:  # one small marker each, not the run's area over its label
+        handle.set_sizes([30])
     ax.margins(0.25)
     return _png(fig)
 
 
 def latency_boxplot(docs: list[Measurements]) -> bytes:
+    from heiti.report.verdict import board_figures
+
     fig, ax = _figure(7, 0.6 + 0.5 * len(docs) + 1.5)
-    ax.boxplot([d.performance.series.latency_ms for d in docs], orientation="horizontal",
+    boards = [board_figures(d) is not None and d.performance.series.target_latency_ms for d in docs]
+    ax.boxplot([d.performance.series.target_latency_ms if board else d.performance.series.latency_ms
+                for d, board in zip(docs, boards, strict=True)], orientation="horizontal",
                tick_labels=[d.name for d in docs], showfliers=False)
-    ax.set(xlabel="latency [ms]", title="Latency distribution per run (outliers hidden)")
+    ax.set(xlabel="latency [ms]" + (" (board runs: estimate at the board's clock)" if any(boards) else ""),
+           title="Latency distribution per run (outliers hidden)")
     return _png(fig)
 
 

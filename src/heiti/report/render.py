@@ -12,7 +12,9 @@ from pydantic import ValidationError
 from heiti.core.files import make_dir, refuse_inside, write_atomic
 from heiti.errors import HeitiError
 from heiti.flow.measurements import Measurements, load_measurements
+from heiti.report import export
 from heiti.report.content import Section, comparison_sections, run_sections
+from heiti.report.verdict import verdict_section
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;
@@ -32,15 +34,18 @@ def render_report(paths: list[Path], out_dir: Path, title: str | None = None) ->
     for doc in docs:
         refuse_inside(out_dir, _dataset_paths(doc), "output folder")
     if len(docs) == 1:
-        sections = run_sections(docs[0], prefix="", folder=Path(paths[0]).parent)
+        sections = [verdict_section(docs), *run_sections(docs[0], prefix="", folder=Path(paths[0]).parent)]
         title = title or f"heiti report: {docs[0].name}"
     else:
-        sections = comparison_sections(docs)
+        sections = [verdict_section(docs), *comparison_sections(docs)]
         for number, (doc, path) in enumerate(zip(docs, paths, strict=True), start=1):
             sections += [Section(f"{doc.name}: {s.title}", s.tables, s.figures, s.notes)
                          for s in run_sections(doc, prefix=f"{number}-",
                                                   folder=Path(path).parent)]
         title = title or "heiti comparison"
+        written = write_report(out_dir, title, sections)
+        export.write_rows(Path(out_dir) / "comparison.csv", export.comparison_rows(docs, paths))
+        return written
     return write_report(out_dir, title, sections)
 
 
@@ -63,6 +68,7 @@ def write_report(out_dir: Path, title: str, sections: list[Section]) -> list[Pat
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     write_atomic(md_path, _markdown(title, sections))
     write_atomic(html_path, _html(title, sections, images))
+    export.write_tables(out_dir, title, sections)  # the tables as data: tables.json, table-*.csv
     return [md_path, html_path]
 
 

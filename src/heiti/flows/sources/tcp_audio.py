@@ -76,6 +76,8 @@ class TcpAudio(Source):
             except OSError as exc:
                 raise RunFailed(f"cannot listen on {self.params.host}:{self.params.port}: {exc.strerror}",
                                 hint="choose a free port") from None
+            print(f"heiti: tcp-audio: listening on tcp://{self.params.host}:{self.params.port}",
+                  file=sys.stderr, flush=True)
 
     def items(self) -> Iterator[Item]:
         self.open()

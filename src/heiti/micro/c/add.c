@@ -14,6 +14,10 @@ void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_
 void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p)
 {
     int32_t i;
+#if HM_DSP
+    if (add_dsp(a, b, out, p))
+        return;
+#endif
     for (i = 0; i < p->count; ++i) {
         const int32_t sa = ((int32_t)a[i] - p->a_zp) * (1 << p->left_shift);
         const int32_t sb = ((int32_t)b[i] - p->b_zp) * (1 << p->left_shift);

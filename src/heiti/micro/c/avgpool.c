@@ -5,6 +5,10 @@ void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p)
 {
     const int32_t count = p->kh * p->kw;
     int32_t c, oy, ox, ky, kx;
+#if HM_DSP
+    if (avgpool_dsp(in, out, p))
+        return;
+#endif
     for (c = 0; c < p->c; ++c) {
         const int8_t *plane = in + c * p->h * p->w;
         for (oy = 0; oy < p->oh; ++oy)

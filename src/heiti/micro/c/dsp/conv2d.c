@@ -59,6 +59,30 @@ static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
+/* the two columns of adjacent pixels px, px + 1 of a 1x1 convolution with stride 1 and no
+ * padding (pointwise layers): pixel px of channel k is in[k * plane + px]. A halfword per
+ * channel holds both pixels; two channels' halfwords make one word whose SXTB16 forms are
+ * exactly the interleaved words (c0 k, k+1) and (c1 k, k+1). */
+static void gather_pointwise(const int8_t *in, int16_t *col, const hm_conv_params *p, int32_t px)
+{
+    const int32_t plane = p->h * p->w, zp = pack16(p->in_zp, p->in_zp);
+    const int8_t *src = in + px;
+    int32_t k;
+    for (k = 0; k + 2 <= p->cin; k += 2, src += 2 * plane, col += 4) {
+        uint16_t h0, h1;
+        int32_t v;
+        __builtin_memcpy(&h0, src, 2);
+        __builtin_memcpy(&h1, src + plane, 2);
+        v = (int32_t)((uint32_t)h0 | (uint32_t)h1 << 16);
+        __builtin_memcpy(col, &(int32_t){__ssub16(__sxtb16(v), zp)}, 4);
+        __builtin_memcpy(col + 2, &(int32_t){__ssub16(sxtb16_ror8(v), zp)}, 4);
+    }
+    if (k < p->cin) {  /* an odd last channel: IL(k) for even k is 2 k */
+        col[0] = (int16_t)(src[0] - p->in_zp);
+        col[2] = (int16_t)(src[1] - p->in_zp);
+    }
+}
+
 /* the receptive field of output pixel px, minus the zero point, 0 outside the input, as
  * interleaved column c */
 static void gather(const int8_t *in, int16_t *col, const hm_conv_params *p, int32_t px, int32_t c)
@@ -124,11 +148,16 @@ static void conv_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
     const int32_t pixels = p->oh * p->ow;
     const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
     int32_t px;
+    const int32_t pointwise = p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0;
     for (px = 0; px < pixels; px += 2) {
         const int32_t pair = px + 1 < pixels;
-        gather(in, p->scratch, p, px, 0);
-        if (pair)
-            gather(in, p->scratch, p, px + 1, 1);
+        if (pair && pointwise) {
+            gather_pointwise(in, p->scratch, p, px);
+        } else {
+            gather(in, p->scratch, p, px, 0);
+            if (pair)
+                gather(in, p->scratch, p, px + 1, 1);
+        }
         if (q.fast)
             conv_pixels(out, p, p->scratch, px, pair, 1, q);
         else
@@ -136,11 +165,96 @@ static void conv_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
     }
 }
 
-/* one depthwise 3x3 channel from its padded int16 plane: the taps as three pairs and three
- * singles; inlined twice, with fast 0 and 1 (see conv_pixels) */
+/* n accumulators (without bias) of one output row of a depthwise 3x3 channel, from its padded
+ * int16 plane: per output three SMLADs over tap pairs and three SMLABB/SMLABT for the third
+ * column. Assembly, so that its 13 values stay in registers (GCC spilled most of them).
+ * taps: (w0, w1), (w3, w4), (w6, w7), (w2, w5), w8 as int16 pairs. */
+__attribute__((always_inline)) static inline void depthwise_3x3_row(const int16_t *r, int32_t *acc, int32_t n,
+                                                                     int32_t row_bytes,
+                              int32_t step_bytes, const int32_t taps[5])
+{
+    const int32_t w01 = taps[0], w34 = taps[1], w67 = taps[2], w25 = taps[3], w8 = taps[4];
+    int32_t a, t, u;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr %[t], [%[r]]\n\t"
+        "smuad %[a], %[t], %[w01]\n\t"
+        "ldrh %[t], [%[r], #4]\n\t"
+        "smlabb %[a], %[t], %[w25], %[a]\n\t"
+        "ldr %[t], [%[r], %[row]]\n\t"
+        "smlad %[a], %[t], %[w34], %[a]\n\t"
+        "add %[u], %[r], %[row]\n\t"
+        "ldrh %[t], [%[u], #4]\n\t"
+        "smlabt %[a], %[t], %[w25], %[a]\n\t"
+        "ldr %[t], [%[u], %[row]]\n\t"
+        "smlad %[a], %[t], %[w67], %[a]\n\t"
+        "add %[u], %[u], %[row]\n\t"
+        "ldrh %[t], [%[u], #4]\n\t"
+        "smlabb %[a], %[t], %[w8], %[a]\n\t"
+        "str %[a], [%[acc]], #4\n\t"
+        "add %[r], %[r], %[step]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "bne 1b"
+        : [r] "+r"(r), [acc] "+r"(acc), [n] "+r"(n), [a] "=&r"(a), [t] "=&r"(t), [u] "=&r"(u)
+        : [row] "r"(row_bytes), [step] "r"(step_bytes), [w01] "r"(w01), [w34] "r"(w34), [w67] "r"(w67),
+          [w25] "r"(w25), [w8] "r"(w8)
+        : "cc", "memory");
+}
+
+/* out[i] = requant(acc[i] + bias) for one channel's accumulators on the one-SMLAL path; a
+ * function of its own so that its loop keeps every value in a register */
+__attribute__((noinline)) static void requant_fast_block(const int32_t *acc, int8_t *out, int32_t n,
+                                                         int32_t bias, int32_t mult, int32_t shift,
+                                                         requant_plan q)
+{
+    const int32_t hi_pos = 1 << (shift - 33), right = shift - 32, zp = q.out_zp, lo = q.lo, hi = q.hi;
+    const uint32_t round = (uint32_t)q.dbl & 0x40000000u;
+    const int8_t *end = out + n;
+    while (out < end) {
+        const int32_t a = *acc++ + bias, neg = (a >> 31) & q.dbl;
+        const int32_t r = smlal_high(round | (uint32_t)neg << 31, hi_pos + neg, a, mult) >> right;
+        *out++ = (int8_t)clamp32(__ssat(r + zp, 8), lo, hi);
+    }
+}
+
+/* one depthwise 3x3 channel from its padded int16 plane, in two passes: the accumulators of
+ * up to DW_OUTPUTS outputs, then their requantization; inlined twice, with fast 0 and 1 (see
+ * conv_pixels) */
+enum { DW_OUTPUTS = 128 };
 __attribute__((always_inline)) static inline int8_t *depthwise_3x3(const int16_t *plane, int8_t *out,
                                                                   const hm_conv_params *p, int32_t co,
                                                                   int32_t fast, requant_plan q)
+{
+    const int32_t pw = p->w + 2 * p->pad, oh = p->oh, ow = p->ow, stride = p->stride;
+    const int8_t *wk = p->weight + co * 9;
+    const int32_t taps[5] = {pack16(wk[0], wk[1]), pack16(wk[3], wk[4]), pack16(wk[6], wk[7]),
+                             pack16(wk[2], wk[5]), wk[8]};
+    const int32_t m_co = MULT(p, co), s_co = p->shift[co], b_co = p->bias[co];
+    const int32_t rows = DW_OUTPUTS / ow;  /* output rows per pass */
+    int32_t acc[DW_OUTPUTS], oy, y, i, n;
+    for (oy = 0; oy < oh; oy += rows) {
+        n = (oh - oy < rows ? oh - oy : rows);
+        for (y = 0; y < n; ++y)
+            depthwise_3x3_row(plane + (oy + y) * stride * pw, acc + y * ow, ow, 2 * pw, 2 * stride, taps);
+        n *= ow;
+        if (fast) {
+            requant_fast_block(acc, out, n, b_co, m_co, s_co, q);
+            out += n;
+            continue;
+        }
+        for (i = 0; i < n; ++i)
+            *out++ = requant_dsp(acc[i] + b_co, m_co, s_co, 0, q);
+    }
+    return out;
+}
+
+/* one depthwise 3x3 channel of a small output map (fewer than DW_SMALL outputs), where the
+ * fixed costs of two passes outweigh their gain: one pass, the taps as three pairs and three
+ * singles; inlined twice, with fast 0 and 1 (see conv_pixels) */
+enum { DW_SMALL = 16 };
+__attribute__((always_inline)) static inline int8_t *depthwise_3x3_small(const int16_t *plane, int8_t *out,
+                                                                        const hm_conv_params *p, int32_t co,
+                                                                        int32_t fast, requant_plan q)
 {
     const int32_t pw = p->w + 2 * p->pad, oh = p->oh, ow = p->ow, stride = p->stride;
     const int8_t *wk = p->weight + co * 9;
@@ -160,6 +274,50 @@ __attribute__((always_inline)) static inline int8_t *depthwise_3x3(const int16_t
     return out;
 }
 
+/* depthwise 3x3 with padding 1 on a 2x2 map, the last stage of small networks: each output
+ * sees 4 of the 9 taps. A channel's 4 inputs are one word, (x00, x01, x10, x11); SXTB16
+ * gives the column pairs A = (x00, x10) and B = (x01, x11), and every output is two SMLADs
+ * with vertical pairs of taps: out(0,0) = A.(w11, w21) + B.(w12, w22) and so on. */
+__attribute__((always_inline)) static inline void depthwise_2x2(const int8_t *in, int8_t *out,
+                                                                const hm_conv_params *p, int32_t fast,
+                                                                requant_plan q)
+{
+    const int32_t zp = pack16(p->in_zp, p->in_zp);
+    const int8_t *wk = p->weight;
+    int32_t c;
+    for (c = 0; c < p->cout; ++c, wk += 9, in += 4, out += 4) {
+        const int32_t v = word(in), a = __ssub16(__sxtb16(v), zp), b = __ssub16(sxtb16_ror8(v), zp);
+        const int32_t w00_10 = pack16(wk[0], wk[3]), w01_11 = pack16(wk[1], wk[4]), w02_12 = pack16(wk[2], wk[5]);
+        const int32_t w10_20 = pack16(wk[3], wk[6]), w11_21 = pack16(wk[4], wk[7]), w12_22 = pack16(wk[5], wk[8]);
+        const int32_t bias = p->bias[c], m = MULT(p, c), s = p->shift[c];
+        out[0] = requant_dsp(__smlad(b, w12_22, __smlad(a, w11_21, bias)), m, s, fast, q);
+        out[1] = requant_dsp(__smlad(b, w11_21, __smlad(a, w10_20, bias)), m, s, fast, q);
+        out[2] = requant_dsp(__smlad(b, w02_12, __smlad(a, w01_11, bias)), m, s, fast, q);
+        out[3] = requant_dsp(__smlad(b, w01_11, __smlad(a, w00_10, bias)), m, s, fast, q);
+    }
+}
+
+/* an h x w int8 channel minus its zero point into int16 rows `pitch` apart (the inside of a
+ * padded plane); four values per word: two SXTB16, two SSUB16, two halfword packs */
+__attribute__((noinline)) static void widen_channel(const int8_t *src, int16_t *dst, int32_t h, int32_t w,
+                                                    int32_t pitch, int32_t zp)
+{
+    const int32_t zp2 = pack16(zp, zp);
+    int32_t y, x;
+    for (y = 0; y < h; ++y, dst += pitch) {
+        for (x = 0; x + 4 <= w; x += 4, src += 4) {
+            const int32_t v = word(src), even = __ssub16(__sxtb16(v), zp2);  /* (x0, x2) */
+            const int32_t odd = __ssub16(sxtb16_ror8(v), zp2);               /* (x1, x3) */
+            const uint32_t x01 = ((uint32_t)even & 0xFFFFu) | (uint32_t)odd << 16;
+            const uint32_t x23 = (uint32_t)even >> 16 | ((uint32_t)odd & 0xFFFF0000u);
+            __builtin_memcpy(dst + x, &x01, 4);
+            __builtin_memcpy(dst + x + 2, &x23, 4);
+        }
+        for (; x < w; ++x)
+            dst[x] = (int16_t)(*src++ - zp);
+    }
+}
+
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
  * with zeros, as int16; each kernel row then takes SMLADs over pairs of taps */
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -167,21 +325,38 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
     const int32_t pw = p->w + 2 * p->pad, ph = p->h + 2 * p->pad, mult = p->cout / p->cin;
     const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
     int16_t *plane = p->scratch;
+    if (p->h == 2 && p->w == 2 && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 1
+        && p->cout == p->cin) {
+        if (q.fast)
+            depthwise_2x2(in, out, p, 1, q);
+        else
+            depthwise_2x2(in, out, p, 0, q);
+        return;
+    }
     int32_t c, m, y, x, oy, ox, ky, kx;
     for (y = 0; y < ph * pw; ++y)  /* the padding ring stays 0 for every channel */
         plane[y] = 0;
     for (c = 0; c < p->cin; ++c) {
-        const int8_t *src = in + c * p->h * p->w;
-        for (y = 0; y < p->h; ++y) {
-            int16_t *dst = plane + (y + p->pad) * pw + p->pad;
-            for (x = 0; x < p->w; ++x)
-                dst[x] = (int16_t)(*src++ - p->in_zp);
+        if (p->h * p->w >= 32) {
+            widen_channel(in + c * p->h * p->w, plane + p->pad * pw + p->pad, p->h, p->w, pw, p->in_zp);
+        } else {  /* a few values: the call would cost more than it saves */
+            const int8_t *src = in + c * p->h * p->w;
+            for (y = 0; y < p->h; ++y) {
+                int16_t *dst = plane + (y + p->pad) * pw + p->pad;
+                for (x = 0; x < p->w; ++x)
+                    dst[x] = (int16_t)(*src++ - p->in_zp);
+            }
         }
         for (m = 0; m < mult; ++m) {
             const int32_t co = c * mult + m;
             const int8_t *wk = p->weight + co * p->kh * p->kw;
             const int32_t m_co = MULT(p, co), s_co = p->shift[co], b_co = p->bias[co];
-            if (p->kh == 3 && p->kw == 3) {  /* the common case */
+            if (p->kh == 3 && p->kw == 3 && p->oh * p->ow < DW_SMALL) {
+                out = q.fast ? depthwise_3x3_small(plane, out, p, co, 1, q)
+                             : depthwise_3x3_small(plane, out, p, co, 0, q);
+                continue;
+            }
+            if (p->kh == 3 && p->kw == 3 && p->ow <= DW_OUTPUTS) {  /* the common case */
                 out = q.fast ? depthwise_3x3(plane, out, p, co, 1, q) : depthwise_3x3(plane, out, p, co, 0, q);
                 continue;
             }

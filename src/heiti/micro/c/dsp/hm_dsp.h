@@ -80,22 +80,42 @@ __attribute__((always_inline)) static inline int8_t requant_dsp(int32_t acc, int
  * column c is at IL(k) + 2 c, i.e. the words (c0 k, k+1), (c1 k, k+1), (c0 k+2, k+3), ... */
 #define IL(k) (2 * (k) - ((k) & 1))
 
-/* acc[r] += row r . column 0 over n, for two weight rows and an interleaved column */
+/* acc[r] += row r . column 0 over n, for two weight rows and an interleaved column. The
+ * loop is assembly (GCC's took 19 instructions per 8 MACs): per four inputs, two weight
+ * words, two input words, four SXTB16 and four SMLAD. */
 static HM_UNUSED void dot_2x1(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_t n, int32_t acc[2])
 {
-    int32_t a0 = acc[0], a1 = acc[1], i;
-    for (i = 0; i + 4 <= n; i += 4, x += 8) {
-        const int32_t p01 = word(x), p23 = word(x + 4);
-        const int32_t v = word(w0 + i), u = word(w1 + i);
-        a0 = __smlad(__sxtb16(v), p01, a0);
-        a1 = __smlad(__sxtb16(u), p01, a1);
-        a0 = __smlad(sxtb16_ror8(v), p23, a0);
-        a1 = __smlad(sxtb16_ror8(u), p23, a1);
+    int32_t a0 = acc[0], a1 = acc[1], i = n & ~3;
+    if (i) {
+        const int8_t *end = w0 + i;
+        const int32_t d = (int32_t)(w1 - w0);
+        int32_t v, u, p, q, t;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[u], [%[wp], %[d]]\n\t"
+            "ldr %[v], [%[wp]], #4\n\t"
+            "ldr %[p], [%[x]], #16\n\t"
+            "ldr %[q], [%[x], #-8]\n\t"
+            "sxtb16 %[t], %[v]\n\t"
+            "smlad %[a0], %[t], %[p], %[a0]\n\t"
+            "sxtb16 %[t], %[u]\n\t"
+            "smlad %[a1], %[t], %[p], %[a1]\n\t"
+            "sxtb16 %[t], %[v], ror #8\n\t"
+            "smlad %[a0], %[t], %[q], %[a0]\n\t"
+            "sxtb16 %[t], %[u], ror #8\n\t"
+            "smlad %[a1], %[t], %[q], %[a1]\n\t"
+            "cmp %[wp], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [wp] "+r"(w0), [v] "=&r"(v), [u] "=&r"(u),
+              [p] "=&r"(p), [q] "=&r"(q), [t] "=&r"(t)
+            : [d] "r"(d), [end] "r"(end)
+            : "cc", "memory");
+        w1 += i;
     }
-    for (; i < n; ++i) {
+    for (; i < n; ++i, ++w0, ++w1) {
         const int32_t p = x[IL(i & 3)];
-        a0 += w0[i] * p;
-        a1 += w1[i] * p;
+        a0 += *w0 * p;
+        a1 += *w1 * p;
     }
     acc[0] = a0, acc[1] = a1;
 }

@@ -1,0 +1,1 @@
+"""Signal features computed from windows of sensor samples (spectra)."""
