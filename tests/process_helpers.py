@@ -27,7 +27,7 @@ class Lines:
             self._ended = True
             self._changed.notify_all()
 
-    def wait_for(self, pattern: str, timeout: float = 120) -> re.Match[str]:
+    def wait_for(self, pattern: str, timeout: float = 600) -> re.Match[str]:
         """The first line matching ``pattern``; fails when the stream ends or after ``timeout``
         (a bound for a broken child, not a synchronization)."""
         def found() -> re.Match[str] | None:

@@ -205,7 +205,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
     err = Lines(process.stderr)
     try:
         # the second trial has sampled its parameters (logged after) and now trains for seconds
-        err.wait_for("automl: trial 1 started", timeout=300)
+        err.wait_for("automl: trial 1 started")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 130, err.finish()
     finally:

@@ -144,3 +144,23 @@ def test_a_runtime_without_a_profiler_is_refused(workdir, capsys):
     err = capsys.readouterr().err
     assert "runtime 'torch' has no per-layer profiler" in err and "onnxruntime, openvino" in err
     assert run_cli("benchmark", trained, "--iterations", "3") == 0
+
+
+def test_a_model_file_timed_on_a_remote_target(tiny, tmp_path, capsys):
+    from remote_helpers import server_process
+
+    with server_process(tmp_path / "server.log", "--port", "0") as (_, port):
+        assert run_cli("benchmark", tiny, "--target", f"remote:port={port}", "--iterations", "8",
+                       "--warmup", "1", "--json", "-") == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["target"] == "remote" and figures["runtime"] == "onnxruntime"
+    assert 0 < figures["target_latency_ms"]["p50"] <= figures["latency_ms"]["max"]
+
+
+def test_bad_targets_exit_2(tiny, capsys):
+    assert run_cli("benchmark", tiny, "--target", "remote:port") == 2
+    assert "is not KEY=VALUE" in capsys.readouterr().err
+    assert run_cli("benchmark", tiny, "--target", "qemu:bord=x") == 2
+    assert "--target.parameters.bord" in capsys.readouterr().err
+    assert run_cli("benchmark", tiny, "--target", "remote:port=1", "--profile") == 2
+    assert "profiles on this host only" in capsys.readouterr().err

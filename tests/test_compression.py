@@ -15,6 +15,7 @@ from conftest import run_cli, scenario_dict, write_scenario
 from heiti.core.artifact import Artifact
 from heiti.core.steps import StepContext
 from heiti.datasets.digits import Digits
+from heiti.errors import InputError
 from heiti.frameworks import onnx_tools
 from heiti.frameworks.torch_tools import load_module, mac_count, parameter_count
 from heiti.models.tiny_cnn import TinyCNN
@@ -202,3 +203,15 @@ def test_a_pruned_model_goes_through_heiti_micro_with_fewer_weight_bytes(trained
     assert sizes[1] < 0.6 * sizes[0], sizes
     accuracy = [m["quality"]["metrics"]["accuracy"] for m in (whole, pruned)]
     assert accuracy[1] >= accuracy[0] - 0.05, accuracy  # one fine-tuning epoch, then int8
+
+
+def test_a_damaged_pruning_history_is_bad_input(tmp_path):
+    model, ctx = _untrained(tmp_path, {"channels": [8], "hidden": 0})
+    result = Prune({"keep": 0.5, "epochs": 0, "steps": 1}).optimize(model, tmp_path / "pruned.pt", ctx)
+    result.save()
+    for damage in ([["0.missing", True, [0]]], [["0", True, [99]]], [["0", True, "x"]], "nonsense"):
+        sidecar = json.loads(result.sidecar.read_text(encoding="utf-8"))
+        sidecar["provenance"]["details"]["pruning_history"] = damage
+        result.sidecar.write_text(json.dumps(sidecar), encoding="utf-8")
+        with pytest.raises(InputError, match="does not fit its architecture|cannot load weights"):
+            load_module(Artifact.load(result.path))

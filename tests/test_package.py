@@ -133,3 +133,18 @@ def test_the_example_runs_on_the_emulated_board_as_the_readme_says(package, tmp_
     # QEMU exits when main returns (semihosting); the timeout only guards against a hang
     done = subprocess.run(run, shell=True, cwd=folder, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "same as heiti's outputs" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not (ARM and shutil.which("qemu-system-arm")),
+                    reason="arm-none-eabi-gcc and qemu-system-arm are needed (.ci/apt-packages)")
+def test_heiti_benchmark_times_the_c_model_on_the_emulated_board(scenario, package, capsys):
+    artifact = load_scenario(scenario).build_dir / "02-micro-c"  # made by the package fixture
+    assert run_cli("benchmark", artifact, "--target", "qemu:board=mps2-an386", "--iterations", "5",
+                   "--warmup", "1", "--json", "-") == 0
+    figures = json.loads(capsys.readouterr().out)
+    board = figures["target_statistics"]["board"]
+    assert figures["target"] == "qemu" and board["name"] == "mps2-an386"
+    assert board["inferences"] == 6 and board["instructions_per_inference"]["mean"] > 0
+    estimate = board["estimated_ms_at_nominal_clock"]
+    assert figures["target_latency_ms"]["mean"] == pytest.approx(estimate, rel=1e-3)
+    assert run_cli("benchmark", artifact, "--target", "qemu:board=mps2-an386", "--profile") == 2

@@ -509,3 +509,19 @@ def test_bad_target_parameters_are_input_errors(workdir, capsys):
     data = scenario_dict("bad", target={"kind": "remote", "protocol": "serial"})
     assert run_cli("test", write_scenario(workdir, data)) == 2
     assert "serial target needs 'port'" in capsys.readouterr().err
+
+
+def test_the_protocol_documents_examples_are_version_2_frames():
+    """docs/protocol.md's example bytes are what heiti sends (a C target is written from them)."""
+    import numpy as np
+
+    doc = (Path(__file__).parents[1] / "docs" / "protocol.md").read_text()
+
+    def spaced(data: bytes) -> str:
+        return " ".join(f"{byte:02x}" for byte in data)
+
+    data = encode(MsgType.DATA, m.pack_tensors([np.array([[1, -2]], np.float32)]), m.FLAG_NO_ACK)
+    for frame in (encode(MsgType.PING, b"abc"), encode(MsgType.PROCESS, flags=m.FLAG_WITH_OUTPUT),
+                  data[:HEADER_SIZE], encode(MsgType.PROCESS_DONE, m.pack_ns(52000)), encode(MsgType.NAK)):
+        assert spaced(frame) in doc
+    assert "48 54 01" not in doc

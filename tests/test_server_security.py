@@ -424,7 +424,7 @@ def test_server_stays_healthy_after_the_fuzzing(server):
 @pytest.mark.parametrize("option, value", [
     ("--idle-timeout", "inf"), ("--idle-timeout", "nan"), ("--idle-timeout", "1e300"),
     ("--max-upload-mb", "inf"), ("--max-upload-mb", "nan"), ("--handshake-timeout", "-1"),
-    ("--max-threads", "0"), ("--max-memory-mb", "inf"),
+    ("--max-threads", "0"), ("--max-memory-mb", "inf"), ("--worker-timeout", "0"),
 ])
 def test_unreasonable_limits_are_refused_at_start(option, value):
     code, err = _exit_of(option, value)
@@ -572,3 +572,151 @@ def test_a_legitimate_session_completes_while_200_idle_connections_are_held(tmp_
                 sock.close()
         assert reopened[0] > 0  # the server dropped idle connections to make room
         assert proc.poll() is None and healthy(int(port))
+
+
+# --- hostile model files: seeded byte mutants of valid ones ----------------------------
+
+def _try_model(port: int, data: bytes, name: str, sidecar: dict, runtime: str, sample,
+               timeout: float = 30) -> list | None:
+    """Upload ``data`` and, if it loads, run one sample: the outputs, or None when the
+    server answered ERROR somewhere (an ERROR ends this session; the next one is fresh)."""
+    path = Path(sidecar["path_folder"]) / name
+    path.write_bytes(data)
+    channel = tcp_channel(port, timeout=timeout)
+    try:
+        client = hello(channel)
+        client.upload(path, {k: v for k, v in sidecar.items() if k != "path_folder"},
+                      {"type": runtime, "parameters": {}})
+        client.request(MsgType.IOSPEC, m.pack_json(sidecar["io"]))
+        client.request(MsgType.DATA, m.pack_tensors([sample]))
+        client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+        client.expect(MsgType.PROCESS_DONE)
+        return m.unpack_tensors(client.request(MsgType.OUTPUT, expect=MsgType.OUTPUT).payload)[0].tolist()
+    except RemoteError:
+        return None
+    finally:
+        channel.close()
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory):
+    pytest.importorskip("tflite_micro", reason='pip install "heiti[tflm]"')
+    pytest.importorskip("executorch", reason='pip install "heiti[executorch]"')
+    log = tmp_path_factory.mktemp("models") / "server.log"
+    with server_process(log, "--port", "0", "--runtime", "tflm,executorch", "--worker-timeout", "30") as (
+            proc, port):
+        yield int(port), log
+        assert proc.poll() is None, log.read_text()
+
+
+@pytest.mark.parametrize("runtime", ["tflm", "executorch"])
+def test_mutated_model_files_get_ok_or_error_and_the_server_stays_the_same(model_server, runtime, tmp_path):
+    """30 seeded byte mutants of a valid int8 .tflite (tflm) or an ExecuTorch program: each
+    is answered OK or ERROR by a live server, and a valid session afterwards gives the
+    outputs it gave before (benchmarks/model_mutants.py runs 1,000 of each)."""
+    import numpy as np
+
+    from hostile_models import PTE_IO, TFLITE_IO, int8_tflite, mutants, pte
+
+    port, log = model_server
+    if runtime == "tflm":
+        valid, io, fmt, sample = int8_tflite(), TFLITE_IO, "tflite-int8", np.full((1, 8, 8, 1), 3, np.int8)
+    else:
+        valid, io, fmt, sample = pte(tmp_path / "valid.pte"), PTE_IO, "pte", np.ones((1, 4), np.float32)
+    sidecar = {"format": fmt, "io": io, "provenance": {"producer": "test"}, "path_folder": str(tmp_path)}
+    suffix = ".tflite" if runtime == "tflm" else ".pte"
+    # (the first model process waits for the fork server to import torch: give it time)
+    before = _try_model(port, valid, "valid" + suffix, sidecar, runtime, sample, timeout=300)
+    assert before is not None
+    for i, mutant in enumerate(mutants(valid, 30, seed=20)):
+        _try_model(port, mutant, f"mutant{i}{suffix}", sidecar, runtime, sample)  # OK or ERROR
+        assert healthy(port), f"mutant {i}"
+    assert _try_model(port, valid, "valid" + suffix, sidecar, runtime, sample) == before
+    assert "Traceback" not in log.read_text()
+
+
+# --- firmware: no copy past a fixed buffer ----------------------------------------------
+
+def test_firmware_answers_pings_of_every_size_up_to_its_maximum_message(tmp_path, trained_model_dir,
+                                                                        monkeypatch):
+    """The digits model with long class names: the firmware's receive buffer (sized for the
+    IOSPEC that carries them) is larger than its transmit buffer, so a PING near the
+    maximum cannot be echoed. PINGs from 0 bytes to the maximum get their echo or ERROR
+    TOO_LARGE (never a write past the buffer), and the firmware still runs the model
+    afterwards (on QEMU)."""
+    import numpy as np
+
+    from conftest import run_cli, scenario_dict, write_scenario
+    from heiti import boards
+    from heiti.boards.build import build_firmware
+    from heiti.boards.qemu import Emulation
+    from heiti.core.artifact import Artifact
+
+    if not (shutil.which("qemu-system-riscv32") and shutil.which("riscv64-unknown-elf-gcc")):
+        pytest.skip("QEMU and the RISC-V cross compiler are not installed (.ci/apt-packages)")
+    shutil.copytree(trained_model_dir / "model", tmp_path / "model")
+    chain = [{"type": "micro-ptq", "parameters": {"calibration_samples": 50}},
+             {"type": "micro-c", "parameters": {"check_samples": 0, "cortex_m4": False}}]
+    data = scenario_dict("fw", optimizers=chain, runtime={"type": "micro-host"},
+                         test={"warmup": 0, "samples": 2}, report={"enabled": False})
+    monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
+    assert run_cli("run", write_scenario(tmp_path, data)) == 0
+    artifact = Artifact.load(tmp_path / "build" / "02-micro-c")
+    io = artifact.io.model_copy(update={"class_names": [f"digit {i} " + "x" * 150 for i in range(10)]})
+    details = artifact.provenance.details
+    board = boards.builtin()["riscv32-virt"]
+    firmware = build_firmware(board, artifact.path, io, artifact.sha256, details["input_size"],
+                              details["output_size"], profile=False)
+    emulation = Emulation(board, firmware.elf)
+    channel = Channel(SocketTransport(emulation.connect(10), "qemu", 10))
+    client = Client(channel)
+    try:
+        largest = client.hello(None)["max_message"]
+        assert largest > 1500  # the transmit buffer holds about 1.1 KB
+
+        def echoed(size: int) -> bool:
+            payload = bytes([size % 251]) * size
+            channel.send(MsgType.PING, payload)
+            frame = channel.recv()
+            if frame.type == MsgType.ERROR:
+                assert m.unpack_error(frame.payload)[0] == E.TOO_LARGE, size
+                return False
+            assert frame.type == MsgType.OK and frame.payload == payload, size
+            return True
+
+        # every 50th size and the largest, then every size around the last echo: the
+        # emulated UART takes about a millisecond per byte, too slow for all 1,600 sizes
+        coarse = {size: echoed(size) for size in [*range(0, largest, 50), largest]}
+        last = max(size for size, ok in coarse.items() if ok)
+        fine = {size: echoed(size) for size in range(last, min(last + 51, largest + 1))}
+        assert coarse[0] and not coarse[largest] and True in fine.values() and False in fine.values()
+        assert [ok for _, ok in sorted({**coarse, **fine}.items())] == sorted(
+            {**coarse, **fine}.values(), reverse=True)  # echoes up to a size, TOO_LARGE beyond
+        client.request(MsgType.DATA, m.pack_tensors([np.full((1, 1, 8, 8), 7, np.uint8)]))
+        client.request(MsgType.PROCESS, expect=MsgType.PROCESS_STARTED)
+        client.expect(MsgType.PROCESS_DONE)
+        output = client.request(MsgType.OUTPUT, expect=MsgType.OUTPUT)
+        assert m.unpack_tensors(output.payload)[0].shape == (1, 10)
+    finally:
+        channel.close()
+        emulation.stop()
+
+
+def test_mutated_tflite_files_through_micro_import_get_heitis_message(tmp_path, capsys):
+    """The same seeded .tflite mutants through `heiti optimize` with micro-import-tflite:
+    exit 0, 1 or 2 with heiti's own message, never an unexpected exception."""
+    pytest.importorskip("tflite_micro", reason='pip install "heiti[tflm]"')
+    from conftest import run_cli, scenario_dict, write_scenario
+    from hostile_models import int8_tflite, mutants
+
+    codes = []
+    for i, mutant in enumerate([int8_tflite(), *mutants(int8_tflite(), 30, seed=20)]):
+        model = tmp_path / f"m{i}.tflite"
+        model.write_bytes(mutant)
+        data = scenario_dict(f"m{i}", build_dir=f"b{i}", model={"type": "tflite-file", "path": str(model)},
+                             optimizers=[{"type": "micro-import-tflite"}], runtime={"type": "micro-golden"})
+        codes.append(run_cli("optimize", write_scenario(tmp_path, data, f"m{i}.yml")))
+        err = capsys.readouterr().err
+        assert codes[-1] in (0, 1, 2) and "unexpected" not in err and "Traceback" not in err, (i, err)
+        assert codes[-1] == 0 or f"m{i}.tflite" in err, (i, err)  # the file is named
+    assert codes[0] == 0 and 2 in codes

@@ -47,7 +47,15 @@ def test_log_and_bands_pool_the_bins():
     assert pooled == pytest.approx(bins.reshape(4, 8).mean(axis=1), abs=1e-7)
     assert pooled[0] == pytest.approx(0.3 / 8) and pooled[2] == pytest.approx(0.1 / 8)
     logged = spectrum(signal, SpectrumParams(window="none", bands=4, floor=0.01))[0]
-    assert logged == pytest.approx(np.log(pooled + 0.01), rel=1e-5)
+    assert logged == pytest.approx(np.log(pooled + 0.01 * pooled.mean()), rel=1e-5)
+
+
+def test_the_log_spectrum_of_scaled_data_only_shifts():
+    """The floor follows the window's level, so a change of units (g to mg) adds a constant."""
+    window = SensorWindows({"windows": 40, "length": LENGTH}).split("test").x[:2]
+    shift = spectrum(window * 1000, SpectrumParams()) - spectrum(window, SpectrumParams())
+    assert shift == pytest.approx(np.full_like(shift, np.log(1000)), abs=1e-4)
+    assert np.isfinite(spectrum(np.zeros((1, 2, LENGTH)), SpectrumParams())).all()
 
 
 def test_windows_datasets_take_a_spectrum(tmp_path):

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=".onnx, .tflite, OpenVINO .xml, or a heiti artifact (with its sidecar)")
     parser.add_argument("--runtime", metavar="NAME",
                         help="default: the first installed runtime that runs the model's format")
+    parser.add_argument("--target", metavar="KIND[:KEY=VALUE,...]",
+                        help="where to run: qemu:board=mps2-an386 (a c-int8 artifact on an emulated "
+                             "board), remote:port=12345 (a heiti server); default: this host")
     parser.add_argument("--fill", choices=("random", "zeros"), default="random",
                         help="input values: random (seed 0; floats in [0, 1), integers over their "
                              "range) or zeros (default: random)")
@@ -72,13 +75,16 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 0:
         raise InputError("--threads must be 0 (one per core) or more")
     model = benchmark.load_model_file(args.model)
-    runtime = benchmark.pick_runtime(model, args.runtime, args.threads)
+    target = benchmark.pick_target(args.target)
+    runtime = benchmark.pick_runtime(model, args.runtime, args.threads, target.runs_runtime_here)
+    if args.profile and target.name != "local":
+        raise InputError("--profile profiles on this host only", hint="leave --target or --profile out")
     if args.profile and not runtime.profiles_layers:
         raise InputError(f"runtime '{runtime.name}' has no per-layer profiler",
                          hint="runtimes with one: " + ", ".join(benchmark.profiling_runtimes()))
     result = benchmark.benchmark(model, runtime, args.fill, args.iterations, args.warmup,
                                  args.batch, dict(args.shape),
-                                 args.profile_runs if args.profile else 0)
+                                 args.profile_runs if args.profile else 0, target)
     summary = result.summary()
     to_stdout = Path("-") in (args.json, args.csv)
     if not to_stdout:
@@ -99,7 +105,8 @@ def format_table(summary: dict[str, Any]) -> str:
     params = ", ".join(f"{k} {v}" for k, v in summary["runtime_parameters"].items())
     lines = [
         f"model       {summary['model']} ({summary['format']}, {summary['size_bytes'] / 1024:.1f} KiB)",
-        f"runtime     {summary['runtime']} ({versions or 'version unknown'}; {params or 'defaults'})",
+        f"runtime     {summary['runtime']} on {summary['target']} ({versions or 'version unknown'}; "
+        f"{params or 'defaults'})",
         f"inputs      {inputs}, {summary['fill']}",
         f"calls       {summary['iterations']} timed after {summary['warmup']} warm-up, "
         f"batch {summary['batch_size']}",
@@ -107,6 +114,15 @@ def format_table(summary: dict[str, Any]) -> str:
         "latency ms  " + "".join(f"{c:>10}" for c in COLUMNS),
         "            " + "".join(f"{summary['latency_ms'][c]:>10.4f}" for c in COLUMNS),
     ]
+    if summary["target_latency_ms"]:
+        board = (summary["target_statistics"] or {}).get("board")
+        lines.append("on target  " + "".join(f"{summary['target_latency_ms'][c]:>10.4f}" for c in COLUMNS)
+                     + ("  (the board's estimate at its clock; the row above: host round trips)"
+                        if board else "  (measured by the target; the row above: host round trips)"))
+        if board:
+            lines.append(f"board       {board['name']}: {board['instructions_per_inference']['mean']:,.0f} "
+                         f"instructions per inference, flash {board['flash']['used_bytes']:,} B, "
+                         f"RAM {board['ram']['used_bytes']:,} B")
     if summary["throughput_sps"]:
         lines.append(f"throughput  {summary['throughput_sps']:.1f} samples/s (inside the timed calls)")
     if summary["profile"]:

@@ -13,7 +13,7 @@ from heiti import registry
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.files import require_file, sha256_file
 from heiti.core.iospec import IOSpec, TensorSpec
-from heiti.core.steps import LayerTime, Runtime
+from heiti.core.steps import LayerTime, Runtime, Target
 from heiti.errors import InputError, component_failures
 from heiti.flow.inference import latency_statistics, run_inference
 
@@ -36,6 +36,9 @@ class BenchmarkResult:
     warmup: int
     latencies_ns: np.ndarray
     versions: dict[str, str]
+    target: str = "local"
+    target_latencies_ns: np.ndarray | None = None  # measured by a remote target or board itself
+    target_statistics: dict[str, Any] | None = None
     profile: list[LayerTime] = field(default_factory=list)
     profile_runs: int = 0
 
@@ -51,7 +54,11 @@ class BenchmarkResult:
             "versions": self.versions,
             "inputs": self.inputs, "fill": self.fill, "batch_size": self.batch_size,
             "iterations": self.iterations, "warmup": self.warmup,
+            "target": self.target,
             "latency_ms": latency_statistics(self.latencies_ns),
+            "target_latency_ms": None if self.target_latencies_ns is None
+            else latency_statistics(self.target_latencies_ns),
+            "target_statistics": self.target_statistics,
             "throughput_sps": self.batch_size * self.iterations / total_s if total_s else None,
             "profile": [{**vars(layer), "share": layer.mean_ms / layers_ms}
                         for layer in self.profile],
@@ -107,12 +114,33 @@ def _openvino_io(path: Path) -> tuple[IOSpec, str]:
     return openvino_tools.iospec(path), "openvino"
 
 
-def pick_runtime(model: Artifact, name: str | None, threads: int | None) -> Runtime:
+def pick_target(text: str | None) -> Target:
+    """``KIND[:KEY=VALUE,...]`` (``qemu:board=mps2-an386``, ``remote:port=12345``) as a
+    target component; None: this host."""
+    import yaml
+
+    from heiti.scenario import ComponentSpec, instantiate
+
+    kind, _, rest = (text or "local").partition(":")
+    parameters: dict[str, Any] = {}
+    for pair in filter(None, rest.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--target: '{pair}' is not KEY=VALUE",
+                             hint="e.g. --target qemu:board=mps2-an386 or --target remote:port=12345")
+        parameters[key.strip()] = yaml.safe_load(value)
+    return instantiate("target", ComponentSpec(type=kind, parameters=parameters), "--target",
+                       Path.cwd(), what="argument")
+
+
+def pick_runtime(model: Artifact, name: str | None, threads: int | None,
+                 here: bool = True) -> Runtime:
     """The named runtime (checked against the model's format), or the first installed
-    runtime that runs the format."""
+    runtime that runs the format; ``here`` False: the runtime runs on a remote target, whose
+    extras are its own concern."""
     runtimes = registry.components()["runtime"]
     able = [n for n, cls in sorted(runtimes.items()) if model.format in cls.formats]
-    installed = [n for n in able if not runtimes[n].missing_modules()]
+    installed = [n for n in able if not here or not runtimes[n].missing_modules()]
     if name is None:
         if not installed:
             raise InputError(f"no installed runtime runs {model.format} models "
@@ -126,7 +154,8 @@ def pick_runtime(model: Artifact, name: str | None, threads: int | None) -> Runt
         raise InputError(f"runtime '{name}' does not run {model.format} models (it runs "
                          f"{', '.join(cls.formats)})",
                          hint=f"runtimes that run {model.format}: {', '.join(able) or 'none'}")
-    cls.check_available()
+    if here:
+        cls.check_available()
     params: dict[str, Any] = {}
     if threads is not None:
         if "threads" not in cls.Params.model_fields:
@@ -182,24 +211,26 @@ def _fill(spec: TensorSpec, shape: list[int], fill: Fill, rng: np.random.Generat
 
 def benchmark(model: Artifact, runtime: Runtime, fill: Fill = "random", iterations: int = 100,
               warmup: int = 10, batch: int = 1, shapes: dict[str, list[int]] | None = None,
-              profile_runs: int = 0) -> BenchmarkResult:
+              profile_runs: int = 0, target: Target | None = None) -> BenchmarkResult:
     """Time ``iterations`` calls of ``runtime`` on synthetic inputs; with ``profile_runs``,
     then profile as many calls per layer in a separate session (the profiler's overhead
     stays out of the latencies)."""
     shapes = input_shapes(model.io, batch, shapes or {})
     batch = next(iter(shapes.values()))[0] if shapes else batch
     inputs = synthetic_inputs(model.io, shapes, iterations, fill)
-    runs = f"runtime '{runtime.name}'"
+    target = target or registry.get("target", "local")()
+    runs = f"runtime '{runtime.name}' on target '{target.name}'"
     with component_failures(f"{runs} loading '{model.path.name}'"):
-        runtime.load(model)
+        executor = target.open(runtime, model)
     try:
         with component_failures(runs):
-            loop = run_inference(runtime, inputs, batch, warmup)
-        versions = runtime.versions()
+            loop = run_inference(executor, inputs, batch, warmup)
+        versions = executor.versions()
     finally:
-        runtime.close()
+        executor.close()
     result = BenchmarkResult(model, runtime, shapes, fill, batch, iterations, warmup,
-                             loop.latencies_ns, versions)
+                             loop.latencies_ns, versions, target.name, loop.target_latencies_ns,
+                             getattr(executor, "target_statistics", None))
     if profile_runs:
         profiler = type(runtime)(runtime.params)
         first = {name: a[:batch] for name, a in inputs.items()}

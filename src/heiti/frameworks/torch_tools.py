@@ -42,7 +42,13 @@ def load_module(model: Artifact) -> torch.nn.Module:
     except (RuntimeError, OSError, ValueError, EOFError) as exc:
         raise InputError(f"cannot load weights from '{model.path}': {exc}") from None
     if details.get("pruning_history"):
-        replay_pruning(module, tuple(details["input_shape"]), details["pruning_history"])
+        try:
+            replay_pruning(module, tuple(details["input_shape"]), details["pruning_history"])
+        except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise InputError(f"the pruning history in the sidecar of '{model.path}' does not fit "
+                             f"its architecture ({type(exc).__name__}: {str(exc)[:200]})",
+                             hint="rerun the chain from the unpruned model ('heiti optimize --force')"
+                             ) from None
     try:
         module.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:

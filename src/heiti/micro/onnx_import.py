@@ -229,4 +229,10 @@ def import_onnx(path: Path, input_scale: float) -> tuple[Graph, dict[str, tuple[
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises several types for unreadable files
         raise InputError(f"micro: cannot read ONNX model '{path}': {exc}") from None
-    return _Importer(model, input_scale).run()
+    try:
+        return _Importer(model, input_scale).run()
+    except InputError:
+        raise
+    except Exception as exc:  # a readable protobuf whose values make no model
+        raise InputError(f"micro: '{path}' is not a model heiti can import: "
+                         f"{type(exc).__name__}: {exc}") from None

@@ -410,11 +410,16 @@ OPERATORS = {
 
 def import_tflite(path: Path, input_shape: tuple[int, ...]) -> Graph:
     """The integer graph (tflite scheme) of an int8 ``.tflite`` file."""
+    from heiti.frameworks.tflite_verify import read_verified
+
+    data = read_verified(path, "micro")
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"micro: cannot read '{path}': {exc}") from None
-    graph = _Reader(data, tuple(input_shape)).run()
+        graph = _Reader(data, tuple(input_shape)).run()
+    except InputError:
+        raise
+    except Exception as exc:  # a well-formed flatbuffer whose values make no model
+        raise InputError(f"micro: '{path}' is not a model heiti can import: "
+                         f"{type(exc).__name__}: {exc}") from None
     problem = graph.problem()
     if problem:
         raise InputError(f"micro: the imported graph is inconsistent: {problem}")

@@ -13,7 +13,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact
 from heiti.core.steps import StepContext
 from heiti.errors import InputError
-from heiti.optimizers.torch_to_torch import FineTuneParams, TorchToTorch
+from heiti.optimizers.torch_to_torch import FineTuneParams, TorchToTorch, modules_by_name
 
 
 class ClusterParams(FineTuneParams):
@@ -85,11 +85,7 @@ class Cluster(TorchToTorch):
     def _layers(self, module: Any) -> list[tuple[str, Any]]:
         import torch
 
-        found = dict(module.named_modules())
-        unknown = sorted(set(self.params.skip) - set(found))
-        if unknown:
-            raise InputError(f"cluster: the model has no module named {', '.join(unknown)}",
-                             hint=f"module names: {', '.join(n for n in found if n)}")
+        found = modules_by_name(module, self.params.skip, self.name)
         return [(name, layer) for name, layer in found.items()
                 if isinstance(layer, torch.nn.Linear | torch.nn.modules.conv._ConvNd)
                 and name not in self.params.skip and layer.weight.numel() >= self.params.min_weights]

@@ -32,7 +32,7 @@ class OrtQuantizeParams(Params):
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
     calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     symmetric_activations: bool = Field(False, description="force activation zero point 0")
-    reduce_range: bool | Literal["auto"] = Field(
+    reduce_range: Literal["auto", True, False] = Field(
         AUTO, description="7-bit weights: avoids int16 saturation in the u8 x s8 kernels of x86 "
         "CPUs without VNNI (AVX2), which otherwise costs accuracy there. auto: on when the CPU "
         "quantizing has no VNNI, off otherwise (set it for the CPU the model will run on)")

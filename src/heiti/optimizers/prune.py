@@ -12,7 +12,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact
 from heiti.core.steps import StepContext
 from heiti.errors import InputError
-from heiti.optimizers.torch_to_torch import FineTuneParams, TorchToTorch
+from heiti.optimizers.torch_to_torch import FineTuneParams, TorchToTorch, modules_by_name
 
 
 class PruneParams(FineTuneParams):
@@ -113,11 +113,7 @@ class Prune(TorchToTorch):
         import torch_pruning as tp
 
         p = self.params
-        by_name = dict(module.named_modules())
-        unknown = sorted(set(p.layers) - set(by_name))
-        if unknown:
-            raise InputError(f"prune: the model has no module named {', '.join(unknown)}",
-                             hint=f"module names: {', '.join(n for n in by_name if n)}")
+        by_name = modules_by_name(module, p.layers, self.name)
         importance = (tp.importance.TaylorImportance() if p.importance == "taylor"
                       else tp.importance.MagnitudeImportance(p=2))
         return tp.pruner.BasePruner(
@@ -163,11 +159,7 @@ def _protected_layers(module: Any, example: Any, ignore: list[str]) -> list[Any]
     reconstruction), the last layer with weights, and the ones the user named."""
     import torch
 
-    by_name = dict(module.named_modules())
-    unknown = sorted(set(ignore) - set(by_name))
-    if unknown:
-        raise InputError(f"prune: the model has no module named {', '.join(unknown)}",
-                         hint=f"module names: {', '.join(n for n in by_name if n)}")
+    by_name = modules_by_name(module, ignore, "prune")
     weighted = [m for m in module.modules()
                 if isinstance(m, torch.nn.Linear | torch.nn.modules.conv._ConvNd)]
     made: dict[int, tuple[Any, Any]] = {}  # data pointer -> (layer, its output kept alive)

@@ -12,6 +12,7 @@ from pydantic import Field
 from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer
+from heiti.errors import InputError
 
 # sidecar fields that rebuild the network (torch_tools.load_module)
 ARCHITECTURE_FIELDS = ("architecture", "input_shape", "num_classes", "pruning_history")
@@ -50,3 +51,13 @@ class TorchToTorch(Optimizer):
                                   tool_versions={"torch": torch.__version__},
                                   duration_s=time.perf_counter() - started,
                                   details={**kept, **details}))
+
+
+def modules_by_name(module: Any, wanted: Any, who: str) -> dict[str, Any]:
+    """The network's modules by name, once every name in ``wanted`` is known to be one."""
+    found = dict(module.named_modules())
+    unknown = sorted(set(wanted) - set(found))
+    if unknown:
+        raise InputError(f"{who}: the model has no module named {', '.join(unknown)}",
+                         hint=f"module names: {', '.join(n for n in found if n)}")
+    return found

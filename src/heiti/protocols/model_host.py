@@ -8,11 +8,12 @@ server answers its client with ERROR and goes on serving.
 
 The server speaks the protocol's framing to this process over a socket, one request at
 a time, and every request gets exactly one answer: MODEL_END (JSON: path, sidecar,
-runtime class and parameters) is answered OK with the runtime's description; IOSPEC and DATA (always
-acknowledged here; the server drops the OK its client did not ask for) with OK;
-PROCESS with PROCESS_STARTED then PROCESS_DONE (and OUTPUT when flagged); OUTPUT and
-STATS in kind. A refusal is ERROR whose payload is JSON {code, text, fatal, detail}: the
-server logs ``detail`` under an incident number and relays the rest.
+runtime class and parameters) is answered OK with the runtime's description; IOSPEC and
+DATA with OK (a DATA flagged NO_ACK: nothing); PROCESS with PROCESS_DONE (and OUTPUT
+when flagged; the server sends PROCESS_STARTED); OUTPUT and STATS in kind. A refusal is
+ERROR whose payload is JSON {code, text, fatal, detail, no_ack}: the server logs
+``detail`` under an incident number and relays the rest; ``no_ack`` marks the answer to
+a NO_ACK DATA, which the server tells from the answer to the request after it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from heiti.protocols import messages as m
 from heiti.protocols.channel import Channel
 from heiti.protocols.framing import Frame, encode
 from heiti.protocols.messages import ErrorCode, MsgType, PayloadError
-from heiti.protocols.server import STARTED, Refused, statistics
+from heiti.protocols.server import Refused, statistics
 from heiti.protocols.transports import SocketTransport
 from heiti.protocols.worker import INTERNAL_MAX_MESSAGE
 
@@ -64,16 +65,19 @@ class ModelHost:
                     raise Refused(ErrorCode.INTERNAL, f"the model process got message type {frame.type}")
                 handler(frame)
             except Refused as exc:
-                self._refuse(exc)
+                self._refuse(exc, frame)
             except PayloadError as exc:
                 self._refuse(Refused(ErrorCode.BAD_FRAME, f"malformed {MsgType(frame.type).name}: {exc}",
-                                     fatal=True))
+                                     fatal=True), frame)
             except Exception as exc:  # a bug or a framework surprise: the session goes on
-                self._refuse(Refused(ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"))
+                self._refuse(Refused(ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"),
+                             frame)
 
-    def _refuse(self, exc: Refused) -> None:
+    def _refuse(self, exc: Refused, frame: Frame) -> None:
+        no_ack = frame.type == MsgType.DATA and bool(frame.flags & m.FLAG_NO_ACK)
         self.channel.send(MsgType.ERROR, m.pack_json({"code": int(exc.code), "text": exc.text,
-                                                      "fatal": exc.fatal, "detail": exc.detail}))
+                                                      "fatal": exc.fatal, "detail": exc.detail,
+                                                      "no_ack": no_ack}))
 
     def load(self, frame: Frame) -> None:
         from heiti.core.artifact import Artifact
@@ -132,7 +136,8 @@ class ModelHost:
             np.copyto(buffer, array)
             inputs[spec.name] = buffer
         self.prepared = self.runtime.prepare(inputs)
-        self.channel.send(MsgType.OK)
+        if not frame.flags & m.FLAG_NO_ACK:
+            self.channel.send(MsgType.OK)
 
     def _fits_spec(self, arrays: list[Any]) -> bool:
         key = tuple((a.dtype, a.shape) for a in arrays)  # checked once per distinct signature
@@ -146,7 +151,6 @@ class ModelHost:
     def process(self, frame: Frame) -> None:
         if self.prepared is None:
             raise Refused(ErrorCode.OUT_OF_ORDER, "PROCESS before DATA (or after rejected DATA)")
-        self.channel.send_raw(STARTED)
         clock = time.perf_counter_ns
         start = clock()
         try:

@@ -33,7 +33,7 @@ from heiti.protocols.messages import ErrorCode, MsgType, PayloadError
 STARTED = encode(MsgType.PROCESS_STARTED)
 # what the model process answers to each request it serves (or ERROR)
 ANSWERS: dict[int, int] = {MsgType.IOSPEC: MsgType.OK, MsgType.DATA: MsgType.OK,
-           MsgType.PROCESS: MsgType.PROCESS_STARTED, MsgType.OUTPUT: MsgType.OUTPUT,
+           MsgType.PROCESS: MsgType.PROCESS_DONE, MsgType.OUTPUT: MsgType.OUTPUT,
            MsgType.STATS: MsgType.STATS}
 # errors whose text comes from a framework: only its first clause reaches the client
 FRAMEWORK_CODES = (ErrorCode.INFERENCE, ErrorCode.INTERNAL)
@@ -362,9 +362,9 @@ class Session:
     # --- inference: in the model process -------------------------------------------
 
     def forward(self, frame: Frame) -> None:
-        """IOSPEC, DATA, PROCESS, OUTPUT: answered by the model process. A DATA whose OK
-        the client does not want travels with the next request (usually its PROCESS), so
-        that a sample costs one exchange with the worker."""
+        """IOSPEC, DATA, PROCESS, OUTPUT, STATS: answered by the model process. A DATA
+        whose OK the client does not want travels with the next request (usually its
+        PROCESS), so that a sample costs one exchange with the worker."""
         if self.worker is None:
             raise Refused(ErrorCode.OUT_OF_ORDER, f"{_name(frame.type)} before a model is loaded",
                           fatal=True)
@@ -373,23 +373,13 @@ class Session:
             self.held.append(request)
             return
         held, self.held = self.held, []
-        outgoing: bytes | None = b"".join(held) + request
-        for _ in held:  # their OKs are dropped; their errors reported, as without a worker
-            sending, outgoing = outgoing, None
-            try:
-                self._ask(self.worker, sending, ErrorCode.INFERENCE, MsgType.OK)
-            except Refused as exc:
-                if exc.fatal or self.worker is None:
-                    raise
-                self._error(exc.code, exc.text, exc.detail)
-        reply = self._ask(self.worker, outgoing, ErrorCode.INFERENCE, ANSWERS[frame.type])
-        if reply.type != MsgType.PROCESS_STARTED:
+        reply = self._ask(self.worker, b"".join(held) + request, ErrorCode.INFERENCE, ANSWERS[frame.type])
+        if reply.type != MsgType.PROCESS_DONE:
             self.channel.send(reply.type, reply.payload)
             return
-        self.channel.send_raw(STARTED)
-        done = self._ask(self.worker, None, ErrorCode.INFERENCE, MsgType.PROCESS_DONE)
-        self.latencies.append(m.unpack_ns(done.payload))
-        answer = encode(MsgType.PROCESS_DONE, done.payload)
+        self.channel.send_raw(STARTED)  # (a serial link resends only the last write: DONE, OUTPUT)
+        self.latencies.append(m.unpack_ns(reply.payload))
+        answer = encode(MsgType.PROCESS_DONE, reply.payload)
         if frame.flags & m.FLAG_WITH_OUTPUT:
             out = self._ask(self.worker, None, ErrorCode.INFERENCE, MsgType.OUTPUT)
             answer += encode(MsgType.OUTPUT, out.payload)
@@ -404,9 +394,12 @@ class Session:
         try:
             if request is not None:
                 worker.send(request)
-            reply = worker.recv()
-            if reply.type == MsgType.ERROR:
-                raise _refusal(m.unpack_json(reply.payload))
+            while (reply := worker.recv()).type == MsgType.ERROR:
+                error = m.unpack_json(reply.payload)
+                refusal = _refusal(error)
+                if error.get("no_ack") is not True or refusal.fatal:
+                    raise refusal
+                self._error(refusal.code, refusal.text, refusal.detail)  # a DATA sent ahead
             if reply.type != expected:
                 raise WorkerLost(f"model process {worker.pid} answered {_name(reply.type)}")
             return reply

@@ -33,7 +33,9 @@ def start(runtimes: list[str]) -> None:
     from heiti import registry
 
     classes = [registry.get("runtime", name) for name in runtimes]
-    modules = [module for cls in classes for module in (cls.__module__, *cls.requires)]
+    # a runtime's ``preload``: modules its load() imports that take seconds (torch and co.)
+    modules = [module for cls in classes
+               for module in (cls.__module__, *cls.requires, *getattr(cls, "preload", ()))]
     multiprocessing.forkserver.set_forkserver_preload(
         ["heiti.protocols.model_host", "heiti.core.artifact", "heiti.core.iospec", *modules])
     multiprocessing.forkserver.ensure_running()

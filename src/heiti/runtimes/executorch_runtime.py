@@ -23,6 +23,8 @@ class ExecutorchRuntime(Runtime):
     formats = ("pte", "pte-int8")
     executes_native_code = False  # a program of built-in and XNNPACK operators
     requires = ("executorch", "torch")
+    # imported ahead by heiti server's fork server
+    preload = ("executorch.runtime", "executorch.extension.pybindings.portable_lib")
     extra = "executorch"
 
     def load(self, model: Artifact) -> None:

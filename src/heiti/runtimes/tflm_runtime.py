@@ -27,14 +27,17 @@ class TflmRuntime(Runtime):
     Params = TflmParams
     formats = ("tflite", "tflite-int8")
     requires = ("tflite_micro",)
+    preload = ("tflite_micro.python.tflite_micro.runtime",)  # imported ahead by heiti server
     extra = "tflm"
 
     def load(self, model: Artifact) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
         from heiti.errors import InputError
+        from heiti.frameworks.tflite_verify import read_verified
 
         self.io = model.io
+        read_verified(model.path, "tflm")  # TFLM itself trusts every offset in the file
         try:
             self._interpreter = runtime.Interpreter.from_file(str(model.path),
                                                               arena_size=self.params.arena_bytes)

@@ -10,7 +10,9 @@ in the spectrum one bin that stands far above the noise floor. Per window and ch
 3. the first ``length // 2`` bins, from DC up to just below Nyquist (a power-of-two
    length gives a power-of-two count, as the convolutional autoencoder wants);
 4. optionally ``bands`` equal-width bands, each the mean magnitude of its bins;
-5. optionally the natural log of each value plus ``floor``.
+5. optionally the natural log of each value plus ``floor`` times the window's mean
+   magnitude (over its channels and bins): bins far below the window's level count
+   alike, whatever the units of the data, and the level itself stays in every value.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from heiti.errors import InputError
 class SpectrumParams(Params):
     window: Literal["hann", "hamming", "none"] = Field(
         "hann", description="window function applied before the FFT (none: rectangular)")
-    log: bool = Field(True, description="natural log of the magnitudes (plus floor)")
-    floor: float = Field(1e-3, gt=0, description="added to each magnitude before the log: the level "
-                         "below which differences stop counting (near the noise floor of a bin)")
+    log: bool = Field(True, description="natural log of the magnitudes (plus the floor)")
+    floor: float = Field(0.1, gt=0, description="added to each magnitude before the log, as a "
+                         "share of the window's mean magnitude: quieter bins count alike")
     bands: int | None = Field(None, ge=1, description="pool the bins into this many equal-width "
                               "bands (mean magnitude); default: every bin")
 
@@ -62,8 +64,9 @@ def spectrum(windows: np.ndarray, params: SpectrumParams) -> np.ndarray:
     if params.bands is not None:
         edges = np.linspace(0, bins, params.bands + 1).round().astype(int)
         magnitude = np.add.reduceat(magnitude, edges[:-1], axis=-1) / np.diff(edges)
-    if params.log:
-        magnitude = np.log(magnitude + params.floor)
+    if params.log:  # (a window of zeros stays finite: its level is replaced by 1)
+        level = magnitude.mean(axis=(-2, -1) if magnitude.ndim > 1 else -1, keepdims=True)
+        magnitude = np.log(magnitude + params.floor * np.where(level > 0, level, 1.0))
     return magnitude.astype(np.float32)
 
 

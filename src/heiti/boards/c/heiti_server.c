@@ -99,9 +99,19 @@ static void tx_flush(void)
     board_write(tx, tx_len);
 }
 
+/* payload bytes that fit in tx after the frame being opened */
+#define TX_ROOM (FW_TX_BUFFER - HEADER - frame_at)
+
+static void send_error(uint16_t code, const char *text);
+
+/* a frame with a copy of `payload`: every copy into tx is bounded by it */
 static void send_frame(uint8_t type, const void *payload, uint32_t length)
 {
     tx_begin();
+    if (length > FW_TX_BUFFER - HEADER) {
+        send_error(E_TOO_LARGE, "reply larger than this firmware's transmit buffer");
+        return;
+    }
     memcpy(frame_open(), payload, length);
     frame_close(type, 0, length);
     tx_flush();
@@ -113,6 +123,8 @@ static void send_error(uint16_t code, const char *text)
     uint32_t n = (uint32_t)strlen(text);
     tx_begin();
     p = frame_open();
+    if (n > TX_ROOM - 2)
+        n = TX_ROOM - 2;
     p[0] = (uint8_t)code, p[1] = (uint8_t)(code >> 8);
     memcpy(p + 2, text, n);
     frame_close(ERROR, 0, n + 2);
@@ -121,9 +133,11 @@ static void send_error(uint16_t code, const char *text)
 
 /* --- JSON out: text and unsigned integers are all the replies need -------------------------- */
 
+static char *out_end;  /* the end of the buffer being written: put_* never pass it */
+
 static char *put_text(char *out, const char *text)
 {
-    while (*text)
+    while (*text && out < out_end)
         *out++ = *text++;
     return out;
 }
@@ -136,7 +150,7 @@ static char *put_uint(char *out, uint64_t v)
         digits[n++] = (char)('0' + v % 10u);
         v /= 10u;
     } while (v);
-    while (n)
+    while (n && out < out_end)
         *out++ = digits[--n];
     return out;
 }
@@ -145,7 +159,7 @@ static char *put_hex(char *out, uint32_t v)
 {
     int k;
     out = put_text(out, "0x");
-    for (k = 28; k >= 0; k -= 4)
+    for (k = 28; k >= 0 && out < out_end; k -= 4)
         *out++ = "0123456789abcdef"[(v >> k) & 15u];
     return out;
 }
@@ -153,6 +167,7 @@ static char *put_hex(char *out, uint32_t v)
 static char *json_open(void)
 {
     tx_begin();
+    out_end = (char *)tx + FW_TX_BUFFER;
     return (char *)frame_open();
 }
 
@@ -164,8 +179,10 @@ static void send_json(uint8_t type, char *start, char *end)
 
 void fw_fault(const char *what, int count, const char *const names[], const uint32_t values[])
 {
-    char text[160], *p = put_text(text, what);
+    char text[160], *p;
     int i;
+    out_end = text + sizeof text - 1;  /* room for the terminating zero */
+    p = put_text(text, what);
     for (i = 0; i < count; ++i) {
         p = put_text(put_text(p, i ? ", " : ": "), names[i]);
         p = put_hex(put_text(p, "="), values[i]);
@@ -303,6 +320,10 @@ static void stats(void)
     p = put_text(p, ",\"frameworks\":" FW_VERSIONS "}}");
     send_json(STATS, start, p);
 }
+
+/* PROCESS_DONE and OUTPUT go out in one transmission (fw_config.h sizes tx for it) */
+_Static_assert(FW_TX_BUFFER >= 2 * HEADER + 8 + 4 + 4 + 4 * FW_OUTPUT_NDIM + HEITI_MODEL_OUTPUT_SIZE,
+               "the transmit buffer cannot hold PROCESS_DONE and OUTPUT");
 
 static uint8_t *put_tensor_header(uint8_t *p, uint8_t dtype, int ndim, const uint32_t *dims)
 {
@@ -444,7 +465,7 @@ static int dispatch(int state, uint8_t type, uint8_t flags, const uint8_t *p, ui
     case STATS:
         stats();
         return S_READY;
-    case PING:
+    case PING:  /* echoed if the echo fits the transmit buffer, else TOO_LARGE */
         send_frame(OK, p, n);
         return S_READY;
     case BYE:
