@@ -140,7 +140,7 @@ def test_unsupported_tflite_operator_is_rejected_naming_it(tflite_models, tmp_pa
         import_tflite(tmp_path / "tanh.tflite", (1, 8, 8))
     assert "CONV_2D" in info.value.hint and "SOFTMAX" in info.value.hint
     (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer at all")
-    with pytest.raises(InputError, match="not a valid .tflite model"):
+    with pytest.raises(InputError, match="not a readable .tflite model"):
         import_tflite(tmp_path / "junk.tflite", (1, 8, 8))
 
 

@@ -214,3 +214,19 @@ def test_comparison_report_warns_when_an_int8_run_loses_against_its_float_parent
     close = worse.model_copy(deep=True)
     close.quality.metrics["accuracy"] = floats.quality.metrics["accuracy"] - 0.005
     assert comparison_sections([floats, close])[0].notes == []
+
+
+def test_the_float_check_runs_a_model_with_a_fixed_batch_of_one(digits, tmp_path):
+    from heiti.optimizers.ort_quantize import OrtQuantize
+
+    graph = onnx.load(str(digits.onnx.path))
+    for value in (*graph.graph.input, *graph.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(graph, str(tmp_path / "fixed.onnx"))
+    io = digits.onnx.io.model_copy(deep=True)
+    io.inputs[0].shape[0] = io.outputs[0].shape[0] = 1
+    fixed = Artifact(path=tmp_path / "fixed.onnx", format="onnx", io=io, provenance={"producer": "test"})
+    ctx = StepContext(dataset=Digits(), build_dir=tmp_path, log=lambda m: None)
+    int8 = OrtQuantize({"check_samples": 30}).optimize(fixed, tmp_path / "int8.onnx", ctx)
+    check = int8.provenance.details["float_check"]
+    assert check["samples"] == 30 and check["float"] > 0.8 and check["int8"] > 0.8

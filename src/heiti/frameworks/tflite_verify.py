@@ -278,6 +278,6 @@ def read_verified(path: Path, who: str) -> bytes:
     try:
         verify_tflite(data)
     except InvalidTflite as exc:
-        raise InputError(f"{who}: '{path}' is not a valid .tflite model: {exc}",
+        raise InputError(f"{who}: '{path}' is not a readable .tflite model: {exc}",
                          hint="the file is damaged or not a TFLite flatbuffer; export it again") from None
     return data

@@ -231,8 +231,8 @@ def import_onnx(path: Path, input_scale: float) -> tuple[Graph, dict[str, tuple[
         raise InputError(f"micro: cannot read ONNX model '{path}': {exc}") from None
     try:
         return _Importer(model, input_scale).run()
-    except InputError:
-        raise
+    except InputError as exc:  # what is wrong, and in which file
+        raise InputError(f"micro: '{path}': {exc.message.removeprefix('micro: ')}", hint=exc.hint) from None
     except Exception as exc:  # a readable protobuf whose values make no model
         raise InputError(f"micro: '{path}' is not a model heiti can import: "
                          f"{type(exc).__name__}: {exc}") from None

@@ -415,12 +415,12 @@ def import_tflite(path: Path, input_shape: tuple[int, ...]) -> Graph:
     data = read_verified(path, "micro")
     try:
         graph = _Reader(data, tuple(input_shape)).run()
-    except InputError:
-        raise
+    except InputError as exc:  # what is wrong, and in which file
+        raise InputError(f"micro: '{path}': {exc.message.removeprefix('micro: ')}", hint=exc.hint) from None
     except Exception as exc:  # a well-formed flatbuffer whose values make no model
         raise InputError(f"micro: '{path}' is not a model heiti can import: "
                          f"{type(exc).__name__}: {exc}") from None
     problem = graph.problem()
     if problem:
-        raise InputError(f"micro: the imported graph is inconsistent: {problem}")
+        raise InputError(f"micro: the graph imported from '{path}' is inconsistent: {problem}")
     return graph

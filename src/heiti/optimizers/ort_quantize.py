@@ -132,10 +132,12 @@ class OrtQuantize(Optimizer):
             data = data.head(len(data) // fixed * fixed)
         task, info = ctx.dataset.task, ctx.dataset.info()
         check_inputs(data.input_specs(), model.io, hint=ctx.dataset.fit_hint(model.io))
-        inputs = bind(data.inputs, model.io)
+        bound = bind(data.inputs, model.io)  # ONNX Runtime takes exactly the model's dtypes
+        inputs = {spec.name: bound[spec.name].astype(spec.dtype, copy=False) for spec in model.io.inputs}
         metrics = {}
         for precision, path in (("float", model.path), ("int8", output)):
-            outputs = postprocess.apply(model.io.postprocess, _run(path, inputs, max(fixed, 64)), inputs)
+            outputs = postprocess.apply(model.io.postprocess, _run(path, inputs, fixed if fixed > 0 else 64),
+                                        inputs)
             metrics[precision] = task.evaluate(data, outputs, info).primary
         warning = cpu.int8_loss(task.primary_metric, metrics["float"], metrics["int8"],
                                 task.higher_is_better, instructions, reduce_range,
