@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* DSP-extension kernels (Cortex-M4/M7: SMLAD, SXTB16) when the board's -mcpu has them,
  * bit-identical to the portable loops; -DHM_PORTABLE_KERNELS keeps the portable ones.
  * They need a scratch buffer of HM_SCRATCH(n) int16 (model.c declares it; 1 when unused). */
@@ -87,5 +91,9 @@ void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
 /* index of the largest value; ties go to the lowest index */
 int32_t hm_argmax(const int8_t *x, int32_t count);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
