@@ -76,7 +76,9 @@ class Emit:
         return f"op{self.index}"
 
     def buffer(self, tensor: str) -> str:
-        return "input" if tensor == self.graph.input else f"A + {self.plan.offsets[tensor]}"
+        if tensor != self.graph.input:
+            return f"A + {self.plan.offsets[tensor]}"
+        return "(const int8_t *)input" if self.graph.tensors[tensor].dtype == "int8" else "input"
 
     @property
     def src(self) -> str:
