@@ -16,7 +16,7 @@ import sys
 
 from heiti import __version__
 from heiti.errors import HeitiError, RunFailed, from_os_error
-from heiti.flow import progress
+from heiti.flow import library_log, progress
 from heiti.terminal import shown
 
 
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="print results, warnings and errors only: no progress or status lines, "
                              "no other libraries' log lines (also: HEITI_QUIET=1)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="let other libraries' log lines and warnings through to the terminal "
+                             "(by default those below ERROR go to BUILD_DIR/libraries.log)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = sorted(info.name for info in pkgutil.iter_modules(heiti.commands.__path__))
     for name in sorted(modules, key=lambda m: getattr(heiti.commands, "ORDER", {}).get(m, 99)):
@@ -42,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with progress.quieted() if args.quiet or progress.quiet() else contextlib.nullcontext():
+        with (progress.quieted() if args.quiet or progress.quiet() else contextlib.nullcontext(),
+              library_log.captured(args.verbose)):
             return args.handler(args) or 0
     except KeyboardInterrupt:
         print("heiti: interrupted", file=sys.stderr)

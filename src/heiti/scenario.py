@@ -26,6 +26,7 @@ from heiti.core.path_variables import PathVariableError, expand_variables
 from heiti.core.steps import Model, Optimizer, Runtime, Target
 from heiti.core.task import Task
 from heiti.errors import InputError
+from heiti.flow import library_log
 from heiti.migration import migration_hint
 
 
@@ -233,6 +234,7 @@ def scenario_from_dict(data: dict[str, Any], base_dir: str | Path = ".",
     loaded = LoadedScenario(spec, source, build_dir.resolve(), dataset, model, model_path,
                             optimizers, runtime, target)
     loaded.refuse_outputs_in_data()
+    library_log.log_to(loaded.build_dir)  # other libraries' log lines from here on (heiti CLI)
     return loaded
 
 
