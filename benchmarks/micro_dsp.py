@@ -67,14 +67,20 @@ def c_artifact(zoo, folder: Path, ctx: StepContext) -> Artifact:
     return c.save()
 
 
+def portable_board(folder: Path) -> str:
+    """A board file: BOARD with the portable kernels (-DHM_PORTABLE_KERNELS)."""
+    portable = boards.builtin()[BOARD].model_dump()
+    portable["name"] = f"{BOARD}-portable"
+    portable["toolchain"]["flags"] = [*portable["toolchain"]["flags"], "-DHM_PORTABLE_KERNELS"]
+    (folder / "portable.yml").write_text(yaml.safe_dump(portable), encoding="utf-8")
+    return str(folder / "portable.yml")
+
+
 def main() -> None:
     dataset = Digits({"seed": 0})
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        portable = boards.builtin()[BOARD].model_dump()
-        portable["name"] = f"{BOARD}-portable"
-        portable["toolchain"]["flags"] = [*portable["toolchain"]["flags"], "-DHM_PORTABLE_KERNELS"]
-        (folder / "portable.yml").write_text(yaml.safe_dump(portable), encoding="utf-8")
+        portable = portable_board(folder)
         ctx = StepContext(dataset=dataset, build_dir=folder, seed=0, log=lambda m: None)
         networks = {"MobileNetV2-style (0.5, 0.5)": MobileNetV2({}),
                     "DS-CNN (MLPerf Tiny shape: 64 channels, 4 blocks)": DsCnn({})}
@@ -82,7 +88,7 @@ def main() -> None:
             (folder / f"n{k}").mkdir()
             artifact = c_artifact(zoo, folder / f"n{k}", ctx)
             dsp, dsp_out = run(BOARD, artifact)
-            base, base_out = run(str(folder / "portable.yml"), artifact)
+            base, base_out = run(portable, artifact)
             assert (base_out == dsp_out).all(), f"{label}: DSP and portable outputs differ"
             kinds = sorted(set(by_kind(base)) | set(by_kind(dsp)))
             rows = []

@@ -4,6 +4,7 @@ point of fp32; an ort-quantize QDQ model imports within one unit of ONNX Runtime
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from conftest import run_cli, scenario_dict, write_scenario
 from heiti.core.artifact import Artifact
 from heiti.core.steps import StepContext
 from heiti.datasets.digits import Digits
+from heiti.errors import InputError
 from heiti.micro import golden
 from heiti.micro.build import HostModel, host_library
 from heiti.micro.codegen import generate
@@ -94,7 +96,11 @@ def test_ort_qdq_import_agrees_with_onnx_runtime(env, symmetric):
     settings = {"per_channel": True, "reduce_range": True, "symmetric_activations": symmetric}
     qdq = OrtQuantize(settings).optimize(Artifact.load(exported), ctx.build_dir / f"q{symmetric}.onnx", ctx)
     qdq.save()
-    graph = Graph.load(MicroImportOnnx().optimize(qdq, ctx.build_dir / f"q{symmetric}.npz", ctx).path)
+    imported = MicroImportOnnx().optimize(qdq, ctx.build_dir / f"q{symmetric}.npz", ctx)
+    assert imported.provenance.details["onnxruntime_agreement"]["top1"] >= 0.995  # checked at import
+    graph = Graph.load(imported.path)
+    with pytest.raises(InputError, match="scheme 'pow2' cannot hold"):  # not silently ignored
+        MicroImportOnnx({"scheme": "pow2"}).optimize(qdq, ctx.build_dir / "pow2.npz", ctx)
     raw = raw_input(test.x, graph.input_scale)
     c = _c_outputs(graph, ctx.build_dir / f"qdq-c-{symmetric}", raw).astype(np.int64)
     session = ort.InferenceSession(str(qdq.path), providers=["CPUExecutionProvider"])
@@ -141,3 +147,21 @@ def test_sensitivity_names_the_layer_a_scheme_crushes(env):
     assert f"most sensitive layers: {crushed} conv2d" in warning
     lowest = min(result["layers"], key=lambda layer: layer["sqnr_db"])
     assert lowest["index"] == crushed and lowest["sqnr_db"] < 10
+    # the model's own names (module paths), pooling layers included
+    assert "maxpool" in [layer["kind"] for layer in result["layers"]]
+    assert not any(re.fullmatch(r"t\d+", layer["tensor"]) for layer in result["layers"])
+
+
+def test_a_dataset_of_another_image_size_is_refused_naming_both_shapes(env, tmp_path):
+    """micro-ptq of the 1x8x8 digits model on 1x10x10 samples: an InputError (exit 2) naming
+    both shapes, not a NumPy reshape error from calibration."""
+    from heiti.datasets.npz_arrays import NpzArrays
+    from heiti.optimizers.micro_ptq import MicroPtq
+
+    model, _ = env
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "big.npz", x=rng.integers(0, 17, (300, 1, 10, 10)) / 16, labels=np.arange(300) % 10)
+    ctx = StepContext(dataset=NpzArrays({"path": str(tmp_path / "big.npz")}), build_dir=tmp_path,
+                      log=lambda m: None)
+    with pytest.raises(InputError, match=r"samples are \[1, 10, 10\], the model takes \[1, 8, 8\]"):
+        MicroPtq().optimize(model, tmp_path / "g.npz", ctx)

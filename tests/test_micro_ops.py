@@ -119,3 +119,62 @@ def test_register_makes_a_unit_known(monkeypatch):
     monkeypatch.setattr(ops, "_UNITS", dict(ops._UNITS))
     register(Negate)
     assert isinstance(unit("negate"), Negate)
+
+
+@pytest.mark.parametrize("scale", [0.02, 0.1, 0.5])
+def test_softmax_c_equals_its_golden_model_over_the_whole_int8_range(scale, tmp_path, monkeypatch):
+    """TFLite's int8 softmax (gemmlowp fixed point) in C and in NumPy, on random vectors and
+    on the edges: differences beyond diff_min (outputs -128), one-hot and constant rows.
+    tests/test_micro_mlperf.py checks the pair against TFLM."""
+    from heiti.micro.graph import Op, Tensor
+    from heiti.micro.ops import softmax
+
+    monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
+    attrs = softmax.parameters(scale)
+    tensors = {"input": Tensor("input", (12,), scale, "int8", 3),
+               "t0": Tensor("t0", (12,), *softmax.OUTPUT)}
+    graph = Graph(tensors, [Op("softmax", ["input"], "t0", attrs)], "input", "t0", "tflite", scale)
+    rng = np.random.default_rng(0)
+    raw = rng.integers(-128, 128, (400, 12)).astype(np.int8)
+    raw[0], raw[1], raw[2, 3] = -128, 5, 127  # a constant row, another, a one-hot peak
+    want = golden.predict(graph, raw)
+    generate(graph, tmp_path / "c")
+    assert np.array_equal(HostModel(host_library(tmp_path / "c"), 12, 12).predict(raw), want)
+    probabilities = (want.astype(np.float64) + 128) / 256
+    values = raw.astype(np.float64)
+    exact = np.exp((values - values.max(1, keepdims=True)) * scale)
+    assert np.abs(probabilities - exact / exact.sum(1, keepdims=True)).max() < 2 / 256
+
+
+@pytest.mark.parametrize("same_grid", [True, False], ids=["same-grid", "own-grid"])
+def test_qdq_average_pooling_rounds_half_to_even_as_onnx_runtime(same_grid, tmp_path, monkeypatch):
+    """QDQ imports in the tflite-single scheme pool the mean of q - zero_point with one
+    rounding half to even (ONNX Runtime's QuantizeLinear), golden == C."""
+    from heiti.micro.floatgraph import FloatBuilder
+    from heiti.micro.quantize import calibrate_bounds
+
+    monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    b = FloatBuilder((1, 6, 6), 1 / 255)
+    conv = b.conv(rng.normal(0, 0.5, (4, 1, 3, 3)), rng.normal(0, 0.1, 4), 1, 1, 1)
+    pooled = b.avgpool(2, 2, 2)  # 4 values a window: many exact halves
+    floats = b.finish()
+    floats.ops[-1].attrs["rounding"] = "half-even"
+    x = rng.integers(0, 256, (200, 1, 6, 6)) / 255
+    ranges = calibrate_bounds(floats, x)
+    if same_grid:
+        ranges[pooled] = ranges[conv]
+    graph = to_integer(floats, ranges, "tflite-single")
+    op = graph.ops[-1]
+    assert op.attrs["mode"] == "qdq" and ("mult" in op.arrays) != same_grid
+    raw = raw_input(x, graph.input_scale)
+    values = golden.run_all(graph, raw)
+    if same_grid:  # exactly NumPy's round half to even of the mean
+        blocks = values[conv].reshape(200, 4, 3, 2, 3, 2).transpose(0, 1, 2, 4, 3, 5)
+        windows = blocks.reshape(200, 4, 3, 3, 4)
+        mean = (windows - op.attrs["in_zp"]).mean(axis=-1)
+        assert np.array_equal(values[pooled], np.clip(np.round(mean) + op.attrs["out_zp"], -128, 127))
+        assert np.any(mean % 1 == 0.5)
+    generate(graph, tmp_path / "c")
+    c = HostModel(host_library(tmp_path / "c"), 36, graph.tensors[pooled].size).predict(raw)
+    assert np.array_equal(c, golden.predict(graph, raw).reshape(200, -1))

@@ -78,14 +78,14 @@ def test_c_engine_equals_tflm_bit_for_bit_on_every_test_sample(env, tflite_model
     imported = step(MicroImportTflite(), tflite_models[name], ctx.build_dir / f"{name}.npz", ctx)
     graph = Graph.load(imported.path)
     assert graph.scheme == "tflite"
-    raw = raw_input(test.x, graph.input_scale)
+    raw = graph.quantize_input(test.x)  # the model's own int8 input, with its zero point
+    assert raw.dtype == np.int8 and graph.tensors[graph.input].zero_point != 0
     c = _c_engine(graph, ctx.build_dir / f"{name}-c", raw)
     assert np.array_equal(c, golden.predict(graph, raw))
     tflm = TflmRuntime()
     tflm.load(tflite_models[name])
-    quantized = tflm.io.inputs[0].quantize(test.x)  # the float quantization TFLM is given ...
-    device = golden.run_all(graph, raw)[graph.ops[0].output]  # ... and heiti's integer one
-    assert np.array_equal(quantized.reshape(len(raw), -1), device.reshape(len(raw), -1))
+    quantized = tflm.io.inputs[0].quantize(test.x)  # the integers TFLM is given: the same bytes
+    assert np.array_equal(quantized.reshape(len(raw), -1), raw.reshape(len(raw), -1))
     outputs = tflm.outputs(tflm.infer(tflm.prepare({"x": quantized})))
     reference = outputs[tflm.io.outputs[0].name].reshape(c.shape)
     assert np.array_equal(c, reference)
@@ -129,19 +129,19 @@ def test_unsupported_tflite_operator_is_rejected_naming_it(tflite_models, tmp_pa
 
     data = bytearray(tflite_models["tiny-cnn"].path.read_bytes())
     model = schema.Model.GetRootAs(data, 0)
-    for i in range(model.OperatorCodesLength()):  # turn FULLY_CONNECTED into SOFTMAX in place
+    for i in range(model.OperatorCodesLength()):  # turn FULLY_CONNECTED into TANH in place
         code = model.OperatorCodes(i)
         if code.BuiltinCode() == schema.BuiltinOperator.FULLY_CONNECTED:
             for field, size in ((4, 1), (10, 4)):  # deprecated_builtin_code (int8), builtin_code (int32)
                 position = code._tab.Pos + code._tab.Offset(field)
-                data[position : position + size] = schema.BuiltinOperator.SOFTMAX.to_bytes(size, "little")
-    (tmp_path / "softmax.tflite").write_bytes(bytes(data))
-    with pytest.raises(InputError, match="SOFTMAX is not supported") as info:
-        import_tflite(tmp_path / "softmax.tflite", (1, 8, 8), 1 / 16)
-    assert "logits" in info.value.hint and "CONV_2D" in info.value.hint
+                data[position : position + size] = schema.BuiltinOperator.TANH.to_bytes(size, "little")
+    (tmp_path / "tanh.tflite").write_bytes(bytes(data))
+    with pytest.raises(InputError, match="TANH is not supported") as info:
+        import_tflite(tmp_path / "tanh.tflite", (1, 8, 8))
+    assert "CONV_2D" in info.value.hint and "SOFTMAX" in info.value.hint
     (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer at all")
     with pytest.raises(InputError, match="not a readable .tflite model"):
-        import_tflite(tmp_path / "junk.tflite", (1, 8, 8), 1 / 16)
+        import_tflite(tmp_path / "junk.tflite", (1, 8, 8))
 
 
 @pytest.mark.parametrize("name", ["mobilenet-v2", "ds-cnn"])
@@ -184,3 +184,40 @@ def test_qdq_onnx_with_gap_head_agrees_with_onnx_runtime(env, name, symmetric):
     print(f"QDQ {name} symmetric={symmetric}: exact {np.mean(c == ort_units):.4f}, "
           f"within +-1 {within_one:.4f}, top-1 agreement {top1:.4f}")
     assert within_one >= 0.999 and top1 >= 0.995
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_handful_of_nhwc_or_nchw_samples_runs_without_calibration_data(workdir, tflite_models, layout):
+    """Six samples (too few to split) evaluated with test: {split: all}, stored NCHW or NHWC:
+    micro-import-tflite needs no calibration data, binds either layout to the model's input
+    and the C engine answers as TFLM does."""
+    import json
+
+    test = Digits().split("test")
+    x = test.x[:6] if layout == "nchw" else test.x[:6].transpose(0, 2, 3, 1)
+    np.savez(workdir / f"few-{layout}.npz", x=x, labels=np.asarray(test.truth)[:6])
+    model = {"type": "tflite-file", "path": str(tflite_models["tiny-cnn"].path)}
+    dataset = {"type": "npz-arrays", "parameters": {"path": f"few-{layout}.npz",
+                                                    "class_names": [str(i) for i in range(10)]}}
+    chain = [{"type": "micro-import-tflite"}, {"type": "micro-c", "parameters": {"cortex_m4": False}}]
+    data = scenario_dict(f"few-{layout}", build_dir=f"b/few-{layout}", dataset=dataset, model=model,
+                         optimizers=chain, runtime={"type": "micro-host"}, report={"enabled": False},
+                         test={"warmup": 0, "split": "all"})
+    assert heiti_main(["run", str(write_scenario(workdir, data, f"few-{layout}.yml"))]) == 0
+    found = json.loads((workdir / "b" / f"few-{layout}" / "measurements.json").read_text())
+    assert found["quality"]["samples"] == 6
+    from heiti.runtimes.tflm_runtime import TflmRuntime
+
+    tflm = TflmRuntime()
+    tflm.load(tflite_models["tiny-cnn"])
+    q = tflm.io.inputs[0].quantize(test.x[:6])
+    want = tflm.outputs(tflm.infer(tflm.prepare({"x": q})))[tflm.io.outputs[0].name].argmax(1)
+    assert [int(p) for p in found["quality"]["predictions"]] == want.tolist()
+
+
+def test_samples_in_neither_layout_are_refused_naming_both(tflite_models):
+    from heiti.micro.tflite_import import import_tflite
+
+    with pytest.raises(InputError, match=r"samples are \[8, 8, 2\]") as info:
+        import_tflite(tflite_models["tiny-cnn"].path, (8, 8, 2))
+    assert "NHWC" in info.value.hint and "NCHW" in info.value.hint and "[8, 8, 1]" in info.value.hint

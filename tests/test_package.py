@@ -79,9 +79,29 @@ def test_plain_make_builds_with_warnings_as_errors(package, tmp_path):
     folder = shutil.copytree(package, tmp_path / "clean")
     _run(["make", "CFLAGS=-O2 -Werror"], folder)
     assert "same as heiti's outputs" in _run(["./heiti_model_example"], folder)
-    if shutil.which("g++"):  # the API header as C++ sees it
-        _run(["g++", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", "c++", "heiti_model/model.h"],
+
+
+def test_the_headers_compile_strictly_as_c99_and_cpp_and_link_from_cpp(package, tmp_path):
+    folder = shutil.copytree(package, tmp_path / "clean")
+    for header in ("model.h", "heiti_micro.h"):
+        _run(["gcc", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-pedantic", "-std=c99",
+              f"heiti_model/{header}"], folder)
+    if not shutil.which("g++"):
+        pytest.skip("g++ is not installed (.ci/apt-packages)")
+    for header in ("model.h", "heiti_micro.h"):
+        _run(["g++", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", "c++", f"heiti_model/{header}"],
              folder)
+    _run(["make", "libheiti_model.a"], folder)
+    (folder / "main.cpp").write_text(  # no extern "C" here: model.h declares its functions so
+        '#include <cstdio>\n#include "model.h"\n'
+        "int main() {\n"
+        "    static uint8_t input[HEITI_MODEL_INPUT_SIZE];\n"
+        "    static int8_t output[HEITI_MODEL_OUTPUT_SIZE];\n"
+        '    std::printf("class %ld\\n", static_cast<long>(heiti_model_classify(input, output)));\n'
+        "    return heiti_model_run(input, output);\n}\n")
+    _run(["g++", "-Wall", "-Wextra", "-Werror", "-Iheiti_model", "main.cpp", "libheiti_model.a", "-o", "cpp"],
+         folder)
+    assert _run(["./cpp"], folder).startswith("class ")
 
 
 @pytest.mark.skipif(not ARM, reason="arm-none-eabi-gcc is not installed (.ci/apt-packages)")

@@ -80,7 +80,8 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
     # the largest transmission: PROCESS_DONE + OUTPUT, or STATS (fixed text, a number per layer)
     tx_buffer = max(2 * 14 + 8 + 8 + 4 * len(out_dims) + output_size, 14 + 1024 + 21 * layers)
     quiet = max(board.clock_hz // 100, 200 * 10 * board.clock_hz // 115200)  # 200 characters, >= 10 ms
-    spec = f"{inp.name}: uint8{in_dims}"
+    dtype = "int8" if inp.dtype == "int8" else "uint8"  # an imported int8 model takes its own int8
+    spec = f"{inp.name}: {dtype}{in_dims}"
     lines = {
         "FW_BOARD": _c_string(board.name), "FW_CPU": _c_string(board.cpu),
         "FW_MACHINE": _c_string(board.isa), "FW_VERSIONS": _c_string(json.dumps(versions)),
@@ -91,7 +92,7 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
         "FW_MAX_VERSION": str(PROTOCOL_VERSION), "FW_MAX_VERSION_TEXT": f'"{PROTOCOL_VERSION}"',
         "FW_MODEL_SHA256": _c_string(model_sha256),
         "FW_INPUT_NDIM": str(len(in_dims)), "FW_INPUT_DIMS": "{" + ", ".join(map(str, in_dims)) + "}",
-        "FW_INPUT_SPEC": _c_string(spec),
+        "FW_INPUT_SPEC": _c_string(spec), "FW_INPUT_DTYPE": f"DT_{dtype.upper()}",
         "FW_OUTPUT_NDIM": str(len(out_dims)), "FW_OUTPUT_DIMS": "{" + ", ".join(map(str, out_dims)) + "}",
         "FW_QUIET": f"{quiet}u", "FW_BYTE_TIMEOUT": f"{board.clock_hz}u",  # 1 s without a byte mid-frame
         "FW_PROFILE": "1" if profile else "0",

@@ -77,7 +77,9 @@ class HostModel:
         return out
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
-        raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(len(raw), -1)
+        raw = np.asarray(raw)
+        raw = np.ascontiguousarray(raw.view(np.uint8) if raw.dtype == np.int8 else raw,
+                                   dtype=np.uint8).reshape(len(raw), -1)
         return self.run_batch(raw, np.empty((len(raw), self.output_size), dtype=np.int8))
 
 

@@ -76,7 +76,9 @@ class Emit:
         return f"op{self.index}"
 
     def buffer(self, tensor: str) -> str:
-        return "input" if tensor == self.graph.input else f"A + {self.plan.offsets[tensor]}"
+        if tensor != self.graph.input:
+            return f"A + {self.plan.offsets[tensor]}"
+        return "(const int8_t *)input" if self.graph.tensors[tensor].dtype == "int8" else "input"
 
     @property
     def src(self) -> str:
@@ -146,6 +148,10 @@ def generate(graph: Graph, folder: Path) -> MemoryPlan:
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
 #define HEITI_MODEL_INPUT_SIZE {inp.size}    /* raw {inp.dtype}, CHW {list(inp.shape)} */
 #define HEITI_MODEL_OUTPUT_SIZE {out.size}   /* int8; real value = (q - {out.zero_point}) * {out.scale!r} */
 #define HEITI_MODEL_ARENA_SIZE {plan.arena_bytes}
@@ -156,6 +162,10 @@ int heiti_model_run(const uint8_t *input, int8_t *output);
 
 /* Runs the model and returns the index of the largest output (ties: the lowest). */
 int32_t heiti_model_classify(const uint8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}}
+#endif
 
 #endif
 """

@@ -22,6 +22,7 @@ class FloatBuilder:
         self.tensors = {"input": Tensor("input", tuple(input_shape), 0.0, "uint8")}
         self.ops: list[Op] = []
         self.current = "input"
+        self.names: dict[str, str] = {}  # graph tensor -> the model's own name for it
         mean = np.zeros(input_shape[0], dtype=np.int32) if mean is None else mean
         self.emit("preprocess", ["input"], {}, {"mean": mean.astype(np.int32)})
 
@@ -87,8 +88,13 @@ class FloatBuilder:
     def add(self, a: str, b: str) -> str:
         return self.emit("add", [a, b], {"act": None})
 
+    def name(self, tensor: str, model_name: str) -> None:
+        """Remember the model's own name of a tensor (reports show it)."""
+        self.names.setdefault(tensor, model_name)
+
     def finish(self) -> Graph:
-        return Graph(self.tensors, self.ops, "input", self.current, "float", self.input_scale)
+        return Graph(self.tensors, self.ops, "input", self.current, "float", self.input_scale,
+                     {"names": self.names})
 
 
 def float_run_all(graph: Graph, x: np.ndarray, after: dict[str, Any] | None = None,

@@ -43,6 +43,8 @@ def _walk(module: Any, b: FloatBuilder, path: str) -> None:
     if handler is None:
         raise _reject(path, module, f"no integer kernel for {type(module).__name__}")
     handler(module, b, path)
+    if b.current != "input":
+        b.name(b.current, path.removeprefix("model."))
 
 
 def _sequential(module: Any, b: FloatBuilder, path: str) -> None:

@@ -49,7 +49,7 @@ class Graph:
     input: str
     output: str
     scheme: str  # "pow2", "per-channel", "tflite" or "tflite-single"
-    input_scale: float  # dataset value = raw uint8 * input_scale
+    input_scale: float  # dataset value = (raw - input zero point) * input_scale
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,6 +59,14 @@ class Graph:
     @property
     def output_zero_point(self) -> int:
         return self.tensors[self.output].zero_point
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Dataset values to the raw integers the device reads: the input tensor's dtype (uint8
+        for heiti's own graphs, the model's int8 or uint8 for imports) and zero point."""
+        t = self.tensors[self.input]
+        info = np.iinfo(t.dtype)
+        raw = np.rint(np.asarray(x, dtype=np.float64) / self.input_scale) + t.zero_point
+        return np.clip(raw, info.min, info.max).astype(t.dtype)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         """The graph output's real values (float32) from its int8 values."""

@@ -101,6 +101,7 @@ class _Importer:
         self.builder.current = self.tensor(node.input[0])
         handler(self, node, attrs)
         self.names[node.output[0]] = self.builder.current
+        self.builder.name(self.builder.current, node.name or node.output[0])
         return None
 
     def conv(self, node: Any, attrs: dict[str, Any]) -> None:

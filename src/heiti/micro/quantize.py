@@ -193,7 +193,11 @@ def _to_tflite(graph: Graph, ranges: dict, given: dict[str, tuple[float, int]], 
     known = set(ranges) | set(given)
     for op in graph.ops:
         rules = unit(op.kind)
-        if not rules.own_grid_tflite(op, known):
+        if scheme not in rules.schemes:
+            raise InputError(f"micro: operator '{op.kind}' has no integer kernel in the {scheme} scheme")
+        if rules.output_grid(op) is not None:
+            params[op.output] = rules.output_grid(op)
+        elif not rules.own_grid_tflite(op, known):
             params[op.output] = params[op.inputs[0]]
         elif op.output in given:
             params[op.output] = given[op.output]

@@ -21,7 +21,7 @@ import numpy as np
 
 from heiti.micro import golden
 from heiti.micro.floatgraph import float_run_all
-from heiti.micro.graph import Graph, Op, raw_input
+from heiti.micro.graph import Graph, Op
 from heiti.micro.ops import unit
 
 MAX_DB = 99.0  # an exact layer (no noise at all) is reported at this SQNR
@@ -69,16 +69,17 @@ def analyse(floats: Graph, graph: Graph, x: np.ndarray,
     """Sensitivity of every quantized layer of ``graph`` (made from ``floats``) on inputs ``x``;
     ``metric`` scores float logits (the task's primary metric)."""
     float_values = float_run_all(floats, x)
-    int_values = golden.run_all(graph, raw_input(x, graph.input_scale))
+    int_values = golden.run_all(graph, graph.quantize_input(x))
     layers = []
     for i, op in enumerate(graph.ops):
-        if not unit(op.kind).requantizes(op):
+        if not (unit(op.kind).requantizes(op) or op.kind in ("avgpool", "maxpool")):  # pooling rounds too
             continue
         t = graph.tensors[op.output]
         deployed = (int_values[op.output] - t.zero_point) * t.scale
         single, after = _only_this_layer(floats, graph, i)
         alone = metric(float_run_all(single, x, after, float_values, i)[floats.output])
-        layers.append({"index": i, "kind": op.kind, "tensor": op.output,
+        name = graph.info.get("names", {}).get(op.output, op.output)  # the model's own, when known
+        layers.append({"index": i, "kind": op.kind, "tensor": name,
                        "sqnr_db": round(float(sqnr_db(float_values[op.output], deployed)), 2),
                        "metric_only_this_layer": alone})
     deployed_out = graph.dequantize(int_values[graph.output])

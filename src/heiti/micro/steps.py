@@ -45,7 +45,7 @@ def sensitivity(floats: Graph, graph: Graph, ctx: StepContext, params: Sensitivi
 
     if not params.sensitivity_samples:
         return None
-    data = ctx.dataset.split("val").head(params.sensitivity_samples)
+    data = samples(ctx, "val").head(params.sensitivity_samples)
     task, info = ctx.dataset.task, ctx.dataset.info()
 
     def metric(logits: Any) -> float | None:
@@ -67,9 +67,18 @@ def sensitivity(floats: Graph, graph: Graph, ctx: StepContext, params: Sensitivi
     return result
 
 
+def samples(ctx: StepContext, split: str) -> Any:
+    """A split of the dataset, or all samples when the dataset is too small to split (a
+    handful of samples evaluated with ``test: {split: all}``)."""
+    try:
+        return ctx.dataset.split(split)
+    except InputError:
+        return ctx.dataset.split("all")
+
+
 def input_scale(given: float | None, ctx: StepContext) -> float:
     """The dataset's ``raw uint8 -> value`` factor, checked: the device reads raw bytes."""
-    x = ctx.dataset.split("train").x
+    x = samples(ctx, "train").x
     if given is None:
         return detect_input_scale(x)
     raw = x / given
@@ -79,6 +88,18 @@ def input_scale(given: float | None, ctx: StepContext) -> float:
                          hint="heiti micro models read raw uint8 inputs; use a dataset without "
                          "mean/std normalization (the model subtracts the mean itself)")
     return given
+
+
+def check_fit(floats: Graph, model: Artifact, ctx: StepContext) -> None:
+    """The dataset's samples against the model's input: a refusal naming both shapes, with
+    the dataset's own hint (e.g. its image size parameter), before any NumPy reshape fails."""
+    found = tuple(samples(ctx, "train").x.shape[1:])
+    want = tuple(floats.tensors[floats.input].shape)
+    if found != want:
+        hint = ctx.dataset.fit_hint(model.io) if ctx.dataset is not None else None
+        raise InputError(f"micro: the dataset's samples are {list(found)}, the model takes {list(want)} "
+                         "(channels x height x width)",
+                         hint=hint or "give the dataset the model's input size and channel count")
 
 
 def torch_float_graph(model: Artifact, scale: float, mean: Any = None) -> tuple[Any, Graph]:
@@ -102,11 +123,13 @@ def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
 
 
 def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
-    """The model's IO as the device sees it: raw uint8 in, int8 out, each with its scale (and the
-    output's zero point, not 0 in the tflite schemes)."""
+    """The model's IO as the device sees it: raw integers in (uint8, or an imported model's own
+    int8), int8 out, each with its scale and zero point."""
     io = io.model_copy(deep=True)
-    io.inputs[0] = io.inputs[0].model_copy(update={"dtype": "uint8", "scale": graph.input_scale,
-                                                   "zero_point": 0})
+    source = graph.tensors[graph.input]
+    io.inputs[0] = io.inputs[0].model_copy(update={"dtype": source.dtype, "scale": graph.input_scale,
+                                                   "zero_point": source.zero_point,
+                                                   "shape": [-1, *source.shape]})
     io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
                                                      "zero_point": graph.output_zero_point})
     return io
@@ -128,6 +151,7 @@ def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]
         raw = train.x / scale
         mean = np.rint(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))).astype(np.int32)
     _, floats = torch_float_graph(model, scale, mean)
+    check_fit(floats, model, ctx)
     compensate_mean(floats)
     ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])
     net = QatNet(floats, ranges, params.momentum, params.scheme)

@@ -23,12 +23,13 @@ import numpy as np
 from heiti.errors import InputError
 from heiti.micro.graph import Graph, Op, Tensor
 from heiti.micro.ops.add import ADD_LEFT_SHIFT, tflite_add_arrays
-from heiti.micro.quantize import fixed_point, mean_multiplier, quantize_multiplier, tflite_clamps
+from heiti.micro.quantize import mean_multiplier, quantize_multiplier, tflite_clamps
 
 SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
              "MEAN over height and width, ADD (same shapes), PAD before a convolution, RESHAPE, "
-             "TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged quantization; fused RELU/RELU6")
-_INT8, _INT32 = 9, 2  # TensorType values of the schema
+             "TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged quantization, "
+             "SOFTMAX (int8, over a vector); fused RELU/RELU6")
+_INT8, _UINT8, _INT32 = 9, 3, 2  # TensorType values of the schema
 _ACT = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
 
 
@@ -44,10 +45,11 @@ class _Value:
     layout: str  # "nhwc", "nchw" or "flat"
     hwc: tuple[int, int, int] | None = None  # flat values in TFLite's (h, w, c) order of a CHW tensor
     pad: int = 0  # a PAD's output, waiting for the convolution that reads it
+    samples_hwc: bool = False  # the model input, whose samples may be NHWC images (else NCHW)
 
 
 class _Reader:
-    def __init__(self, data: bytes, input_shape: tuple[int, ...], input_scale: float):
+    def __init__(self, data: bytes, input_shape: tuple[int, ...]):
         s = _schema()
         self.s = s
         try:
@@ -61,7 +63,7 @@ class _Reader:
         self.tensors: dict[str, Tensor] = {}
         self.ops: list[Op] = []
         self.values: dict[int, _Value] = {}
-        self.input_scale = input_scale
+        self.names: dict[str, str] = {}  # graph tensor -> the model's tensor name
         self._start(input_shape)
 
     # --- flatbuffer fields -------------------------------------------------------------------
@@ -71,10 +73,10 @@ class _Reader:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         return q.ScaleAsNumpy().astype(np.float32), q.ZeroPointAsNumpy().astype(np.int64)
 
-    def act_quant(self, index: int) -> tuple[float, int]:
+    def act_quant(self, index: int, types: tuple[int, ...] = (9,)) -> tuple[float, int]:
         tensor = self.sub.Tensors(index)
         scales, zps = self.quant(index)
-        if tensor.Type() != _INT8 or len(scales) != 1:
+        if tensor.Type() not in types or len(scales) != 1:
             raise InputError(f"micro: tensor '{tensor.Name().decode()}' is not an int8 activation with one "
                              "scale", hint="micro-import-tflite reads fully int8 models (litert-convert "
                              "with quantization: int8, or TFLite's full-integer post-training quantization)")
@@ -112,21 +114,30 @@ class _Reader:
             raise InputError("micro: only .tflite models with one input and one output are supported")
         index = int(inputs[0])
         dims = self.shape(index)[1:]
-        chw = tuple(input_shape)
-        if dims == chw:
-            layout = "nchw" if len(dims) == 3 else "flat"
-        elif len(dims) == 3 and dims == (chw[1], chw[2], chw[0]):
-            layout = "nhwc"
+        given = tuple(input_shape)
+        # the input travels as the model's own int8 or uint8 (raw integers, its scale and zero point)
+        scale, zero_point = self.act_quant(index, (_INT8, _UINT8))
+        dtype = "uint8" if self.sub.Tensors(index).Type() == _UINT8 else "int8"
+        self.input_scale = scale
+        if len(dims) == 3 and given == (dims[2], dims[0], dims[1]):  # CHW samples: TFLite's NHWC view
+            self.tensors["input"] = Tensor("input", given, scale, dtype, zero_point)
+            self.values[index] = _Value("input", "nhwc")
+        elif len(dims) == 3 and given == (dims[1], dims[2], dims[0]) != dims:  # NHWC samples, NCHW model
+            self.tensors["input"] = Tensor("input", given, scale, dtype, zero_point)
+            chw = self.emit("to_chw", ["input"], dims, (scale, zero_point), {})
+            self.tensors[chw].dtype = dtype  # the same integers, reordered
+            self.values[index] = _Value(chw, "nchw")
+        elif given == dims:  # samples as the model takes them: NHWC images, NCHW ones or vectors
+            self.tensors["input"] = Tensor("input", given, scale, dtype, zero_point)
+            images = len(dims) == 3
+            self.values[index] = _Value("input", "nchw" if images else "flat", samples_hwc=images)
         else:
-            raise InputError(f"micro: the .tflite input {list(dims)} matches neither the dataset's "
-                             f"C x H x W {list(chw)} nor its H x W x C")
-        self.tensors["input"] = Tensor("input", chw, 0.0, "uint8")
-        quant = self.act_quant(index)
-        mult, shift = fixed_point(self.input_scale / quant[0])
-        name = self.emit("preprocess", ["input"], chw, quant, {"out_zp": quant[1]},
-                         {"mean": np.zeros(chw[0], np.int32), "mult": np.array([mult], np.int32),
-                          "shift": np.array([shift], np.int32)})
-        self.values[index] = _Value(name, layout)
+            layouts = (f"{list(dims)} as the model takes them, or with the channels moved: "
+                       f"{[dims[2], dims[0], dims[1]]} (C x H x W samples for an NHWC model) or "
+                       f"{[dims[1], dims[2], dims[0]]} (H x W x C samples for an NCHW model)"
+                       if len(dims) == 3 else f"{list(dims)}")
+            raise InputError(f"micro: the dataset's samples are {list(given)}, the .tflite model's input "
+                             f"is {list(dims)}", hint=f"give the dataset samples shaped {layouts}")
 
     def value(self, index: int, op_name: str, layout: str | None = None) -> _Value:
         found = self.values.get(index)
@@ -135,6 +146,18 @@ class _Reader:
                              "which is neither computed nor supported as a constant")
         if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             raise InputError(f"micro: a PAD is read by {op_name}; only convolutions take padding")
+        if self.tensors[found.name].dtype == "uint8" and op_name != "QUANTIZE":
+            raise InputError(f"micro: the uint8 model input is read by {op_name}; heiti's kernels read "
+                             "int8 (a QUANTIZE to int8 first, as TFLite's converter emits)")
+        if op_name == "QUANTIZE":  # element-wise: the layout is decided by the reader after it
+            return found
+        if found.samples_hwc and layout == "nhwc":  # NHWC samples: to heiti's CHW first
+            h, w, c = self.tensors[found.name].shape
+            found = _Value(self.emit("to_chw", [found.name], (c, h, w), self.act_quant(index), {}), "nhwc")
+            self.values[index] = found
+        elif found.samples_hwc:  # read as NCHW (e.g. by a TRANSPOSE): the samples were NCHW
+            found = _Value(found.name, "nchw")
+            self.values[index] = found
         if layout and found.layout != layout:
             raise InputError(f"micro: {op_name} needs an {layout.upper()} input, got {found.layout}")
         return found
@@ -146,18 +169,18 @@ class _Reader:
             name = self.codes.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
             handler = OPERATORS.get(name)
             if handler is None:
-                hint = "export the logits (drop the final softmax)" if name == "SOFTMAX" else ""
                 raise InputError(f"micro: TFLite operator {k} {name} is not supported",
-                                 hint=(hint + "; " if hint else "") + f"supported: {SUPPORTED}")
+                                 hint=f"supported: {SUPPORTED}")
             ins = [int(i) for i in op.InputsAsNumpy()]
             outs = [int(i) for i in op.OutputsAsNumpy()]
             self.values[outs[0]] = handler(self, op, ins, outs[0])
+            self.names.setdefault(self.values[outs[0]].name, self.sub.Tensors(outs[0]).Name().decode())
         out_index = int(self.sub.OutputsAsNumpy()[0])
         result = self.values.get(out_index)
         if result is None or result.hwc or result.pad:
             raise InputError("micro: the model's output must be a computed tensor in heiti's order")
         return Graph(self.tensors, self.ops, "input", result.name, "tflite", self.input_scale,
-                     {"source": "tflite"})
+                     {"source": "tflite", "names": self.names})
 
     # --- operators ---------------------------------------------------------------------------
     def _conv(self, op: Any, ins: list[int], out: int, depthwise: bool) -> _Value:
@@ -299,6 +322,38 @@ class _Reader:
             raise InputError("micro: PAD must keep its input's scale and zero point")
         return _Value(src.name, "nhwc", pad=int(pads[1, 0]))
 
+    def op_softmax(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import softmax
+
+        src = self.value(ins[0], "SOFTMAX")
+        shape = self.tensors[src.name].shape
+        if len(shape) != 1 and int(np.prod(shape)) != shape[0]:
+            raise InputError("micro: SOFTMAX is supported over a vector (after FULLY_CONNECTED or a "
+                             f"global pooling), not over a {list(shape)} tensor")
+        quant = self.act_quant(out)
+        if quant != softmax.OUTPUT:
+            raise InputError(f"micro: an int8 SOFTMAX outputs scale 1/256 and zero point -128 (got {quant})")
+        beta = float(self.options(op, "SoftmaxOptions").Beta())
+        attrs = softmax.parameters(self.act_quant(ins[0])[0], beta)
+        return _Value(self.emit("softmax", [src.name], shape, quant, attrs), src.layout, src.hwc)
+
+    def op_quantize(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.quantize import quantize_multiplier
+
+        src = self.value(ins[0], "QUANTIZE")
+        (s_in, z_in), (s_out, z_out) = self.act_quant(ins[0], (_INT8, _UINT8)), self.act_quant(out)
+        mult, shift = quantize_multiplier(s_in / s_out)
+        arrays = {"mult": np.array([mult], np.int32), "shift": np.array([shift], np.int32)}
+        name = self.emit("requantize", [src.name], self.tensors[src.name].shape, (s_out, z_out),
+                         {"in_zp": z_in, "out_zp": z_out}, arrays)
+        return _Value(name, src.layout, src.hwc, samples_hwc=src.samples_hwc)
+
+    def op_dequantize(self, op: Any, ins: list[int], out: int) -> _Value:
+        if out not in [int(i) for i in self.sub.OutputsAsNumpy()]:
+            raise InputError("micro: DEQUANTIZE is supported as the model's last operator only (the host "
+                             "dequantizes the int8 output)")
+        return self.value(ins[0], "DEQUANTIZE")
+
     def op_relu(self, op: Any, ins: list[int], out: int, act: str = "relu") -> _Value:
         src = self.value(ins[0], act.upper())
         quant = self.act_quant(out)
@@ -348,17 +403,18 @@ OPERATORS = {
     "FULLY_CONNECTED": _Reader.op_fully_connected, "MAX_POOL_2D": _Reader.op_max_pool_2d,
     "AVERAGE_POOL_2D": _Reader.op_average_pool_2d, "MEAN": _Reader.op_mean, "ADD": _Reader.op_add,
     "PAD": _Reader.op_pad, "RELU": _Reader.op_relu, "RELU6": _Reader.op_relu6,
-    "TRANSPOSE": _Reader.op_transpose, "RESHAPE": _Reader.op_reshape,
+    "TRANSPOSE": _Reader.op_transpose, "RESHAPE": _Reader.op_reshape, "SOFTMAX": _Reader.op_softmax,
+    "QUANTIZE": _Reader.op_quantize, "DEQUANTIZE": _Reader.op_dequantize,
 }
 
 
-def import_tflite(path: Path, input_shape: tuple[int, ...], input_scale: float) -> Graph:
+def import_tflite(path: Path, input_shape: tuple[int, ...]) -> Graph:
     """The integer graph (tflite scheme) of an int8 ``.tflite`` file."""
     from heiti.frameworks.tflite_verify import read_verified
 
     data = read_verified(path, "micro")
     try:
-        graph = _Reader(data, tuple(input_shape), input_scale).run()
+        graph = _Reader(data, tuple(input_shape)).run()
     except InputError as exc:  # what is wrong, and in which file
         raise InputError(f"micro: '{path}': {exc.message.removeprefix('micro: ')}", hint=exc.hint) from None
     except Exception as exc:  # a well-formed flatbuffer whose values make no model

@@ -37,8 +37,9 @@ class MicroC(Optimizer):
         from heiti.micro import golden
         from heiti.micro.build import HostModel, cortex_m4_report, host_library
         from heiti.micro.codegen import generate
-        from heiti.micro.graph import Graph, raw_input
+        from heiti.micro.graph import Graph
         from heiti.micro.macs import layer_table
+        from heiti.micro.steps import samples
 
         graph = Graph.load(model.path)
         if output.exists():
@@ -49,7 +50,7 @@ class MicroC(Optimizer):
                    "output_size": graph.tensors[graph.output].size,
                    "weight_bytes": graph.weight_bytes(), "layers": layer_table(graph), **plan.summary()}
         if self.params.check_samples:
-            raw = raw_input(ctx.dataset.split("val").x[: self.params.check_samples], graph.input_scale)
+            raw = graph.quantize_input(samples(ctx, "val").x[: self.params.check_samples])
             host = HostModel(host_library(output), details["input_size"], details["output_size"])
             if not np.array_equal(host.predict(raw), golden.predict(graph, raw)):
                 raise RunFailed("micro-c: the host build's outputs differ from the golden model's")

@@ -13,12 +13,14 @@ from heiti.core.steps import Optimizer, StepContext
 
 class MicroImportTfliteParams(Params):
     input_scale: float | None = Field(
-        None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
+        None, gt=0, description="unused: the input travels as the model's own int8, with the "
+        "model's scale and zero point (kept so that older scenarios stay valid)")
 
 
 class MicroImportTflite(Optimizer):
     """Imports a fully int8 ``.tflite`` model into heiti micro's integer graph in the
-    ``tflite`` scheme: int8 weights, int32 biases, scales and zero points are kept and the
+    ``tflite`` scheme: the int8 input and output (raw integers with the model's zero points,
+    NHWC or NCHW samples), int8 weights, int32 biases, scales and zero points are kept and the
     multipliers derived as TensorFlow Lite Micro derives them, so the generated C computes
     TFLM's integers bit for bit. Unsupported operators are named with what is supported."""
 
@@ -33,11 +35,11 @@ class MicroImportTflite(Optimizer):
     def optimize(self, model: Artifact, output: Path, ctx: StepContext) -> Artifact:
         from importlib.metadata import version
 
-        from heiti.micro.steps import graph_artifact, input_scale
+        from heiti.micro.steps import graph_artifact
         from heiti.micro.tflite_import import import_tflite
 
-        shape = ctx.dataset.split("train").x.shape[1:]
-        graph = import_tflite(model.path, shape, input_scale(self.params.input_scale, ctx))
+        # a quantized model needs no calibration data: any dataset size, any split
+        graph = import_tflite(model.path, ctx.dataset.split("all").x.shape[1:])
         ctx.log(f"micro-import-tflite: {len(graph.ops)} operators, {graph.weight_bytes()} weight bytes")
         return graph_artifact(graph, output, model, self.name, {"source": "tflite"},
                               {"tflite-micro": version("tflite-micro")})

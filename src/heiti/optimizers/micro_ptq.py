@@ -34,9 +34,10 @@ class MicroPtq(TorchToMicro):
         import torch
 
         from heiti.micro.quantize import calibrate_for, to_integer
-        from heiti.micro.steps import graph_artifact, input_scale, sensitivity, torch_float_graph
+        from heiti.micro.steps import check_fit, graph_artifact, input_scale, sensitivity, torch_float_graph
 
         _, floats = torch_float_graph(model, input_scale(self.params.input_scale, ctx))
+        check_fit(floats, model, ctx)
         samples = ctx.dataset.split("calibration").head(self.params.calibration_samples)
         scheme = self.params.scheme
         graph = to_integer(floats, calibrate_for(floats, samples.x, scheme), scheme)

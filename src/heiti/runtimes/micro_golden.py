@@ -12,8 +12,8 @@ from heiti.core.steps import Runtime
 
 class MicroGolden(Runtime):
     """Runs an integer graph (micro-int8) with the NumPy golden interpreter: slow, but the
-    reference every other implementation must match bit for bit. Takes the raw uint8 input
-    and returns the int8 output, as the device does."""
+    reference every other implementation must match bit for bit. Takes the raw integer input
+    (uint8, or an imported model's own int8) and returns the int8 output, as the device does."""
 
     name = "micro-golden"
     formats = ("micro-int8",)
@@ -26,7 +26,7 @@ class MicroGolden(Runtime):
         self._graph = Graph.load(model.path)
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
-        return np.asarray(self.only_input(inputs), dtype=np.uint8)
+        return np.asarray(self.only_input(inputs), dtype=self._graph.tensors[self._graph.input].dtype)
 
     def infer(self, prepared: Any) -> Any:
         from heiti.micro import golden

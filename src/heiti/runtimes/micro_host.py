@@ -18,7 +18,8 @@ class MicroHostParams(Params):
 
 class MicroHost(Runtime):
     """Builds a c-int8 artifact for this host (cached by content hash) and runs the int8
-    engine through ctypes, one sample per call as on the device: raw uint8 in, int8 out."""
+    engine through ctypes, one sample per call as on the device: raw integers in (uint8, or an
+    imported model's int8), int8 out."""
 
     name = "micro-host"
     Params = MicroHostParams
@@ -41,7 +42,9 @@ class MicroHost(Runtime):
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         batch = self.only_input(inputs)
-        raw = np.ascontiguousarray(batch, dtype=np.uint8).reshape(len(batch), -1)
+        batch = np.asarray(batch)  # raw bytes: int8 inputs travel as their two's complement
+        raw = np.ascontiguousarray(batch.view(np.uint8) if batch.dtype == np.int8 else batch,
+                                   dtype=np.uint8).reshape(len(batch), -1)
         return raw, np.empty((len(batch), self._model.output_size), dtype=np.int8)
 
     def infer(self, prepared: Any) -> Any:

@@ -348,7 +348,7 @@ static int data(const uint8_t *p, uint32_t n)
 {
     uint8_t expected[4 + 4 + 4 * FW_INPUT_NDIM];
     expected[0] = 1, expected[1] = expected[2] = expected[3] = 0;
-    put_tensor_header(expected + 4, DT_UINT8, FW_INPUT_NDIM, input_dims);
+    put_tensor_header(expected + 4, FW_INPUT_DTYPE, FW_INPUT_NDIM, input_dims);
     if (n != sizeof expected + HEITI_MODEL_INPUT_SIZE || memcmp(p, expected, sizeof expected)) {
         send_error(E_BAD_INPUT, "DATA must be one tensor " FW_INPUT_SPEC);
         return 1;

@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* DSP-extension kernels (Cortex-M4/M7: SMLAD, SXTB16) when the board's -mcpu has them,
  * bit-identical to the portable loops; -DHM_PORTABLE_KERNELS keeps the portable ones.
  * They need a scratch buffer of HM_SCRATCH(n) int16 (model.c declares it; 1 when unused). */
@@ -40,7 +44,7 @@ typedef struct {
 
 /* average pooling modes: rounding half away from zero (heiti), the same then clamped
  * (TFLite AVERAGE_POOL_2D), requantization to its own scale (TFLite MEAN, ONNX) */
-enum { HM_POOL_HEITI = 0, HM_POOL_ROUND = 1, HM_POOL_REQUANT = 2 };
+enum { HM_POOL_HEITI = 0, HM_POOL_ROUND = 1, HM_POOL_REQUANT = 2, HM_POOL_QDQ = 3 };
 
 typedef struct {
     int32_t c, h, w, kh, kw, stride, oh, ow;
@@ -68,12 +72,28 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
 void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p);
 void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
+/* ONNX Runtime's QDQ average pooling: the mean of q - in_zp to the output grid (mult 0: the
+ * same scale), one rounding half to even, plus out_zp, clamped */
+void hm_avgpool_qdq(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_t mult_a,
             int32_t mult_b, int32_t shift, int32_t act_min, int32_t act_max);
 void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p);
 void hm_clamp(const int8_t *in, int8_t *out, int32_t count, int32_t act_min, int32_t act_max);
+/* TFLite's QUANTIZE: clamp(out_zp + MultiplyByQuantizedMultiplier(q - in_zp, mult, 31 - shift)),
+ * q read as uint8 (a model input) or int8 */
+void hm_requantize(const void *in, int8_t *out, int32_t count, int32_t in_unsigned, int32_t in_zp,
+                   int32_t mult, int32_t shift, int32_t out_zp, int32_t rounding);
+/* TFLite's int8 softmax (output scale 1/256, zero point -128) of a vector of `count` */
+void hm_softmax(const int8_t *in, int8_t *out, int32_t count, int32_t mult, int32_t left_shift,
+                int32_t diff_min);
+/* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
+void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
 /* index of the largest value; ties go to the lowest index */
 int32_t hm_argmax(const int8_t *x, int32_t count);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -83,6 +83,10 @@ class Unit:
         tensors whose quantization is calibrated or given)."""
         return not self.keeps_scale
 
+    def output_grid(self, op: Op) -> tuple[float, int] | None:
+        """A scale and zero point the output always has in the tflite schemes (e.g. softmax's)."""
+        return None
+
     def quantize_tflite(self, op: Op, graph: Graph, params: dict[str, tuple[float, int]],
                         scheme: str) -> Op:
         """The integer operator in the tflite schemes (``params``: scale and zero point of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_MODES = {"round": "HM_POOL_ROUND", "requant": "HM_POOL_REQUANT"}
+_MODES = {"round": "HM_POOL_ROUND", "requant": "HM_POOL_REQUANT", "qdq": "HM_POOL_QDQ"}
 
 
 def c_struct(e: Any, kh: int, kw: int) -> str:
