@@ -1,15 +1,20 @@
 """``heiti package``: the session's digits model as a heiti micro package, built in a clean
 folder with CMake and with make (host gcc, and arm-none-eabi-gcc for the library), its
-example run and compared with heiti's golden model."""
+example run and compared with heiti's golden model; the Arduino and Zephyr layouts; an ONNX
+model with its IO specification and Python runner, run by the venv's python."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from conftest import run_cli, scenario_dict, write_scenario
 from heiti.micro import golden
@@ -137,9 +142,14 @@ def test_refusals_exit_2(scenario, tmp_path, capsys):
     assert run_cli("package", tmp_path / "missing", "-o", tmp_path / "p") == 2
     assert run_cli("package", tmp_path, "-o", tmp_path / "p") == 2
     assert "holds no heiti micro C model" in capsys.readouterr().err
+    torch = write_scenario(scenario.parent, scenario_dict("torch", build_dir="build-torch", optimizers=[],
+                                                         runtime={"type": "torch"}), "torch.yml")
+    assert run_cli("package", torch, "-o", tmp_path / "p") == 2
+    assert "ends in a model of format torch" in capsys.readouterr().err
     onnx = write_scenario(scenario.parent, scenario_dict("onnx", build_dir="build-onnx"), "onnx.yml")
-    assert run_cli("package", onnx, "-o", tmp_path / "p") == 2
-    assert "ends in a model of format onnx" in capsys.readouterr().err
+    assert run_cli("package", onnx, "-o", tmp_path / "p", "--layout", "arduino") == 2
+    assert "apply to heiti micro packages" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
 
 
 @pytest.mark.skipif(not (ARM and shutil.which("qemu-system-arm")),
@@ -168,3 +178,69 @@ def test_heiti_benchmark_times_the_c_model_on_the_emulated_board(scenario, packa
     estimate = board["estimated_ms_at_nominal_clock"]
     assert figures["target_latency_ms"]["mean"] == pytest.approx(estimate, rel=1e-3)
     assert run_cli("benchmark", artifact, "--target", "qemu:board=mps2-an386", "--profile") == 2
+
+
+def _host_build(folder: Path, sources: list[str], include: str) -> str:
+    """Compile C sources with the host gcc as strict C99 and run the program."""
+    _run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{include}", *sources, "-o", "prog"], folder)
+    return _run(["./prog"], folder)
+
+
+def test_arduino_layout_is_a_library_whose_src_builds_as_plain_c(scenario, package, tmp_path):
+    out = tmp_path / "arduino"
+    assert run_cli("package", scenario, "-o", out, "--layout", "arduino") == 0
+    properties = dict(line.split("=", 1) for line in (out / "library.properties").read_text().splitlines())
+    assert properties["name"] == "digits-micro" and properties["includes"] == "model.h"
+    assert {"version", "author", "sentence", "paragraph", "category", "architectures"} <= properties.keys()
+    sketch = (out / "examples" / "heiti_model_example" / "heiti_model_example.ino").read_text()
+    assert "#include <model.h>" in sketch and "void setup()" in sketch and "void loop()" in sketch
+    assert not (out / "heiti_model").exists() and not (out / "CMakeLists.txt").exists()
+    # No Arduino toolchain here: src/ is compiled as the plain C library an Arduino core
+    # compiles it as (every .c under src/), with the host gcc and the cmake layout's example.
+    sources = [str(p) for p in (out / "src").rglob("*.c")]
+    stdout = _host_build(out, [*sources, str(package / "example" / "main.c")], "src")
+    assert "same as heiti's outputs" in stdout
+    # the sketch checks against the same expected outputs as the example
+    assert re.sub(r"\s", "", sketch.split("expected[HEITI_MODEL_OUTPUT_SIZE] = {")[1].split("}")[0]) == \
+        ",".join(map(str, json.loads((out / "heiti-package.json").read_text())["expected_outputs"]))
+
+
+def test_zephyr_layout_is_a_module_whose_listed_sources_build(scenario, tmp_path):
+    out = tmp_path / "zephyr"
+    assert run_cli("package", scenario, "-o", out, "--layout", "zephyr") == 0
+    module = yaml.safe_load((out / "zephyr" / "module.yml").read_text())
+    assert module["build"]["cmake"] == "zephyr" and (out / module["build"]["kconfig"]).is_file()
+    assert all((out / sample / "CMakeLists.txt").is_file() for sample in module["samples"])
+    assert "config HEITI_MODEL\n" in (out / "zephyr" / "Kconfig").read_text()
+    assert "CONFIG_HEITI_MODEL=y" in (out / "samples" / "heiti_model" / "prj.conf").read_text()
+    cmake = (out / "zephyr" / "CMakeLists.txt").read_text()
+    listed = re.findall(r"\$\{CMAKE_CURRENT_LIST_DIR\}/(\S+)", cmake)
+    sources = [str((out / "zephyr" / p).resolve()) for p in listed if p.endswith(".c")]
+    assert {Path(p).name for p in sources} == {p.name for p in (out / "heiti_model").rglob("*.c")}
+    # No Zephyr SDK here: the sources the module's CMake lists, with the sample's main.c,
+    # built by the host gcc and run.
+    main = str(out / "samples" / "heiti_model" / "src" / "main.c")
+    assert "same as heiti's outputs" in _host_build(out, [*sources, main], "heiti_model")
+
+
+def test_an_onnx_model_package_runs_with_its_own_runner(scenario, tmp_path):
+    import onnxruntime
+
+    onnx = write_scenario(scenario.parent, scenario_dict("onnx", build_dir="build-onnx"), "onnx.yml")
+    out = tmp_path / "onnx-package"
+    assert run_cli("package", onnx, "-o", out) == 0
+    assert {p.name for p in out.iterdir()} == {"model.onnx", "io.json", "sample.npz", "run.py", "README.md",
+                                               "heiti-package.json"}
+    io = json.loads((out / "io.json").read_text())
+    # the venv's python, in the package folder only: the runner imports nothing of heiti
+    done = subprocess.run([sys.executable, str(out / "run.py")], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    loaded = load_scenario(onnx)
+    first = loaded.dataset.split("test").x[:1].astype(np.float32)
+    model = next(loaded.build_dir.glob("*.onnx"))
+    session = onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    reference = session.run(None, {io["inputs"][0]["name"]: first})[0]
+    assert np.array_equal(np.asarray(printed[io["outputs"][0]["name"]], dtype=np.float32), reference)
+    assert done.stderr.startswith("class: ")

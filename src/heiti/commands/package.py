@@ -1,31 +1,40 @@
-"""``heiti package``: a heiti micro C model as a folder to build into a board's firmware."""
+"""``heiti package``: a heiti micro C model as a folder to build into a board's firmware
+(CMake, Arduino or Zephyr layout), or another runtime's model with its IO specification and
+a Python runner."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+LAYOUTS = ("cmake", "arduino", "zephyr")  # heiti.deploy.micro writes each
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "package", help="hand over a heiti micro C model as a self-contained folder: model and "
-                        "kernel sources, CMakeLists.txt and Makefile for a static library, an "
-                        "example main.c, a README with flash and RAM")
+                        "kernel sources, CMakeLists.txt and Makefile for a static library (or an "
+                        "Arduino library, a Zephyr module), an example, a README with flash and RAM; "
+                        "an ONNX model as a folder with its IO specification and a Python runner")
     parser.add_argument("source", type=Path, metavar="SCENARIO_OR_BUILD_DIR",
-                        help="a scenario whose chain ends in micro-c (optimized first when needed), "
-                             "its build folder, or the c-int8 artifact folder")
+                        help="a scenario (optimized first when needed) whose chain ends in micro-c or "
+                             "onnx, a micro-c build folder, or the c-int8 artifact folder")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                         help="the package folder (new, empty, or an earlier heiti package)")
     parser.add_argument("--board", metavar="NAME",
                         help="the board of the cross-compiling toolchain file (default: the "
                              "scenario's emulated board, else mps2-an386)")
+    parser.add_argument("--layout", choices=LAYOUTS,
+                        help="a heiti micro package's layout: a CMake/make project (default), an "
+                             "Arduino library (library.properties, src/) or a Zephyr module "
+                             "(zephyr/module.yml)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from heiti import boards
     from heiti.core.files import refuse_inside
-    from heiti.deploy import micro
+    from heiti.deploy import micro, runtime
     from heiti.errors import InputError
 
     source: Path = args.source
@@ -38,15 +47,23 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(source)
         refuse_inside(args.output, scenario.dataset.path_parameters(), "package folder")
         artifact = flow.optimize(scenario)[-1]
-        if artifact.format != micro.FORMAT:
+        supported = (micro.FORMAT, *runtime.RUNNERS)
+        if artifact.format not in supported:
             raise InputError(f"scenario '{scenario.name}' ends in a model of format {artifact.format}; heiti "
-                             f"package takes a heiti micro C model ({micro.FORMAT})",
-                             hint="end the chain with {type: micro-c} (docs/micro.md)")
+                             f"package takes {', '.join(supported)}",
+                             hint="end the chain with {type: micro-c} (docs/micro.md) or "
+                                  "{type: onnx-export}")
         data = scenario.dataset.split(scenario.spec.test.split).head(1)
-        spec = artifact.io.inputs[0]
-        sample = spec.quantize(bind(data.inputs, artifact.io)[spec.name])[0]
         origin = f"the first {scenario.spec.test.split} sample of dataset '{scenario.dataset.name}'"
         name = scenario.name
+        inputs = {s.name: s.quantize(bind(data.inputs, artifact.io)[s.name]) for s in artifact.io.inputs}
+        if artifact.format != micro.FORMAT:
+            if args.layout or args.board:
+                raise InputError(f"--layout and --board apply to heiti micro packages, not to a "
+                                 f"{artifact.format} model", hint="leave them out")
+            print(runtime.write_package(artifact, args.output, inputs, origin, _c_name(name)))
+            return 0
+        sample = inputs[artifact.io.inputs[0].name][0]
         if board_name is None and scenario.target.name == "qemu":
             board_name = scenario.target.params.board
     elif source.is_dir():
@@ -58,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"'{source}' does not exist",
                          hint="give a scenario file, its build folder or a c-int8 artifact folder")
     board = boards.get(board_name or micro.DEFAULT_BOARD, Path.cwd())
-    out = micro.write_package(artifact, args.output, board, sample, origin, _c_name(name))
+    out = micro.write_package(artifact, args.output, board, sample, origin, _c_name(name),
+                              args.layout or "cmake")
     print(out)
     return 0
 

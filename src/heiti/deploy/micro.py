@@ -1,6 +1,9 @@
 """A heiti micro C model as a self-contained folder for a firmware project: the model and
-the kernels it was generated with, CMake and make builds of a static library, an example
-``main.c`` that checks one sample against heiti's outputs, and a README with the figures.
+the kernels it was generated with, an example that checks one sample against heiti's
+outputs, and a README with the figures, in one of three layouts: ``cmake`` (CMake and make
+builds of a static library), ``arduino`` (an Arduino library: ``library.properties``,
+``src/``, an example sketch) and ``zephyr`` (a Zephyr module: ``zephyr/module.yml``, its
+CMake and Kconfig, a sample application).
 
 The C files are taken from the ``c-int8`` artifact itself (every ``.c`` and ``.h`` the
 code generator put there), so the package holds exactly the kernels its ``model.c`` was
@@ -20,12 +23,12 @@ import numpy as np
 
 from heiti import __version__
 from heiti.core.artifact import Artifact
+from heiti.deploy.folder import MARKER, refuse_foreign, render
 from heiti.errors import InputError
 
 FORMAT = "c-int8"
 SOURCE_DIR = "heiti_model"
 MODEL_FILES = ("model.c", "model.h")
-MARKER = "heiti-package.json"  # marks a folder as a heiti package (which a new one may replace)
 DEFAULT_BOARD = "mps2-an386"  # a Cortex-M4, the CPU micro-c measures flash and RAM for
 
 
@@ -72,29 +75,25 @@ def synthetic_sample(artifact: Artifact) -> np.ndarray:
 
 
 def write_package(artifact: Artifact, out: Path, board: Any, sample: np.ndarray,
-                  sample_source: str, name: str) -> Path:
-    """Write the package folder ``out`` (replacing an earlier heiti package there)."""
+                  sample_source: str, name: str, layout: str = "cmake") -> Path:
+    """Write the package folder ``out`` in ``layout`` (replacing an earlier heiti package there)."""
     from heiti.frameworks.native import fresh_dir
 
     sources = c_sources(artifact)
     expected = expected_outputs(artifact, sample)
-    _refuse_foreign(out)
+    refuse_foreign(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     facts = _facts(artifact, board, name, sources, sample, expected, sample_source)
+    facts.update(layout=layout, source_dir="src" if layout == "arduino" else SOURCE_DIR)
     with fresh_dir(out) as tmp:
-        (tmp / SOURCE_DIR).mkdir()
         for source in sources:
-            target = tmp / SOURCE_DIR / source.relative_to(artifact.path)
+            target = tmp / facts["source_dir"] / source.relative_to(artifact.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        files = [("CMakeLists.txt", "CMakeLists.txt"), ("Makefile", "Makefile"), ("main.c", "example/main.c"),
-                 ("README.md", "README.md"), ("toolchain.cmake", "cmake/toolchain.cmake")]
-        if facts["emulated"]:  # the example alone on the emulated board
-            files += [("board-startup.c", "board/startup.c"), ("board.ld", "board/board.ld")]
-        for template, target in files:
-            (tmp / target).parent.mkdir(exist_ok=True)
-            (tmp / target).write_text(_render(template, facts), encoding="utf-8")
-        figures = {k: facts[k] for k in ("name", "board_name", "flash_bytes", "static_ram_bytes",
+        for template, target in [("README.md", "README.md"), *_layout_files(layout, facts["emulated"])]:
+            (tmp / target).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / target).write_text(render("micro", template, facts), encoding="utf-8")
+        figures = {k: facts[k] for k in ("name", "layout", "board_name", "flash_bytes", "static_ram_bytes",
                                          "stack_bytes", "ram_bytes", "arena_bytes", "weight_bytes",
                                          "total_macs", "measured_compiler", "measured_flags",
                                          "input_size", "output_size")}
@@ -105,10 +104,22 @@ def write_package(artifact: Artifact, out: Path, board: Any, sample: np.ndarray,
     return out
 
 
-def _refuse_foreign(out: Path) -> None:
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / MARKER).is_file())):
-        raise InputError(f"'{out}' exists and is not a heiti package; heiti replaces only its own "
-                         "package folders", hint="choose a new or empty folder with -o")
+def _layout_files(layout: str, emulated: bool) -> list[tuple[str, str]]:
+    """(template, path in the package) of a layout's generated files besides the README."""
+    if layout == "arduino":  # the example's folder and sketch must share their name
+        return [("library.properties", "library.properties"),
+                ("sketch.ino", "examples/heiti_model_example/heiti_model_example.ino")]
+    if layout == "zephyr":
+        return [("zephyr-module.yml", "zephyr/module.yml"),
+                ("zephyr-CMakeLists.txt", "zephyr/CMakeLists.txt"),
+                ("zephyr-Kconfig", "zephyr/Kconfig"), ("main.c", "samples/heiti_model/src/main.c"),
+                ("zephyr-sample-CMakeLists.txt", "samples/heiti_model/CMakeLists.txt"),
+                ("zephyr-prj.conf", "samples/heiti_model/prj.conf")]
+    files = [("CMakeLists.txt", "CMakeLists.txt"), ("Makefile", "Makefile"), ("main.c", "example/main.c"),
+             ("toolchain.cmake", "cmake/toolchain.cmake")]
+    if emulated:  # the example alone on the emulated board
+        files += [("board-startup.c", "board/startup.c"), ("board.ld", "board/board.ld")]
+    return files
 
 
 def _facts(artifact: Artifact, board: Any, name: str, sources: list[Path], sample: np.ndarray,
@@ -120,7 +131,8 @@ def _facts(artifact: Artifact, board: Any, name: str, sources: list[Path], sampl
     printable = names and all(re.fullmatch(r"[\w .,:+-]*", n) for n in names)
     layers = details.get("layers", [])
     return {
-        "name": name, "version": __version__, "artifact": artifact.path.name,
+        "name": name, "c_name": name.replace("-", "_"), "version": __version__,
+        "artifact": artifact.path.name,
         "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "board_name": board.name, "toolchain_compiler": board.toolchain.compiler,
         "toolchain_ar": board.toolchain.compiler.removesuffix("gcc") + "ar",
@@ -154,11 +166,3 @@ def _c_array(values: np.ndarray) -> str:
     numbers = [str(int(v)) for v in values.reshape(-1)]
     return ",\n".join("    " + ", ".join(numbers[i : i + 16]) for i in range(0, len(numbers), 16))
 
-
-def _render(template: str, facts: dict[str, Any]) -> str:
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("heiti.deploy", "templates/micro"),
-                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                             autoescape=False)  # C, CMake and Markdown, not HTML
-    return env.get_template(template + ".j2").render(facts)
