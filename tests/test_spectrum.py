@@ -5,6 +5,7 @@ spectra that it cannot find in raw windows."""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -95,6 +96,76 @@ def test_flow_transform_computes_the_datasets_features(tmp_path):
                         "preprocess[0]", tmp_path)
     with pytest.raises(InputError, match="bands is 4, but the model was trained on dataset"):
         clash.match_dataset(dataset, "preprocess[0]")
+
+
+def needs_cmsisdsp() -> None:
+    pytest.importorskip("cmsisdsp", reason="needs the audio extra (cmsisdsp)")
+
+
+@pytest.mark.parametrize("window", ["hann", "hamming", "none"])
+@pytest.mark.parametrize("amplitude", [0.8, 1000.0])
+def test_the_q15_spectrum_puts_a_sine_in_its_bin_at_its_level(window, amplitude):
+    """Stated tolerance: each q15 magnitude within 1e-3 x the amplitude of the float one
+    (each channel is scaled to full scale first, so the units do not matter)."""
+    needs_cmsisdsp()
+    signal = (sine(5, amplitude) + sine(12, amplitude / 4))[None, None]
+    floating = spectrum(signal, SpectrumParams(window=window, log=False))
+    fixed = spectrum(signal, SpectrumParams(window=window, log=False, implementation="cmsis-q15"))
+    assert fixed.shape == floating.shape == (1, 1, LENGTH // 2)
+    assert fixed[0, 0, 5] == pytest.approx(amplitude / 2, rel=1e-3)
+    assert fixed[0, 0, 12] == pytest.approx(amplitude / 8, rel=1e-3)
+    assert np.abs(fixed - floating).max() <= 1e-3 * amplitude
+
+
+def test_the_q15_log_spectrum_of_sensor_windows_stays_near_the_float_one():
+    """Stated tolerance (docs/anomaly.md has the full-size figures): mean |difference| of
+    the log spectrum under 0.02, max under 0.3; quiet bins near the floor differ most."""
+    needs_cmsisdsp()
+    windows = SensorWindows({"windows": 100, "length": LENGTH, "kinds": ["bearing"]}).split("all").x
+    for bands in (None, 8):
+        floating = spectrum(windows, SpectrumParams(bands=bands))
+        fixed = spectrum(windows, SpectrumParams(bands=bands, implementation="cmsis-q15"))
+        difference = np.abs(fixed - floating)
+        assert difference.mean() < 0.02 and difference.max() < 0.3, (bands, difference)
+    assert np.isfinite(spectrum(np.zeros((1, 2, LENGTH)), SpectrumParams(implementation="cmsis-q15"))).all()
+
+
+def test_a_dataset_and_the_flow_transform_compute_the_same_q15_features(tmp_path):
+    needs_cmsisdsp()
+    dataset = SensorWindows({"windows": 40, "length": LENGTH,
+                             "spectrum": {"bands": 8, "implementation": "cmsis-q15"}})
+    stage = instantiate("transform", ComponentSpec(type="spectrum"), "preprocess[0]", tmp_path)
+    stage.match_dataset(dataset, "preprocess[0]")
+    assert stage.params.implementation == "cmsis-q15"
+    windows = SensorWindows({"windows": 40, "length": LENGTH}).split("test").x
+    features = dataset.split("test").x
+    assert not np.array_equal(features, spectrum(windows, SpectrumParams(bands=8)))  # not the float path
+    for i in range(3):
+        item = next(iter(stage.process(Item(seq=i, source="s", tensors={"audio": windows[i : i + 1]}))))
+        assert np.array_equal(item.tensors["input"], features[i : i + 1])
+
+
+def test_the_q15_spectrum_needs_a_length_arm_rfft_q15_computes():
+    needs_cmsisdsp()
+    odd = SensorWindows({"windows": 40, "length": 48, "spectrum": {"implementation": "cmsis-q15"}})
+    with pytest.raises(InputError, match="power-of-two length from 32 to 8192 samples.*these have 48"):
+        odd.split("test")
+
+
+def test_the_q15_spectrum_without_cmsisdsp_names_the_extra(tmp_path, monkeypatch, capsys):
+    """cmsisdsp is installed here: a None entry in sys.modules makes its import fail as on a
+    machine without it (the only way to have both in one test run)."""
+    monkeypatch.setitem(sys.modules, "cmsisdsp", None)
+    data = {"name": "q15", "build_dir": "b/q15", "seed": 0,
+            "dataset": {"type": "sensor-windows", "parameters": {
+                "windows": 40, "length": LENGTH, "spectrum": {"implementation": "cmsis-q15"}}},
+            "model": {"type": "autoencoder", "parameters": {"variant": "dense", "hidden": [8], "latent": 2},
+                      "train": {"epochs": 1}},
+            "optimizers": [], "runtime": {"type": "torch"}, "report": {"enabled": False}}
+    assert run_cli("run", write_scenario(tmp_path, data, "q15.yml")) == 2
+    said = capsys.readouterr()
+    assert "cmsisdsp" in said.err + said.out and 'heiti[audio]' in said.err + said.out
+    assert "Traceback" not in said.err + said.out
 
 
 def test_autoencoder_finds_bearing_faults_in_spectra_not_in_raw_windows(tmp_path):

@@ -37,7 +37,7 @@ def _png(fig) -> bytes:
     buffer = io.BytesIO()
     with matplotlib.rc_context({"text.parse_math": False}):
         fig.tight_layout()
-        fig.savefig(buffer, format="png")
+        fig.savefig(buffer, format="png", bbox_inches="tight")  # long labels are never cut off
     plt.close(fig)
     return buffer.getvalue()
 
@@ -183,5 +183,5 @@ def layer_sensitivity(result: dict) -> bytes:
         metric = ax.twinx()
         metric.plot(range(len(layers)), alone, "o", color="#dd8452", ms=4)
         metric.axhline(result["float"], color="#dd8452", lw=0.8, ls="--")
-        metric.set_ylabel(f"{result['metric']}, only this layer int8 (dashed: float)", color="#dd8452")
+        metric.set_ylabel(f"{result['metric']}, only this layer int8\n(dashed: float)", color="#dd8452")
     return _png(fig)

@@ -13,6 +13,16 @@ in the spectrum one bin that stands far above the noise floor. Per window and ch
 5. optionally the natural log of each value plus ``floor`` times the window's mean
    magnitude (over its channels and bins): bins far below the window's level count
    alike, whatever the units of the data, and the level itself stays in every value.
+
+Steps 1-3 run in float64 with numpy, or with ``implementation: cmsis-q15`` in fixed point
+as a Cortex-M runs them with CMSIS-DSP (through its Python package, so the integers are the
+C library's): each channel scaled so that its peak reaches full scale and rounded to int16,
+times the window in Q15 (``arm_mult_q15``), ``arm_rfft_q15`` (which divides the DFT by the
+length as it goes) and ``arm_cmplx_mag_q15`` (magnitudes in Q2.14). The integers are then
+scaled back to the float definition's units (length / 2^14 x the channel's peak / the
+window's sum: one float multiply per bin on a device with an FPU, or a constant added
+after the log); bands and log follow in float. docs/anomaly.md measures how far apart the
+two are.
 """
 
 from __future__ import annotations
@@ -23,7 +33,10 @@ import numpy as np
 from pydantic import Field
 
 from heiti.core.component import Params
-from heiti.errors import InputError
+from heiti.errors import InputError, MissingExtraError
+
+Q14 = 1 << 14  # arm_cmplx_mag_q15 returns Q2.14
+Q15_LENGTHS = tuple(1 << k for k in range(5, 14))  # what arm_rfft_init_q15 accepts: 32 ... 8192
 
 
 class SpectrumParams(Params):
@@ -34,6 +47,10 @@ class SpectrumParams(Params):
                          "share of the window's mean magnitude: quieter bins count alike")
     bands: int | None = Field(None, ge=1, description="pool the bins into this many equal-width "
                               "bands (mean magnitude); default: every bin")
+    implementation: Literal["numpy", "cmsis-q15"] = Field(
+        "numpy", description="numpy: window, FFT and magnitude in float64; cmsis-q15: in fixed "
+        "point with CMSIS-DSP's arm_rfft_q15, as a Cortex-M computes them (a power-of-two "
+        "length from 32 to 8192; needs the audio extra)")
 
     def width(self, length: int) -> int:
         """Values per channel for windows of ``length`` samples."""
@@ -60,7 +77,10 @@ def spectrum(windows: np.ndarray, params: SpectrumParams) -> np.ndarray:
         raise ValueError(f"bands is {params.bands}, but windows of {length} samples have only "
                          f"{bins} frequency bins")
     w = window_function(params.window, length)
-    magnitude = np.abs(np.fft.rfft(x * w, axis=-1))[..., :bins] / w.sum()
+    if params.implementation == "cmsis-q15":
+        magnitude = _cmsis_q15_magnitude(x, w)
+    else:
+        magnitude = np.abs(np.fft.rfft(x * w, axis=-1))[..., :bins] / w.sum()
     if params.bands is not None:
         edges = np.linspace(0, bins, params.bands + 1).round().astype(int)
         magnitude = np.add.reduceat(magnitude, edges[:-1], axis=-1) / np.diff(edges)
@@ -68,6 +88,36 @@ def spectrum(windows: np.ndarray, params: SpectrumParams) -> np.ndarray:
         level = magnitude.mean(axis=(-2, -1) if magnitude.ndim > 1 else -1, keepdims=True)
         magnitude = np.log(magnitude + params.floor * np.where(level > 0, level, 1.0))
     return magnitude.astype(np.float32)
+
+
+def _cmsis_q15_magnitude(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Steps 1-3 in CMSIS-DSP's fixed point, one window and channel at a time as a device
+    runs them; float64 ``(..., length // 2)`` in the units of the float definition."""
+    try:
+        import cmsisdsp
+    except ImportError:
+        raise MissingExtraError("spectrum", "audio", "cmsisdsp") from None
+    from heiti.audio.features import q15
+
+    length = x.shape[-1]
+    if length not in Q15_LENGTHS:
+        raise InputError(f"spectrum: implementation cmsis-q15 needs windows of a power-of-two length "
+                         f"from 32 to 8192 samples (what arm_rfft_q15 computes); these have {length}",
+                         hint="change the windows' length, or use implementation: numpy")
+    instance = cmsisdsp.arm_rfft_instance_q15()
+    if cmsisdsp.arm_rfft_init_q15(instance, length, 0, 1) != 0:  # forward, bit-reversed output
+        raise RuntimeError(f"arm_rfft_init_q15 refused length {length}")
+    rows = x.reshape(-1, length)
+    peak = np.abs(rows).max(axis=-1)
+    peak[peak == 0] = 1.0  # a silent channel stays zeros
+    pcm = q15(rows / peak[:, None])
+    window = q15(w)
+    out = np.empty((len(rows), length // 2))
+    for i, samples in enumerate(pcm):
+        spectrum_q15 = cmsisdsp.arm_rfft_q15(instance, cmsisdsp.arm_mult_q15(samples, window))
+        out[i] = cmsisdsp.arm_cmplx_mag_q15(spectrum_q15[:length])  # the first length/2 bins
+    scale = peak[:, None] * length / (Q14 * w.sum())
+    return (out * scale).reshape(*x.shape[:-1], length // 2)
 
 
 def window_features(windows: np.ndarray, params: SpectrumParams | None) -> np.ndarray:
