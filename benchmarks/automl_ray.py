@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
-    from heiti.flow.distributed import connect
+    from heiti.pipeline.distributed import connect
 
     started = time.perf_counter()
     connect(workers=2)

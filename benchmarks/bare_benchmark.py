@@ -1,7 +1,7 @@
 """Does `heiti benchmark` (synthetic inputs, no scenario) time a model as `heiti test` does?
 
 The demo network as ONNX, timed in one process through `heiti benchmark`'s code
-(``heiti.flow.benchmark``: random inputs of the model's IO specification) and through the
+(``heiti.pipeline.benchmark``: random inputs of the model's IO specification) and through the
 loop `heiti test` runs (``run_inference`` on the digits test inputs), one intra-op thread,
 batch 1. Repeats alternate; the figure is the ratio of the medians over repeats of each
 repeat's median latency.
@@ -26,8 +26,8 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from heiti.flow import benchmark
-    from heiti.flow.inference import run_inference
+    from heiti.pipeline import benchmark
+    from heiti.pipeline.inference import run_inference
     from heiti.runtimes.onnxruntime_runtime import OnnxRuntime
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,10 +22,10 @@ from heiti.cli import main as heiti_main
 from heiti.core.artifact import Artifact
 from heiti.core.steps import StepContext
 from heiti.datasets.digits import Digits
-from heiti.flow.inference import run_inference
 from heiti.models.mobilenet_v2 import MobileNetV2
 from heiti.optimizers.micro_c import MicroC
 from heiti.optimizers.micro_ptq import MicroPtq
+from heiti.pipeline.inference import run_inference
 from heiti.runtimes.micro_host import MicroHost
 from heiti.targets.qemu import Qemu
 

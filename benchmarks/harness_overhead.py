@@ -44,7 +44,7 @@ def main() -> None:
 
     from heiti.core.artifact import Artifact
     from heiti.core.iospec import IOSpec, TensorSpec
-    from heiti.flow.inference import run_inference
+    from heiti.pipeline.inference import run_inference
     from heiti.runtimes.onnxruntime_runtime import OnnxRuntime
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,13 +25,13 @@ from heiti.core.artifact import Artifact, Provenance
 from heiti.core.iospec import IOSpec, TensorSpec
 from heiti.core.steps import StepContext
 from heiti.datasets.digits import Digits
-from heiti.flow.inference import run_inference
 from heiti.micro.from_torch import from_torch
 from heiti.micro.quantize import calibrate_for, to_integer
 from heiti.micro.steps import graph_artifact
 from heiti.models.ds_cnn import DsCnn
 from heiti.models.mobilenet_v2 import MobileNetV2
 from heiti.optimizers.micro_c import MicroC
+from heiti.pipeline.inference import run_inference
 from heiti.runtimes.micro_host import MicroHost
 from heiti.targets.qemu import Qemu
 

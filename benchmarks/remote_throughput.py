@@ -62,7 +62,7 @@ def artifact_for(path: Path):
 def measure(executor, x: np.ndarray) -> tuple[float, float, float | None]:
     """Samples per second of loop wall time, median call latency (µs), median transport
     overhead per call (round trip minus the target's own inference time, µs)."""
-    from heiti.flow.inference import run_inference
+    from heiti.pipeline.inference import run_inference
 
     loop = run_inference(executor, {"input": x}, batch_size=1, warmup=50, show_progress=False)
     overhead = None

@@ -16,7 +16,7 @@ import pytest
 from heiti.core.artifact import Artifact
 from heiti.core.steps import Optimizer, Runtime, StepContext
 from heiti.datasets.digits import Digits
-from heiti.flow.inference import run_inference
+from heiti.pipeline.inference import run_inference
 
 
 @dataclass
@@ -78,7 +78,7 @@ def planned_example(filename: str) -> list[str]:
     """Load an example scenario from examples/digits and check its chain (nothing runs);
     return the (optimizer name, output format) of each step and the runtime's name."""
     from conftest import EXAMPLES_DIR
-    from heiti.flow.chain import plan_chain
+    from heiti.pipeline.chain import plan_chain
     from heiti.scenario import load_scenario
 
     scenario = load_scenario(EXAMPLES_DIR / "digits" / filename)

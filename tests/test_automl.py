@@ -147,7 +147,7 @@ def test_a_board_search_rejects_what_does_not_fit_and_every_trained_candidate_fi
     from heiti import boards
     from heiti.boards.build import build_firmware
     from heiti.core.artifact import Artifact
-    from heiti.flow.measurements import load_measurements
+    from heiti.pipeline.measurements import load_measurements
 
     monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
     # three fixed candidates: [96, 96] needs about 90 KiB of weights, far over 32 KiB of flash
@@ -234,7 +234,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
 def ray_address():
     """One real local Ray instance (two CPUs) for the module: its workers stay warm between tests."""
     ray = pytest.importorskip("ray", reason="--ray needs ray: pip install 'heiti[automl]'")
-    from heiti.flow.distributed import connect
+    from heiti.pipeline.distributed import connect
 
     assert connect(workers=2)  # started as 'heiti automl --ray' starts it
     yield ray.get_runtime_context().gcs_address

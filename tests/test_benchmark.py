@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime", reason='ONNX Runtime is not installed: pip in
 
 from conftest import run_cli, scenario_dict, write_scenario  # noqa: E402
 from heiti.core.iospec import IOSpec, TensorSpec  # noqa: E402
-from heiti.flow.benchmark import synthetic_inputs  # noqa: E402
+from heiti.pipeline.benchmark import synthetic_inputs  # noqa: E402
 
 
 def _tiny_onnx(path: Path, batch: int | str = "N", width: int | str = 8) -> Path:

@@ -104,10 +104,10 @@ def test_the_firmware_receive_buffer_holds_the_models_own_iospec():
 @pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500", "riscv32-virt"])
 def test_board_outputs_equal_golden_and_host_c_on_the_whole_test_set(c_model, board, cache):
     from heiti.datasets.digits import Digits
-    from heiti.flow.inference import run_inference
     from heiti.micro import golden
     from heiti.micro.build import HostModel, host_library
     from heiti.micro.graph import Graph
+    from heiti.pipeline.inference import run_inference
     from heiti.runtimes.micro_host import MicroHost
     from heiti.targets.qemu import Qemu
 

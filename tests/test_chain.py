@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
 from heiti.errors import InputError
-from heiti.flow.chain import plan_chain
+from heiti.pipeline.chain import plan_chain
 from heiti.scenario import load_scenario
 
 

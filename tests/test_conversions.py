@@ -6,8 +6,8 @@ import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
 from heiti.errors import InputError
-from heiti.flow import conversions
-from heiti.flow.chain import plan_chain
+from heiti.pipeline import conversions
+from heiti.pipeline.chain import plan_chain
 from heiti.scenario import load_scenario
 
 

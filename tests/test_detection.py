@@ -80,7 +80,7 @@ def test_metrics_recomputed_from_predictions_csv_equal_heitis(tmp_path):
     from heiti.core.dataset import Samples
     from heiti.core.task import DatasetInfo
     from heiti.evaluation.coco import detection_metrics
-    from heiti.flow.run import write_predictions
+    from heiti.pipeline.run import write_predictions
     from heiti.tasks.detection import Detection
 
     truth, detections = _fixed_set(30)  # a set where rounding to 0.1 px moves AP50 by 0.01
@@ -307,7 +307,7 @@ def tiny_runs(tmp_path_factory) -> Path:
 
 
 def test_tiny_detector_runs_as_onnx_fp32_and_int8(tiny_runs):
-    from heiti.flow.measurements import load_measurements
+    from heiti.pipeline.measurements import load_measurements
 
     fp32, int8 = (load_measurements(tiny_runs / n / "build" / "measurements.json")
                   for n in ("fp32", "int8"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
-from heiti.flow.measurements import SCHEMA, SCHEMA_VERSION
+from heiti.pipeline.measurements import SCHEMA, SCHEMA_VERSION
 
 FP32 = [{"type": "onnx-export"}, {"type": "onnx-graph"}]
 INT8 = FP32 + [{"type": "ort-quantize", "parameters": {"reduce_range": True}}]

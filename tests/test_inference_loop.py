@@ -3,8 +3,8 @@
 import numpy as np
 
 from heiti.core.steps import Runtime
-from heiti.flow.inference import run_inference
-from heiti.flow.measurements import performance_section
+from heiti.pipeline.inference import run_inference
+from heiti.pipeline.measurements import performance_section
 
 
 class CountingRuntime(Runtime):

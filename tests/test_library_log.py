@@ -1,4 +1,4 @@
-"""Other libraries' log lines and warnings while a heiti command runs (heiti.flow.library_log,
+"""Other libraries' log lines and warnings while a heiti command runs (heiti.pipeline.library_log,
 as heiti.cli wraps every command): off the terminal and in BUILD_DIR/libraries.log of the
 scenario the command loaded, on the terminal with --verbose. Real libraries emit them, in a
 separate python process with its own stderr (pytest swaps stderr under optuna's handler):
@@ -15,14 +15,14 @@ import pytest
 
 from conftest import scenario_dict, write_scenario
 from heiti.cli import build_parser
-from heiti.flow import library_log
+from heiti.pipeline import library_log
 
 pytest.importorskip("optuna")
 
 COMMAND = """
 import logging, sys
 import numpy as np, optuna
-from heiti.flow import library_log
+from heiti.pipeline import library_log
 from heiti.scenario import load_scenario
 
 optuna.logging.set_verbosity(optuna.logging.INFO)

@@ -7,7 +7,7 @@ import pytest
 from conftest import run_cli, scenario_dict, write_scenario
 from heiti.core.cpu import int8_instructions
 from heiti.errors import InputError
-from heiti.flow import matrix
+from heiti.pipeline import matrix
 from heiti.scenario import load_scenario
 
 pytest.importorskip("onnxruntime")

@@ -75,7 +75,7 @@ def _c_artifact(graph: Graph, folder: Path) -> Artifact:
 
 
 def _on_board(artifact: Artifact, board: str, raw: np.ndarray) -> tuple[np.ndarray, float]:
-    from heiti.flow.inference import run_inference
+    from heiti.pipeline.inference import run_inference
     from heiti.runtimes.micro_host import MicroHost
     from heiti.targets.qemu import Qemu
 

@@ -206,7 +206,7 @@ def c_artifact(graph, tflite: Path, folder: Path):
 
 
 def on_board(artifact, board: str, raw: np.ndarray) -> tuple[np.ndarray, dict]:
-    from heiti.flow.inference import run_inference
+    from heiti.pipeline.inference import run_inference
     from heiti.runtimes.micro_host import MicroHost
     from heiti.targets.qemu import Qemu
 

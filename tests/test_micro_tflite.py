@@ -98,8 +98,8 @@ def test_c_engine_equals_tflm_bit_for_bit_on_every_test_sample(env, tflite_model
 
 def _on_board(imported: Artifact, ctx: StepContext, raw: np.ndarray) -> np.ndarray:
     """The imported graph's firmware (DSP kernels) on the emulated mps2-an386 board."""
-    from heiti.flow.inference import run_inference
     from heiti.optimizers.micro_c import MicroC
+    from heiti.pipeline.inference import run_inference
     from heiti.runtimes.micro_host import MicroHost
     from heiti.targets.qemu import Qemu
 

@@ -199,7 +199,7 @@ def test_ort_quantize_with_the_wrong_channel_count_is_bad_input_with_the_size_hi
 
 def test_comparison_report_warns_when_an_int8_run_loses_against_its_float_parent(torch_reference):
     """Two measurement documents of the same samples, the second made int8 and 2 points worse."""
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
     from heiti.report.content import comparison_sections
 
     floats = Measurements.model_validate(torch_reference)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
-from heiti.flow import progress
+from heiti.pipeline import progress
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

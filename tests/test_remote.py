@@ -124,7 +124,7 @@ def test_tcp_target_gives_the_same_predictions_and_metrics_as_local(local_run, s
     folder, local = local_run
     remote = _run(folder, "tcp", {"kind": "remote", "protocol": "tcp", "port": server}, samples=120)
     _assert_same_results(local, remote)
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
     from heiti.report.content import run_sections
 
     typed = Measurements.model_validate(remote)

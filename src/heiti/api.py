@@ -23,8 +23,8 @@ from typing import Any
 
 from heiti.core.artifact import Artifact
 from heiti.errors import InputError
-from heiti.flow import run as _flow
-from heiti.flow.measurements import Measurements, load_measurements
+from heiti.pipeline import run as _flow
+from heiti.pipeline.measurements import Measurements, load_measurements
 from heiti.scenario import LoadedScenario, load_scenario, scenario_from_dict
 
 __all__ = ["Measurements", "automl", "load", "load_measurements", "optimize", "run", "scenario", "train"]

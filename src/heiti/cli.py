@@ -16,7 +16,7 @@ import sys
 
 from heiti import __version__
 from heiti.errors import HeitiError, RunFailed, from_os_error
-from heiti.flow import library_log, progress
+from heiti.pipeline import library_log, progress
 from heiti.terminal import shown
 
 

@@ -26,8 +26,8 @@ from heiti.core.path_variables import PathVariableError, expand_variables
 from heiti.core.steps import Model, Optimizer, Runtime, Target
 from heiti.core.task import Task
 from heiti.errors import InputError
-from heiti.flow import library_log
 from heiti.migration import migration_hint
+from heiti.pipeline import library_log
 
 
 class _Strict(Params):

@@ -38,7 +38,7 @@ def search_and_report(search: Search, resume: bool = False, ray: bool = False, a
 def evaluate(search: Search, top: list[dict[str, Any]]) -> list[Path]:
     """The best trials through the full flow (their trained models reused) on the scenario's
     own test split and target: an emulated board runs each."""
-    from heiti.flow import run as flow
+    from heiti.pipeline import run as flow
     from heiti.scenario import scenario_from_dict
 
     paths = []

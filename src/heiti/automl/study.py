@@ -17,8 +17,8 @@ from heiti.automl import space
 from heiti.automl.trial import OUTCOMES, Job, Result, evaluate
 from heiti.core.files import refuse_inside
 from heiti.errors import InputError
-from heiti.flow.progress import duration, eta
-from heiti.flow.run import log
+from heiti.pipeline.progress import duration, eta
+from heiti.pipeline.run import log
 from heiti.scenario import LoadedScenario, scenario_from_dict
 
 STUDY_FILE = "study.db"
@@ -148,7 +148,7 @@ def finished(study: Any) -> list[Any]:
 def run(search: Search, resume: bool = False, ray: bool = False, address: str | None = None,
         workers: int | None = None) -> Any:
     """Run trials until the budget is spent; return the study."""
-    from heiti.flow import distributed
+    from heiti.pipeline import distributed
 
     study = open_study(search, resume)
     budget = search.spec.budget

@@ -92,9 +92,9 @@ def feasibility(loaded: Any, platform: dict[str, Any] | None) -> tuple[Any, dict
     from heiti.automl.rules import PlatformRules, Violation, check, layers_of
     from heiti.core.steps import StepContext
     from heiti.errors import InputError
-    from heiti.flow.chain import plan_chain, run_chain
-    from heiti.flow.run import log
     from heiti.frameworks.torch_tools import load_module
+    from heiti.pipeline.chain import plan_chain, run_chain
+    from heiti.pipeline.run import log
 
     untrained = dataclasses.replace(loaded, build_dir=loaded.build_dir / "untrained")
     ctx = StepContext(dataset=loaded.dataset, build_dir=untrained.build_dir, seed=loaded.spec.seed, log=log)
@@ -138,8 +138,8 @@ def link(loaded: Any, final: Any) -> tuple[Any, dict[str, int]]:
 
 
 def _train_and_test(loaded: Any, job: Job, curve: list[dict[str, Any]]) -> Result:
-    from heiti.flow import run as flow
     from heiti.frameworks.torch_training import epoch_observer
+    from heiti.pipeline import run as flow
 
     observer = _Observer(job, curve)
     token = epoch_observer.set(observer)

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heiti.errors import InputError
-    from heiti.flow import benchmark
+    from heiti.pipeline import benchmark
 
     if args.warmup < 0:
         raise InputError("--warmup must be 0 or more")
@@ -145,7 +145,7 @@ def _row(summary: dict[str, Any]) -> dict[str, Any]:
 def _json(summary: dict[str, Any]) -> str:
     import json
 
-    from heiti.flow.environment import host_environment
+    from heiti.pipeline.environment import host_environment
 
     return json.dumps({**summary, "host": host_environment()}, indent=2) + "\n"
 

@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from heiti.core.files import refuse_inside
     from heiti.errors import InputError
-    from heiti.flow import matrix
-    from heiti.flow.environment import host_environment
+    from heiti.pipeline import matrix
+    from heiti.pipeline.environment import host_environment
     from heiti.report.matrix import render_matrix
     from heiti.scenario import load_scenario
 

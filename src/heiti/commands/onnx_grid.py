@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     from heiti.core.files import write_json
     from heiti.errors import InputError
-    from heiti.flow.run import log
     from heiti.onnxgrid.base import build_grid, frameworks
+    from heiti.pipeline.run import log
     from heiti.report.onnx_grid import render_grid
 
     available = {fw.name: fw for fw in frameworks()}

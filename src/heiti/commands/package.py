@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     source: Path = args.source
     board_name = args.board
     if source.is_file():
-        from heiti.flow import run as flow
-        from heiti.flow.binding import bind
+        from heiti.pipeline import run as flow
+        from heiti.pipeline.binding import bind
         from heiti.scenario import load_scenario
 
         scenario = load_scenario(source)

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heiti.errors import RunFailed
-    from heiti.flow import run as flow
+    from heiti.pipeline import run as flow
     from heiti.publish.summary import publish_summary
     from heiti.report import render_report
     from heiti.scenario import load_scenario

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_step(args: argparse.Namespace) -> int:
-    from heiti.flow import run as flow
+    from heiti.pipeline import run as flow
     from heiti.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)

@@ -15,7 +15,7 @@ from heiti.audio.speech import Utterance, synthesize
 from heiti.audio.wav import read_wav
 from heiti.core.dataset import Samples
 from heiti.core.files import cache_root
-from heiti.flow.progress import Progress
+from heiti.pipeline.progress import Progress
 
 NOISES = ("white", "pink", "brown")
 WORD_PATTERN = r"^[A-Za-z][A-Za-z' -]{0,39}$"

@@ -16,8 +16,8 @@ from heiti import postprocess
 from heiti.core.artifact import Artifact
 from heiti.core.iospec import TensorSpec
 from heiti.core.steps import Runtime, Target
-from heiti.flow.binding import check_inputs, input_names
 from heiti.flows.stage import Item, Transform
+from heiti.pipeline.binding import check_inputs, input_names
 
 
 class ModelStage(Transform):

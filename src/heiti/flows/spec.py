@@ -97,7 +97,7 @@ def _model_stage(section: ModelSection, base: Path) -> tuple[ModelStage, Dataset
     """The model stage, and the dataset of its scenario (None for a bare artifact)."""
     dataset = None
     if section.scenario is not None:
-        from heiti.flow import run as flow
+        from heiti.pipeline import run as flow
 
         scenario = load_scenario(base / section.scenario)
         flow.log(f"flow: checking the model of scenario '{scenario.name}' (its dataset is loaded "

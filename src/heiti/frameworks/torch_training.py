@@ -15,8 +15,8 @@ import torch
 
 from heiti.core.dataset import Samples
 from heiti.core.task import Task
-from heiti.flow.progress import Progress
 from heiti.frameworks.torch_tools import seed_everything
+from heiti.pipeline.progress import Progress
 
 # called after each epoch with (epoch, val_loss, val_score); it may raise to stop training, as an
 # AutoML search does to prune a poor trial or end one over its time limit

@@ -19,7 +19,7 @@ from heiti.core.artifact import Artifact, Provenance
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError
-from heiti.flow.binding import bind, check_inputs
+from heiti.pipeline.binding import bind, check_inputs
 
 AUTO = "auto"
 

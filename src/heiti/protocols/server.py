@@ -420,8 +420,8 @@ def statistics(latencies: list[int], started: tuple[float, float]) -> dict[str, 
     """STATS of this process since ``started`` (wall clock, CPU seconds)."""
     import psutil
 
-    from heiti.flow.environment import host_environment
-    from heiti.flow.inference import latency_statistics
+    from heiti.pipeline.environment import host_environment
+    from heiti.pipeline.inference import latency_statistics
 
     wall = time.perf_counter() - started[0]
     cpu = _cpu_seconds() - started[1]

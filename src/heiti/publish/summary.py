@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from heiti.flow.measurements import Measurements
+from heiti.pipeline.measurements import Measurements
 from heiti.publish.mqtt import MqttPublisher
 
 SCHEMA = "heiti/run-summary/1"

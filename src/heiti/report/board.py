@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from heiti.report.content import Section, Table, num
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 
 def board_sections(doc: Measurements) -> list[Section]:

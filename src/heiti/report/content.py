@@ -14,7 +14,7 @@ from heiti.errors import InputError
 from heiti.report import plots
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 
 @dataclass

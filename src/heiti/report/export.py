@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from heiti.core.files import write_atomic, write_json
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
     from heiti.report.content import Section
 
 TABLES_JSON = "tables.json"

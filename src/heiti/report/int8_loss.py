@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from heiti.core import cpu
 from heiti.core.formats import Format
-from heiti.flow.measurements import Measurements
+from heiti.pipeline.measurements import Measurements
 
 
 def int8_losses(docs: list[Measurements]) -> list[str]:

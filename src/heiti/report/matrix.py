@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from heiti.flow.matrix import VARIANTS, Cell
+from heiti.pipeline.matrix import VARIANTS, Cell
 from heiti.report import plots
 from heiti.report.content import Figure, Section, Table, kib, num
 from heiti.report.int8_loss import int8_losses
 from heiti.report.render import write_report
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 
 def render_matrix(cells: list[Cell], out_dir: Path, title: str, notes: list[str]) -> list[Path]:
@@ -74,6 +74,6 @@ def _short(cell: Cell | None) -> str:
 
 
 def _load(cell: Cell) -> Measurements:
-    from heiti.flow.measurements import load_measurements
+    from heiti.pipeline.measurements import load_measurements
 
     return load_measurements(Path(cell.result["measurements"])).model_copy(update={"name": cell.name})

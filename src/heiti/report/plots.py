@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 
 def _figure(width: float = 7.0, height: float = 3.2):

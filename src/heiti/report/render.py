@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from heiti.core.files import make_dir, refuse_inside, write_atomic
 from heiti.errors import HeitiError
-from heiti.flow.measurements import Measurements, load_measurements
+from heiti.pipeline.measurements import Measurements, load_measurements
 from heiti.report import export
 from heiti.report.content import Section, comparison_sections, run_sections
 from heiti.report.verdict import verdict_section

@@ -9,7 +9,7 @@ from heiti.report import plots
 from heiti.report.content import Figure, Section, Table, num
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 
 def sensitivity_sections(doc: Measurements, prefix: str) -> list[Section]:

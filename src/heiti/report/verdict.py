@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from heiti.report.content import Section, kib
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 
 def board_figures(doc: Measurements) -> dict[str, Any] | None:

@@ -18,6 +18,6 @@ class Local(Target):
         return runtime
 
     def environment(self) -> dict[str, Any]:
-        from heiti.flow.environment import host_environment
+        from heiti.pipeline.environment import host_environment
 
         return host_environment()

@@ -29,7 +29,7 @@ class Evaluate(Tool):
         return requirements("runtime", self.params.runtime)
 
     def run(self, inputs: dict[str, Path], output: Path, ctx: ToolContext) -> None:
-        from heiti.flow.run import evaluate, write_measurements
+        from heiti.pipeline.run import evaluate, write_measurements
 
         where, base, target = f"steps.{ctx.step}.with", ctx.base_dir, self.params.target
         model = artifact_in(inputs["model"], ctx.step)

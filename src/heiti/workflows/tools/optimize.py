@@ -7,7 +7,7 @@ from pathlib import Path
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError
-from heiti.flow.chain import data_key, execute, step_key
+from heiti.pipeline.chain import data_key, execute, step_key
 from heiti.scenario import ComponentSpec, instantiate
 from heiti.workflows.stored import StoredDataset, artifact_in
 from heiti.workflows.tool import Tool, ToolContext, requirements

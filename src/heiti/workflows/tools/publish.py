@@ -8,7 +8,7 @@ from pydantic import Field
 
 from heiti.core.component import Params
 from heiti.core.files import write_json
-from heiti.flow.measurements import load_measurements
+from heiti.pipeline.measurements import load_measurements
 from heiti.workflows.tool import Tool, ToolContext
 
 RECEIPT = "published.json"
@@ -29,7 +29,7 @@ class Publish(Tool):
     extra = "mqtt"
 
     def run(self, inputs: dict[str, Path], output: Path, ctx: ToolContext) -> None:
-        from heiti.flow.run import MEASUREMENTS_FILE
+        from heiti.pipeline.run import MEASUREMENTS_FILE
         from heiti.publish.summary import publish_summary, run_summary
 
         path = inputs["measurements"] / MEASUREMENTS_FILE

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from heiti.core.steps import Runtime
-from heiti.flow.progress import Progress
+from heiti.pipeline.progress import Progress
 
 
 @dataclass

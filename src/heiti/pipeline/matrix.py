@@ -26,11 +26,11 @@ from heiti.core.files import write_json
 from heiti.core.formats import Format
 from heiti.core.steps import Optimizer
 from heiti.errors import HeitiError, InputError
-from heiti.flow.progress import eta
+from heiti.pipeline.progress import eta
 from heiti.scenario import ComponentSpec, LoadedScenario
 
 if TYPE_CHECKING:
-    from heiti.flow.measurements import Measurements
+    from heiti.pipeline.measurements import Measurements
 
 MAX_STEPS = 4
 VARIANTS = ("fp32", "int8")
@@ -163,8 +163,8 @@ def _with_batch(cls: type[Optimizer], params: dict[str, Any], batch: int) -> dic
 def run_cells(scenario: LoadedScenario, cells: list[Cell], out_dir: Path, samples: int | None = None,
               ray: bool = False, address: str | None = None, workers: int | None = None) -> list[Cell]:
     """Run the pending cells, one after another here or several at once on Ray."""
-    from heiti.flow import distributed
-    from heiti.flow import run as flow
+    from heiti.pipeline import distributed
+    from heiti.pipeline import run as flow
     from heiti.report import export
 
     runtime_params = {scenario.runtime.name: scenario.runtime.params.model_dump(mode="json")}
@@ -223,7 +223,7 @@ def best_so_far(cells: list[Cell]) -> str:
 def run_cell(scenario: LoadedScenario, cell: Cell, build_dir: Path, runtime_params: dict[str, Any],
              samples: int | None) -> tuple[str, str, dict[str, Any]]:
     """One cell through the usual optimize/test flow: (status, reason, result)."""
-    from heiti.flow import run as flow
+    from heiti.pipeline import run as flow
 
     try:
         path, document = flow.test(cell_scenario(scenario, cell, build_dir, runtime_params, samples))

@@ -15,7 +15,7 @@ from heiti.core.files import require_file, sha256_file
 from heiti.core.iospec import IOSpec, TensorSpec
 from heiti.core.steps import LayerTime, Runtime, Target
 from heiti.errors import InputError, component_failures
-from heiti.flow.inference import latency_statistics, run_inference
+from heiti.pipeline.inference import latency_statistics, run_inference
 
 Fill = Literal["random", "zeros"]
 # a file's suffix -> (format, how to read its IO specification); heiti's own artifacts

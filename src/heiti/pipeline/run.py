@@ -15,14 +15,14 @@ from heiti.core.files import write_atomic
 from heiti.core.steps import Runtime, StepContext, Target
 from heiti.core.task import Quality, Task
 from heiti.errors import InputError, RunFailed, component_failures
-from heiti.flow import measurements
-from heiti.flow.binding import bind, check_inputs
-from heiti.flow.chain import plan_chain, run_chain
-from heiti.flow.environment import host_environment
-from heiti.flow.inference import LoopResult, run_inference
-from heiti.flow.measurements import DatasetSection, Measurements
-from heiti.flow.progress import status
-from heiti.flow.resources import ResourceSampler
+from heiti.pipeline import measurements
+from heiti.pipeline.binding import bind, check_inputs
+from heiti.pipeline.chain import plan_chain, run_chain
+from heiti.pipeline.environment import host_environment
+from heiti.pipeline.inference import LoopResult, run_inference
+from heiti.pipeline.measurements import DatasetSection, Measurements
+from heiti.pipeline.progress import status
+from heiti.pipeline.resources import ResourceSampler
 from heiti.scenario import LoadedScenario, TestSettings
 from heiti.terminal import shown
 

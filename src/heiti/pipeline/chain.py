@@ -1,7 +1,7 @@
 """Checking and running the optimizer chain.
 
 The chain is checked before anything runs: every step must accept the format the
-previous one produces (converters from ``flow.conversions`` are inserted to bridge a
+previous one produces (converters from ``pipeline.conversions`` are inserted to bridge a
 gap between frameworks), the runtime must run the final format and every component's
 extra must be installed. Each step runs through the step engine (``core.build``), keyed by
 its input's hash, parameters, the dataset's fingerprint, the calibration samples, the seed
@@ -22,7 +22,7 @@ from heiti.core.build import build_step
 from heiti.core.cache import StepKey, samples_digest, tool_versions
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError, MissingExtraError, component_failures
-from heiti.flow import conversions
+from heiti.pipeline import conversions
 from heiti.scenario import LoadedScenario
 
 

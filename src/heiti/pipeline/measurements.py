@@ -20,7 +20,7 @@ from heiti.core.files import require_file, write_json
 from heiti.core.formats import Format
 from heiti.core.task import Quality
 from heiti.errors import InputError
-from heiti.flow.inference import LoopResult, latency_statistics
+from heiti.pipeline.inference import LoopResult, latency_statistics
 
 SCHEMA = "heiti.measurements"
 SCHEMA_VERSION = 2  # 2: the task's typed quality section, the dataset section, named outputs

@@ -1,1 +1,0 @@
-"""The flow: train, optimize, test (the inference loop), report."""
