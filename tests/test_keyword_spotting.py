@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_cli, write_scenario
 from heiti.core.artifact import Artifact
+from package_helpers import run_board_example
 
 pytest.importorskip("librosa", reason="needs the audio extra")
 pytest.importorskip("cmsisdsp", reason="needs the audio extra")
@@ -58,3 +59,15 @@ def test_synthetic_keywords_to_int8_and_heiti_micro(tmp_path):
     micro = json.loads((work / "b" / "micro" / "measurements.json").read_text())
     io = Artifact.load(Path(micro["model"]["path"])).io.inputs[0]
     assert (io.dtype, io.scale) == ("uint8", 0.25)
+    if all(shutil.which(tool) for tool in ("cmake", "make", "arm-none-eabi-gcc", "qemu-system-arm")):
+        _package_runs_on_the_board(work / "micro.yml", tmp_path)
+
+
+def _package_runs_on_the_board(scenario_path: Path, tmp_path: Path) -> None:
+    """The keyword-spotting micro model as `heiti package` hands it over, built in a clean
+    folder as its README says and run on the emulated mps2-an386: the example's outputs are
+    the ones heiti's own engine computes (checked by the example itself)."""
+    out = tmp_path / "kws-package"
+    assert run_cli("package", scenario_path, "-o", out) == 0
+    done = run_board_example(shutil.copytree(out, tmp_path / "clean"))
+    assert done.returncode == 0 and "same as heiti's outputs" in done.stdout, done.stdout + done.stderr

@@ -20,6 +20,7 @@ from conftest import run_cli, scenario_dict, write_scenario
 from heiti.micro import golden
 from heiti.micro.graph import Graph, raw_input
 from heiti.scenario import load_scenario
+from package_helpers import run_board_example
 
 pytestmark = pytest.mark.skipif(not (shutil.which("cmake") and shutil.which("gcc") and shutil.which("make")),
                                 reason="cmake, make and gcc are needed (.ci/apt-packages)")
@@ -155,13 +156,7 @@ def test_refusals_exit_2(scenario, tmp_path, capsys):
 @pytest.mark.skipif(not (ARM and shutil.which("qemu-system-arm")),
                     reason="arm-none-eabi-gcc and qemu-system-arm are needed (.ci/apt-packages)")
 def test_the_example_runs_on_the_emulated_board_as_the_readme_says(package, tmp_path):
-    folder = shutil.copytree(package, tmp_path / "clean")
-    readme = (folder / "README.md").read_text()
-    block = readme.split("On the emulated board")[1].split("```sh\n")[1].split("\n```")[0]
-    build, run = block.replace("\\\n", " ").splitlines()
-    subprocess.run(build, shell=True, cwd=folder, check=True, capture_output=True, timeout=300)
-    # QEMU exits when main returns (semihosting); the timeout only guards against a hang
-    done = subprocess.run(run, shell=True, cwd=folder, capture_output=True, text=True, timeout=300)
+    done = run_board_example(shutil.copytree(package, tmp_path / "clean"))
     assert done.returncode == 0 and "same as heiti's outputs" in done.stdout, done.stdout + done.stderr
 
 
