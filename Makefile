@@ -19,6 +19,7 @@ demo: $(BIN)/python
 	@echo "comparison report: build/digits-comparison/report.html"
 
 test: $(BIN)/python
+	bash .ci/system-packages
 	$(BIN)/pip install --quiet $(PIN) -e ".[all,dev]"
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy

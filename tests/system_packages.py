@@ -47,5 +47,5 @@ def summary(skipped: list[tuple[str, str]], missing: list[str]) -> list[str]:
     lines = [f"{test}: {reason}" for test, reason in ours]
     lines += [f"{len(ours)} test(s) skipped: missing Debian package(s) {' '.join(missing)}",
               f"install them: sudo apt-get install -y {' '.join(missing)}  "
-              "(all that the suite needs: .ci/apt-packages; .ci/run installs them)"]
+              "(all that the suite needs: .ci/apt-packages; `make test` installs them as root)"]
     return lines
