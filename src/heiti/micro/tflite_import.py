@@ -28,7 +28,7 @@ from heiti.micro.quantize import mean_multiplier, quantize_multiplier, tflite_cl
 SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
              "MEAN over height and width, ADD (same shapes), PAD before a convolution, RESHAPE, "
              "TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged quantization, "
-             "SOFTMAX (int8, over a vector); fused RELU/RELU6")
+             "SOFTMAX (int8, over a vector), TANH, HARD_SWISH; fused RELU/RELU6")
 _INT8, _UINT8, _INT32 = 9, 3, 2  # TensorType values of the schema
 _ACT = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
 
@@ -354,6 +354,23 @@ class _Reader:
                              "dequantizes the int8 output)")
         return self.value(ins[0], "DEQUANTIZE")
 
+    def _elementwise(self, kind: str, name: str, ins: list[int], out: int, attrs: dict[str, Any]) -> _Value:
+        """A unary operator applied value by value: any layout, the output on its own grid."""
+        src = self.value(ins[0], name)
+        return _Value(self.emit(kind, [src.name], self.tensors[src.name].shape, self.act_quant(out), attrs),
+                      src.layout, src.hwc)
+
+    def op_tanh(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import tanh
+
+        return self._elementwise("tanh", "TANH", ins, out, tanh.parameters(*self.act_quant(ins[0])))
+
+    def op_hard_swish(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import hard_swish
+
+        attrs = hard_swish.parameters(*self.act_quant(ins[0]), *self.act_quant(out))
+        return self._elementwise("hard_swish", "HARD_SWISH", ins, out, attrs)
+
     def op_relu(self, op: Any, ins: list[int], out: int, act: str = "relu") -> _Value:
         src = self.value(ins[0], act.upper())
         quant = self.act_quant(out)
@@ -405,6 +422,7 @@ OPERATORS = {
     "PAD": _Reader.op_pad, "RELU": _Reader.op_relu, "RELU6": _Reader.op_relu6,
     "TRANSPOSE": _Reader.op_transpose, "RESHAPE": _Reader.op_reshape, "SOFTMAX": _Reader.op_softmax,
     "QUANTIZE": _Reader.op_quantize, "DEQUANTIZE": _Reader.op_dequantize,
+    "TANH": _Reader.op_tanh, "HARD_SWISH": _Reader.op_hard_swish,
 }
 
 

@@ -86,6 +86,16 @@ void hm_requantize(const void *in, int8_t *out, int32_t count, int32_t in_unsign
 /* TFLite's int8 softmax (output scale 1/256, zero point -128) of a vector of `count` */
 void hm_softmax(const int8_t *in, int8_t *out, int32_t count, int32_t mult, int32_t left_shift,
                 int32_t diff_min);
+/* TFLite's int8 TANH (output scale 1/128, zero point 0): q - in_zp beyond +-radius saturates,
+ * else MultiplyByQuantizedMultiplier(q - in_zp, mult, 31 - shift) is gemmlowp's tanh input in Q4.27 */
+void hm_tanh(const int8_t *in, int8_t *out, int32_t count, int32_t in_zp, int32_t mult, int32_t shift,
+             int32_t radius, int32_t rounding);
+/* TFLite's int8 HARD_SWISH: 16-bit multipliers (Q0.15) and TFLite's exponents of the output
+ * rescaling and of the "reluish" factor relu6(x + 3) / 6 */
+typedef struct {
+    int32_t count, in_zp, out_zp, out_mult, out_exp, relu_mult, relu_exp;
+} hm_hard_swish_params;
+void hm_hard_swish(const int8_t *in, int8_t *out, const hm_hard_swish_params *p);
 /* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
 void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
