@@ -29,7 +29,7 @@ from heiti.micro.quantize import mean_multiplier, quantize_multiplier, tflite_cl
 SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
              "MEAN over height and width, ADD and MUL (broadcasting, constant operands), CONCATENATION, "
              "RESIZE_NEAREST_NEIGHBOR, "
-             "PAD before a convolution, RESHAPE, TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged "
+             "PAD, SAME padding (also uneven), RESHAPE, TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged "
              "quantization, SOFTMAX (int8, over a vector), TANH, HARD_SWISH; fused RELU/RELU6")
 _INT8, _UINT8, _INT32 = 9, 3, 2  # TensorType values of the schema
 _ACT = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
@@ -146,8 +146,10 @@ class _Reader:
         if found is None:
             raise InputError(f"micro: {op_name} reads tensor '{self.sub.Tensors(index).Name().decode()}', "
                              "which is neither computed nor supported as a constant")
-        if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            raise InputError(f"micro: a PAD is read by {op_name}; only convolutions take padding")
+        if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):  # a PAD of its own after all
+            found = self._padded(_Value(found.name, found.layout), [found.pad] * 4,
+                                 self.tensors[found.name].zero_point)
+            self.values[index] = found
         if self.tensors[found.name].dtype == "uint8" and op_name != "QUANTIZE":
             raise InputError(f"micro: the uint8 model input is read by {op_name}; heiti's kernels read "
                              "int8 (a QUANTIZE to int8 first, as TFLite's converter emits)")
@@ -202,17 +204,31 @@ class _Reader:
             weight = weight.transpose(0, 3, 1, 2)
             groups = 1
         kh, kw = weight.shape[2:]
-        pad = src.pad or self._same_pad(o.Padding(), h, w, kh, kw, o.StrideH(), kind)
+        pad = src.pad
+        if not pad:  # SAME padding: symmetric in the kernel, uneven as a frame of the input's zero point
+            pads = self._same_pad(o.Padding(), h, w, kh, kw, o.StrideH())
+            pad = pads[0] if len(set(pads)) == 1 else 0
+            if not pad:
+                src = self._padded(src, pads, self.act_quant(ins[0])[1])
         return self._affine("conv2d", src, ins, out, weight, o.FusedActivationFunction(),
                             {"stride": int(o.StrideH()), "pad": pad, "groups": groups}, "nhwc")
 
-    def _same_pad(self, padding: int, h: int, w: int, kh: int, kw: int, stride: int, kind: str) -> int:
+    def _same_pad(self, padding: int, h: int, w: int, kh: int, kw: int, stride: int) -> list[int]:
+        """[top, bottom, left, right] of TFLite's padding (SAME: the odd one at the bottom or right)."""
         if padding == self.s.Padding.VALID:
-            return 0
+            return [0, 0, 0, 0]
         totals = [max((-(-size // stride) - 1) * stride + k - size, 0) for size, k in ((h, kh), (w, kw))]
-        if totals[0] != totals[1] or totals[0] % 2:
-            raise InputError(f"micro: {kind} with SAME padding pads unevenly here (symmetric padding only)")
-        return totals[0] // 2
+        return [totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2]
+
+    def _padded(self, src: _Value, pads: list[int], value: int) -> _Value:
+        """``src`` (NHWC) framed by ``value``: a ``pad`` operator when any of ``pads`` is not 0."""
+        if not any(pads):
+            return src
+        c, h, w = self.tensors[src.name].shape
+        tensor = self.tensors[src.name]
+        shape = (c, h + pads[0] + pads[1], w + pads[2] + pads[3])
+        return _Value(self.emit("pad", [src.name], shape, (tensor.scale, tensor.zero_point),
+                                {"pads": [int(p) for p in pads], "value": int(value)}), "nhwc")
 
     def _affine(self, kind: str, src: _Value, ins: list[int], out: int, weight: np.ndarray, act: int,
                 attrs: dict[str, Any], layout: str) -> _Value:
@@ -265,8 +281,13 @@ class _Reader:
         src = self.value(ins[0], name, "nhwc")
         c, h, w = self.tensors[src.name].shape
         kh, kw, stride = o.FilterHeight(), o.FilterWidth(), o.StrideH()
-        if o.StrideW() != stride or self._same_pad(o.Padding(), h, w, kh, kw, stride, name):
-            raise InputError(f"micro: {name} needs equal strides and no padding")
+        pads = self._same_pad(o.Padding(), h, w, kh, kw, stride)
+        if o.StrideW() != stride or (kind == "avgpool" and any(pads)):
+            raise InputError(f"micro: {name} needs equal strides" + (" and no padding (TFLM averages the "
+                             "inside of the window only)" if kind == "avgpool" else ""))
+        if any(pads):  # the maximum over the window's inside: the frame holds the smallest int8
+            src = self._padded(src, pads, -128)
+            c, h, w = self.tensors[src.name].shape
         if kind == "maxpool" and kh != kw:
             raise InputError("micro: MAX_POOL_2D needs a square window")
         quant = self.act_quant(out)
@@ -399,16 +420,22 @@ class _Reader:
                       "nhwc")
 
     def op_pad(self, op: Any, ins: list[int], out: int) -> _Value:
-        src = self.value(ins[0], "PAD", "nhwc")
+        src = self.value(ins[0], "PAD")
         pads = self.const(ins[1], np.int32)
         if pads is None or self.const(ins[1], np.int32).dtype != np.int32:
             raise InputError("micro: PAD needs constant paddings")
-        pads = pads.reshape(4, 2)
-        if pads[0].any() or pads[3].any() or len(set(pads[1:3].reshape(-1).tolist())) != 1:
-            raise InputError("micro: PAD must pad height and width equally on every side")
+        spatial = {"nhwc": [1, 2], "nchw": [2, 3]}.get(src.layout)
+        pads = pads.reshape(-1, 2)
+        others = [k for k in range(len(pads)) if k not in (spatial or [])]
+        if spatial is None or len(pads) != 4 or src.hwc or pads[others].any():
+            raise InputError("micro: PAD pads the height and width of a 4-D tensor only")
         if self.act_quant(ins[0]) != self.act_quant(out):
             raise InputError("micro: PAD must keep its input's scale and zero point")
-        return _Value(src.name, "nhwc", pad=int(pads[1, 0]))
+        sides = [int(v) for v in pads[spatial].reshape(-1)]
+        if len(set(sides)) == 1 and src.layout == "nhwc":  # a convolution reading it takes the padding
+            return _Value(src.name, "nhwc", pad=sides[0])
+        padded = self._padded(src, sides, self.act_quant(out)[1])  # TFLM pads int8 with the zero point
+        return _Value(padded.name, src.layout)
 
     def op_softmax(self, op: Any, ins: list[int], out: int) -> _Value:
         from heiti.micro.ops import softmax

@@ -115,6 +115,9 @@ void hm_hard_swish(const int8_t *in, int8_t *out, const hm_hard_swish_params *p)
 /* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
 void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
+/* each of `channels` planes of h x w framed by top, bottom, left and right values `value` */
+void hm_pad(const int8_t *in, int8_t *out, int32_t channels, int32_t h, int32_t w, int32_t top, int32_t bottom,
+            int32_t left, int32_t right, int32_t value);
 /* one input of a CONCATENATION: `outer` blocks of `block` values, `stride` apart in out */
 void hm_concat(const int8_t *in, int8_t *out, int32_t outer, int32_t block, int32_t stride);
 /* nearest-neighbour resizing of `channels` planes of h x w (plane = h * w) to oh x ow: output
