@@ -189,3 +189,30 @@ def test_resize_nearest_neighbor_options_equal_tflm(models, align_corners, half_
     want = tflm_outputs(path, raw)
     assert np.array_equal(golden.predict(graph, raw).reshape(len(raw), -1), want)
     assert np.array_equal(_host(graph, raw, tmp_path / "c"), want)
+
+
+def test_pytorch_tanh_hardswish_and_upsample_map_to_the_units(tmp_path, monkeypatch):
+    """micro-ptq's path: the PyTorch modules become the same units (tflite scheme), golden == C and
+    close to PyTorch; heiti's own schemes refuse tanh by name before any C is written."""
+    from torch import nn
+
+    from heiti.errors import InputError
+    from heiti.micro.from_torch import from_torch
+    from heiti.micro.graph import raw_input
+    from heiti.micro.quantize import calibrate_for, to_integer
+
+    monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Upsample(scale_factor=2),
+                        nn.Conv2d(4, 4, 3, 2), nn.Hardswish(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    x = np.random.default_rng(0).integers(0, 256, (64, 1, 6, 6)) / 255
+    want = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    floats = from_torch(net, (1, 6, 6), 1 / 255)
+    graph = to_integer(floats, calibrate_for(floats, x, "tflite"), "tflite")
+    assert [op.kind for op in graph.ops][1:6] == ["conv2d", "tanh", "resize_nearest", "conv2d", "hard_swish"]
+    raw = raw_input(x, graph.input_scale)
+    q = golden.predict(graph, raw)
+    assert np.array_equal(_host(graph, raw, tmp_path / "c"), q)
+    assert np.abs(graph.dequantize(q) - want).max() < 0.1 * np.abs(want).max()
+    with pytest.raises(InputError, match="'tanh' has no integer kernel in the pow2 scheme"):
+        to_integer(floats, calibrate_for(floats, x, "pow2"), "pow2")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from heiti.micro.ops import Unit, register
+from heiti.micro.ops import Unit, integer_op, register
 
 
 def nearest(out_size: int, in_size: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
@@ -38,6 +38,12 @@ class ResizeNearest(Unit):
     def run(self, op, inputs, backend, scheme):
         rows, cols = (backend.asarray(op.arrays[k]) for k in ("rows", "cols"))
         return inputs[0][:, :, rows][:, :, :, cols]
+
+    def quantize(self, op, graph, scales, scheme):
+        return integer_op(op, arrays=op.arrays)  # the index tables stay
+
+    def quantize_tflite(self, op, graph, params, scheme):
+        return integer_op(op, arrays=op.arrays)
 
     def train_forward(self, op, inputs, graph, weight=None, bias=None):
         return self.float_run(op, inputs, graph)
