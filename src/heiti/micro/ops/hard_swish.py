@@ -6,6 +6,8 @@ QuantizeMultiplier of float32 ratios, narrowed to 16 bits. tflite schemes only."
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from heiti.errors import InputError
@@ -41,7 +43,7 @@ def _sat16(x: np.ndarray) -> np.ndarray:
     return x.clip(INT16_MIN, INT16_MAX)
 
 
-def _high_mul16(a: np.ndarray, b: np.ndarray | int, rounding: bool = True) -> np.ndarray:
+def _high_mul16(a: Any, b: Any, rounding: bool = True) -> Any:
     """gemmlowp's SaturatingRoundingDoublingHighMul on int16 (TFLite's SaturatingDoublingHighMul
     without ``rounding``): ``(a * b [+ nudge]) / 2^15`` truncated toward zero."""
     ab = a * b
@@ -55,7 +57,7 @@ def hard_swish_int8(q: np.ndarray, p: dict[str, int]) -> np.ndarray:
     """TFLM's int8 hard swish of int8 values (int64 array)."""
     hires = (np.asarray(q, dtype=np.int64) - p["in_zp"]) * (1 << 7)
     preshift = _high_mul16(hires, p["out_mult"])
-    reluish = hires
+    reluish: Any = hires
     if p["relu_exp"] > 0:
         reluish = _sat16(reluish << (p["relu_exp"] - 1))
     reluish = _high_mul16(reluish, p["relu_mult"])
