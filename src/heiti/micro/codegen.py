@@ -23,12 +23,14 @@ import numpy as np
 from heiti.errors import InputError
 from heiti.micro.graph import Graph, Op
 from heiti.micro.ops import unit, units
+from heiti.micro.palette import Palette
 from heiti.micro.planner import MemoryPlan, plan_memory
 
 HEADER = "heiti_micro.h"
 LIBRARY = "heiti_micro.c"
 COMMON = "hm_common.h"  # static helpers every kernel file includes; inlined once into the library
 _CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.int32): "int32_t"}
+_DECL_TYPES = {**_CTYPES, np.dtype(np.uint8): "uint8_t"}  # uint8: packed palette indices
 _ROUNDING = {"tflite": "HM_TFLITE", "tflite-single": "HM_TFLITE_SINGLE"}
 
 
@@ -50,7 +52,7 @@ def array_decl(name: str, array: np.ndarray) -> str:
     values = [str(int(v)) for v in array.reshape(-1)]
     rows = [", ".join(values[i : i + 24]) for i in range(0, len(values), 24)]
     body = ",\n    ".join(rows)
-    return f"static const {_CTYPES[array.dtype]} {name}[{len(values)}] = {{\n    {body}\n}};\n"
+    return f"static const {_DECL_TYPES[array.dtype]} {name}[{len(values)}] = {{\n    {body}\n}};\n"
 
 
 def dsp_order(weight: np.ndarray) -> np.ndarray:
@@ -69,6 +71,7 @@ class Emit:
     op: Op
     graph: Graph
     plan: MemoryPlan
+    palette: Palette | None = None  # how the weights are stored: None dense int8
 
     @property
     def name(self) -> str:
@@ -89,6 +92,16 @@ class Emit:
         return self.buffer(self.op.output)
 
     @property
+    def weight(self) -> str:
+        """The kernel's weight array (none for a palette-stored layer: its kernel's ``_palette``
+        wrapper decodes the weights into ``decode_buffer``)."""
+        return "NULL" if self.palette else f"{self.name}_weight"
+
+    @property
+    def decode_buffer(self) -> str:
+        return f"A + {self.plan.offsets[decoded(self.index)]}"
+
+    @property
     def rounding(self) -> str:
         """The requantization of the graph's scheme, as the kernels' enum."""
         return _ROUNDING.get(self.graph.scheme, "HM_HEITI")
@@ -104,11 +117,17 @@ class Emit:
         return f"static const {ctype} {self.name} = {{{', '.join(map(str, fields))}}};\n"
 
 
-def library_source() -> str:
+def decoded(index: int) -> str:
+    """The memory plan's name of operator ``index``'s decoded weights."""
+    return f"op{index}.weight"
+
+
+def library_source(palettes: bool = False) -> str:
     """``heiti_micro.c``: the common helpers, then every operator's DSP variant (when it has
     one) and portable kernel. All of them, whichever the model uses: the compiler's inlining
     of the shared helpers, and so the instruction counts, do not depend on the model; the
-    firmware link drops unused kernels."""
+    firmware link drops unused kernels. The palette decoder (no shared helpers) only with
+    ``palettes``."""
     folder = resources.files("heiti.micro") / "c"
     files: list[Any] = []
     for rules in units().values():
@@ -122,6 +141,9 @@ def library_source() -> str:
              "operators this model uses.\n * Semantics: heiti_micro.h and docs/micro.md. */\n",
              include.sub("", (folder / COMMON).read_text(encoding="utf-8")),
              include.sub("", (folder / "core.c").read_text(encoding="utf-8"))]
+    if palettes:
+        decoder = include.sub("", (folder / "palette.c").read_text(encoding="utf-8"))
+        parts.append("\n/* ---- palette.c ---- */\n" + decoder)
     if any(path.parent.name == "dsp" for path in files):
         parts.append(include.sub("", (folder / "dsp" / "hm_dsp.h").read_text(encoding="utf-8")))
     for path in files:
@@ -135,10 +157,13 @@ def scratch_elements(graph: Graph) -> int:
     return max((unit(op.kind).scratch(op, graph) for op in graph.ops), default=0)
 
 
-def generate(graph: Graph, folder: Path) -> MemoryPlan:
-    """Write model.h, model.c and the kernel library into ``folder``; return the memory plan."""
+def generate(graph: Graph, folder: Path, palettes: dict[int, Palette] | None = None) -> MemoryPlan:
+    """Write model.h, model.c and the kernel library into ``folder``; return the memory plan.
+    ``palettes`` (operator index -> storage, ``micro/palette.py``): layers stored as packed
+    indices and decoded into the arena, chunk by chunk of output channels, as they run."""
     check_supported(graph)
-    plan = plan_memory(graph)
+    palettes = palettes or {}
+    plan = plan_memory(graph, scratch={decoded(i): (p.chunk * p.row_len, i) for i, p in palettes.items()})
     folder.mkdir(parents=True, exist_ok=True)
     out = graph.tensors[graph.output]
     inp = graph.tensors[graph.input]
@@ -171,7 +196,7 @@ int32_t heiti_model_classify(const uint8_t *input, int8_t *output);
 """
     decls, calls = [], []
     for i, op in enumerate(graph.ops):
-        decl, call = unit(op.kind).emit_c(Emit(i, op, graph, plan))
+        decl, call = unit(op.kind).emit_c(Emit(i, op, graph, plan, palettes.get(i)))
         decls.append(decl)
         calls.append(f"    HEITI_LAYER({i});\n    {call}  /* {op.kind} -> {op.output} */")
     words = max(1, (plan.arena_bytes + 3) // 4)
@@ -215,7 +240,7 @@ int32_t heiti_model_classify(const uint8_t *input, int8_t *output)
 """
     (folder / "model.h").write_text(header, encoding="utf-8")
     (folder / "model.c").write_text(source, encoding="utf-8")
-    (folder / LIBRARY).write_text(library_source(), encoding="utf-8")
+    (folder / LIBRARY).write_text(library_source(bool(palettes)), encoding="utf-8")
     with resources.as_file(resources.files("heiti.micro") / "c" / HEADER) as src:
         shutil.copyfile(src, folder / HEADER)
     return plan

@@ -42,6 +42,15 @@ typedef struct {
     int16_t *scratch;  /* DSP kernels: 2 * in */
 } hm_dense_params;
 
+/* weights as packed indices into int8 palettes (micro-c's weight_storage: palette): row r's
+ * `row_len` indices of `bits` bits (1, 2 or 4) start at byte r * ceil(row_len * bits / 8),
+ * lowest bits first, and index palette + r * row_step (row_step 0: one palette) */
+typedef struct {
+    const uint8_t *index;
+    const int8_t *palette;
+    int32_t rows, row_len, bits, row_step;
+} hm_palette;
+
 /* average pooling modes: rounding half away from zero (heiti), the same then clamped
  * (TFLite AVERAGE_POOL_2D), requantization to its own scale (TFLite MEAN, ONNX) */
 enum { HM_POOL_HEITI = 0, HM_POOL_ROUND = 1, HM_POOL_REQUANT = 2, HM_POOL_QDQ = 3 };
@@ -88,6 +97,16 @@ void hm_softmax(const int8_t *in, int8_t *out, int32_t count, int32_t mult, int3
                 int32_t diff_min);
 /* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
 void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
+/* rows first .. first + rows - 1 of a palette-stored layer's int8 weights into out
+ * (rows * row_len bytes, word-aligned) */
+void hm_unpalette(const hm_palette *p, int32_t first, int32_t rows, int8_t *out);
+/* hm_conv2d and hm_dense of a palette-stored layer (p->weight unused): `chunk` output
+ * channels at a time decoded into scratch (chunk * row_len bytes; grouped convolutions
+ * decode all their channels at once), bit-identical to the kernel on the int8 weights */
+void hm_conv2d_palette(const int8_t *in, int8_t *out, const hm_conv_params *p, const hm_palette *w,
+                       int8_t *scratch, int32_t chunk);
+void hm_dense_palette(const int8_t *in, int8_t *out, const hm_dense_params *p, const hm_palette *w,
+                      int8_t *scratch, int32_t chunk);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
 /* index of the largest value; ties go to the lowest index */
 int32_t hm_argmax(const int8_t *x, int32_t count);

@@ -80,6 +80,6 @@ class Conv2d(Unit):
         _, oh, ow = e.graph.tensors[op.output].shape
         cout, _, kh, kw = op.arrays["weight"].shape
         fields = [cin, h, w, cout, kh, kw, a["stride"], a["pad"], a["groups"], oh, ow, a["act_min"],
-                  a["act_max"], f"{e.name}_weight", f"{e.name}_bias", *_affine.c_tail(e)]
+                  a["act_max"], e.weight, f"{e.name}_bias", *_affine.c_tail(e)]
         decl = _affine.c_arrays(e, dsp=a["groups"] == 1) + e.struct("hm_conv_params", fields)
-        return decl, f"hm_conv2d({e.src}, {e.out}, &{e.name});"
+        return decl, _affine.c_call(e, "hm_conv2d")
