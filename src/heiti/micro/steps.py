@@ -130,8 +130,14 @@ def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
     io.inputs[0] = io.inputs[0].model_copy(update={"dtype": source.dtype, "scale": graph.input_scale,
                                                    "zero_point": source.zero_point,
                                                    "shape": [-1, *source.shape]})
-    io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
-                                                     "zero_point": graph.output_zero_point})
+    if len(io.outputs) != len(graph.outputs):
+        names = ", ".join(spec.name for spec in io.outputs)
+        raise InputError(f"micro: the model has {len(io.outputs)} outputs ({names}), its integer graph "
+                         f"{len(graph.outputs)}")
+    for k, name in enumerate(graph.outputs):
+        t = graph.tensors[name]
+        io.outputs[k] = io.outputs[k].model_copy(update={"dtype": "int8", "scale": t.scale,
+                                                         "zero_point": t.zero_point})
     return io
 
 

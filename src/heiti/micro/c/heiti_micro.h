@@ -69,6 +69,8 @@ void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t pla
 void hm_preprocess_zp(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
                       const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
+/* the same with kernel taps `dilation` pixels apart (portable loops, weights in their own order) */
+void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t dilation);
 void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p);
 void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
@@ -86,6 +88,10 @@ void hm_requantize(const void *in, int8_t *out, int32_t count, int32_t in_unsign
 /* TFLite's int8 softmax (output scale 1/256, zero point -128) of a vector of `count` */
 void hm_softmax(const int8_t *in, int8_t *out, int32_t count, int32_t mult, int32_t left_shift,
                 int32_t diff_min);
+/* TFLite's int8 LOGISTIC (output scale 1/256, zero point -128): the input minus in_zp times
+ * mult * 2^-shift in Q4.27 (HM_TFLITE or HM_TFLITE_SINGLE), saturated beyond +-radius */
+void hm_logistic(const int8_t *in, int8_t *out, int32_t count, int32_t in_zp, int32_t mult, int32_t shift,
+                 int32_t radius, int32_t rounding);
 /* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
 void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);

@@ -1,5 +1,5 @@
-"""conv2d: 2-D convolution over CHW, groups 1 or depthwise, symmetric zero padding, with
-a fused ReLU/ReLU6 (a clamp of the int8 output)."""
+"""conv2d: 2-D convolution over CHW, groups 1 or depthwise, symmetric zero padding, dilation
+(attribute ``dilation``, 1 when absent), with a fused ReLU/ReLU6 (a clamp of the int8 output)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,21 @@ class Conv2d(Unit):
     keeps_scale = False
     fusable = True
     weighted = True
-    c_files = ("conv2d.c",)
+    c_files = ("conv2d.c", "conv2d_dilated.c")
 
     def infer_shape(self, shapes, attrs, arrays):
         _, h, w = shapes[0]
         cout, _, kh, kw = arrays["weight"].shape
-        pad, stride = attrs["pad"], attrs["stride"]
+        pad, stride, d = attrs["pad"], attrs["stride"], attrs.get("dilation", 1)
+        kh, kw = (kh - 1) * d + 1, (kw - 1) * d + 1
         return cout, (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
 
     def float_run(self, op, inputs, graph):
         from heiti.micro.golden import NumpyBackend
 
         a = op.attrs
-        out = NumpyBackend.conv_sums(inputs[0], op.arrays["weight"], a["stride"], a["pad"], a["groups"])
+        out = NumpyBackend.conv_sums(inputs[0], op.arrays["weight"], a["stride"], a["pad"], a["groups"],
+                                     a.get("dilation", 1))
         return apply_act(out + op.arrays["bias"].reshape(1, -1, 1, 1), a["act"])
 
     def run(self, op, inputs, backend, scheme):
@@ -38,7 +40,7 @@ class Conv2d(Unit):
         arr = {k: backend.asarray(v) for k, v in op.arrays.items()}
         tflite = scheme in ("tflite", "tflite-single")
         sums = backend.conv_sums(x - a.get("in_zp", 0) if tflite else x, arr["weight"], a["stride"], a["pad"],
-                                 a["groups"])
+                                 a["groups"], a.get("dilation", 1))
         acc = sums + channel(arr["bias"], x)
         if tflite:
             mult, shift = channel(arr["mult"], x), channel(arr["shift"], x)
@@ -58,7 +60,7 @@ class Conv2d(Unit):
 
         a = op.attrs
         return torch_act(F.conv2d(inputs[0], weight, bias, stride=a["stride"], padding=a["pad"],
-                                  groups=a["groups"]), a["act"])
+                                  dilation=a.get("dilation", 1), groups=a["groups"]), a["act"])
 
     def macs(self, op, graph):
         cout, cin_group, kh, kw = op.arrays["weight"].shape
@@ -67,9 +69,13 @@ class Conv2d(Unit):
 
     def describe(self, op):
         kh, kw = op.arrays["weight"].shape[2:]
-        return {"kernel": f"{kh}x{kw}" + (" depthwise" if op.attrs["groups"] > 1 else "")}
+        dilation = op.attrs.get("dilation", 1)
+        return {"kernel": f"{kh}x{kw}" + (" depthwise" if op.attrs["groups"] > 1 else "")
+                + (f" dilation {dilation}" if dilation > 1 else "")}
 
     def scratch(self, op, graph):
+        if op.attrs.get("dilation", 1) > 1:
+            return 1  # the portable kernel uses none (one element: the struct still names hm_scratch)
         _, h, w = graph.tensors[op.inputs[0]].shape
         pad, fan = op.attrs["pad"], int(np.prod(op.arrays["weight"].shape[1:]))
         return 2 * fan + 2 if op.attrs["groups"] == 1 else (h + 2 * pad) * (w + 2 * pad)
@@ -81,5 +87,9 @@ class Conv2d(Unit):
         cout, _, kh, kw = op.arrays["weight"].shape
         fields = [cin, h, w, cout, kh, kw, a["stride"], a["pad"], a["groups"], oh, ow, a["act_min"],
                   a["act_max"], f"{e.name}_weight", f"{e.name}_bias", *_affine.c_tail(e)]
-        decl = _affine.c_arrays(e, dsp=a["groups"] == 1) + e.struct("hm_conv_params", fields)
+        dilation = a.get("dilation", 1)
+        decl = _affine.c_arrays(e, dsp=a["groups"] == 1 and dilation == 1)
+        decl += e.struct("hm_conv_params", fields)
+        if dilation > 1:  # its own kernel: the others' fast paths stay as they are
+            return decl, f"hm_conv2d_dilated({e.src}, {e.out}, &{e.name}, {dilation});"
         return decl, f"hm_conv2d({e.src}, {e.out}, &{e.name});"
