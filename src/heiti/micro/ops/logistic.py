@@ -12,7 +12,13 @@ import numpy as np
 
 from heiti.errors import InputError
 from heiti.micro.ops import TFLITE_SCHEMES, Unit, integer_op, register
-from heiti.micro.ops._gemmlowp import INT32_MAX, divide_pot, exp_on_negative_values, one_over_one_plus_x
+from heiti.micro.ops._fixedpoint import (
+    INT32_MAX,
+    divide_pot,
+    exp_on_negative_values,
+    input_radius,
+    one_over_one_plus_x,
+)
 from heiti.micro.rounding import tflite_multiply, tflite_multiply_single
 
 INPUT_INTEGER_BITS = 4  # the rescaled input in Q4.27
@@ -26,9 +32,8 @@ def parameters(input_scale: float, input_zero_point: int) -> dict[str, int]:
     mult = math.floor(fraction * 2**31 + 0.5)  # TfLiteRound: half away from zero (fraction > 0)
     if mult >= 2**31 or left_shift > 31 - INPUT_INTEGER_BITS:
         raise InputError(f"micro: LOGISTIC input scale {input_scale:g} is too large for TFLite's int8 kernel")
-    bits = 31 - INPUT_INTEGER_BITS
-    radius = math.floor(((1 << INPUT_INTEGER_BITS) - 1) * (1 << bits) / 2.0**left_shift)
-    return {"in_zp": int(input_zero_point), "mult": int(mult), "shift": 31 - left_shift, "radius": radius}
+    return {"in_zp": int(input_zero_point), "mult": int(mult), "shift": 31 - left_shift,
+            "radius": input_radius(INPUT_INTEGER_BITS, left_shift)}
 
 
 def logistic(q: np.ndarray, in_zp: int, mult: int, shift: int, radius: int,
