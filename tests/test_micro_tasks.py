@@ -3,8 +3,9 @@ convolutions, a sigmoid heatmap head and a box head, two outputs) and anomaly mo
 autoencoder on signed vibration windows) go litert-convert (int8) -> micro-import-tflite ->
 micro-c onto the emulated mps2-an386. The board's raw int8 outputs equal the golden model's
 and TensorFlow Lite Micro's on every value, and the task's metric comes out of the host's
-post-processing of the board's outputs. TFLite's int8 LOGISTIC alone equals TFLM on every
-int8 input for several input grids."""
+post-processing of the board's outputs. The anomaly model also goes through heiti's own
+micro-ptq (signed windows as raw int8): board == golden. TFLite's int8 LOGISTIC alone equals
+TFLM on every int8 input for several input grids."""
 
 from __future__ import annotations
 
@@ -21,20 +22,23 @@ from heiti.core.artifact import Artifact
 pytest.importorskip("torch")
 pytest.importorskip("tflite_micro", reason='tflite-micro not installed: pip install "heiti[tflm]"')
 ON_BOARD = all(shutil.which(p) for p in ("qemu-system-arm", "arm-none-eabi-gcc"))
-CHAIN = [{"type": "litert-convert", "parameters": {"quantization": "int8", "calibration_samples": 32}},
-         {"type": "micro-import-tflite"},
-         {"type": "micro-c", "parameters": {"check_samples": 8, "cortex_m4": False}}]
+C = {"type": "micro-c", "parameters": {"check_samples": 8, "cortex_m4": False}}
+LITERT = [{"type": "litert-convert", "parameters": {"quantization": "int8", "calibration_samples": 32}},
+          {"type": "micro-import-tflite"}, C]
 # tiny versions of examples/boards/shapes-mps2-an386.yml and anomaly-mps2-an386.yml
 TASKS = {
     "detection": {"dataset": {"type": "shapes", "parameters": {"seed": 0, "images": 120, "size": 32}},
                   "model": {"type": "center-detector",
                             "parameters": {"stem": [8, 16], "width": 8, "dilations": [1, 2]}},
-                  "metric": "map50", "samples": 6},
+                  "metric": "map50", "samples": 6, "chain": LITERT},
     "anomaly": {"dataset": {"type": "sensor-windows",
                             "parameters": {"seed": 0, "windows": 200, "channels": 3, "length": 32}},
                 "model": {"type": "autoencoder", "parameters": {"hidden": [32], "latent": 8}},
-                "metric": "roc_auc", "samples": 24},
+                "metric": "roc_auc", "samples": 24, "chain": LITERT},
 }
+TASKS["anomaly-ptq"] = dict(TASKS["anomaly"], chain=[
+    {"type": "micro-ptq", "parameters": {"scheme": "per-channel", "calibration_samples": 64,
+                                         "sensitivity_samples": 0}}, C])
 
 
 def tflm_outputs(path: Path, raw: np.ndarray, count: int = 1) -> list[np.ndarray]:
@@ -71,7 +75,7 @@ def runs(cache, tmp_path_factory):
         model = dict(spec["model"], path="model/model.pt",
                      train={"epochs": 2, "lr": 0.004, "batch_size": 32, "patience": None})
         data = {"name": task, "build_dir": "build", "seed": 0, "dataset": spec["dataset"], "model": model,
-                "optimizers": CHAIN, "runtime": {"type": "micro-host"},
+                "optimizers": spec["chain"], "runtime": {"type": "micro-host"},
                 "test": {"warmup": 0, "samples": spec["samples"]}, "report": {"enabled": False}}
         if ON_BOARD:
             data["target"] = {"kind": "qemu", "board": "mps2-an386"}
@@ -90,21 +94,21 @@ def test_the_task_runs_on_the_board_equal_to_golden_and_tflm_with_the_hosts_metr
     from heiti.runtimes.micro_host import MicroHost
     from heiti.targets.qemu import Qemu
 
-    build = runs[task]
+    build, litert = runs[task], TASKS[task]["chain"] is LITERT
     document = json.loads((build / "measurements.json").read_text())
     assert np.isfinite(document["quality"]["metrics"][TASKS[task]["metric"]])  # the host's post-processing
-    tflite, graph_path, c_dir = (build / "01-litert-convert.tflite", build / "02-micro-import-tflite.npz",
-                                 build / "03-micro-c")
-    graph, artifact = Graph.load(graph_path), Artifact.load(c_dir)
+    graph = Graph.load(build / ("02-micro-import-tflite.npz" if litert else "01-micro-ptq.npz"))
+    artifact = Artifact.load(build / ("03-micro-c" if litert else "02-micro-c"))
     names = [spec.name for spec in artifact.io.outputs]
     dataset = (Shapes if task == "detection" else SensorWindows)(TASKS[task]["dataset"]["parameters"])
     raw = artifact.io.inputs[0].quantize(dataset.split("test").x[: TASKS[task]["samples"]])
-    assert raw.dtype == np.int8 and (task != "anomaly" or raw.min() < 0)  # signed windows travel as int8
+    assert raw.dtype == np.int8 and (task == "detection" or raw.min() < 0)  # signed windows travel as int8
     assert len(names) == len(graph.outputs) == (2 if task == "detection" else 1)
-    want = tflm_outputs(tflite, raw, len(names))
-    ours = graph.split_outputs(golden.predict(graph, raw))
-    for mine, theirs in zip(ours, want, strict=True):
-        assert np.array_equal(mine.reshape(theirs.shape), theirs)
+    want = graph.split_outputs(golden.predict(graph, raw))
+    if litert:  # the golden model is TFLM's integers
+        for mine, theirs in zip(want, tflm_outputs(build / "01-litert-convert.tflite", raw, len(names)),
+                                strict=True):
+            assert np.array_equal(mine.reshape(theirs.shape), theirs)
     if task == "detection":
         assert "logistic" in [op.kind for op in graph.ops]
         assert any(op.attrs.get("dilation", 1) == 2 for op in graph.ops)
@@ -118,6 +122,7 @@ def test_the_task_runs_on_the_board_equal_to_golden_and_tflm_with_the_hosts_metr
     for name, theirs in zip(names, want, strict=True):
         assert loop.outputs[name].dtype == np.int8
         assert np.array_equal(loop.outputs[name].reshape(theirs.shape), theirs)
+    assert len(np.unique(np.concatenate([w.reshape(-1) for w in want]))) > 2  # not a saturated constant
     assert executor.target_statistics["board"]["inferences"] == len(raw)
     assert document["resources"]["target"]["board"]["name"] == "mps2-an386"
 

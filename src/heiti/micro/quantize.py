@@ -211,6 +211,11 @@ def _to_tflite(graph: Graph, ranges: dict, given: dict[str, tuple[float, int]], 
                  list(graph.extra_outputs))
 
 
+def signed_input_scale(x: np.ndarray) -> float:
+    """The power-of-two ``s`` with dataset values = raw int8 * s that holds the largest magnitude."""
+    return 2.0 ** -pow2_frac(float(np.abs(np.asarray(x, dtype=np.float64)).max()))
+
+
 def detect_input_scale(x: np.ndarray) -> float:
     """The ``s`` with dataset values = raw uint8 * s: ``2^-k`` when values are exact
     multiples of it (k = 0..8), else 1/255 for data in [0, 1]."""

@@ -68,6 +68,9 @@ void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t pla
 /* the same with an output zero point: clamp(zp + round_half_away(...), -128, 127) */
 void hm_preprocess_zp(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
                       const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
+/* the same for signed data: a raw int8 input */
+void hm_preprocess_int8(const int8_t *in, int8_t *out, int32_t channels, int32_t plane,
+                        const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
 /* the same with kernel taps `dilation` pixels apart (portable loops, weights in their own order) */
 void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t dilation);
