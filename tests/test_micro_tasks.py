@@ -170,3 +170,68 @@ def test_int8_logistic_equals_tflm_on_every_input(cache, tmp_path, scale, zero_p
     assert np.array_equal(golden.predict(graph, raw), want)
     generate(graph, tmp_path / "c")
     assert np.array_equal(HostModel(host_library(tmp_path / "c"), 256, 256).predict(raw), want)
+
+
+def _dilated_graph():
+    """Dilated convolutions down each kernel path: phases (groups 1 and depthwise, dilation 2)
+    and the general loop (dilation 3 with padding 1)."""
+    from heiti.micro.floatgraph import FloatBuilder
+
+    rng = np.random.default_rng(0)
+    b = FloatBuilder((1, 8, 8), 1 / 16)
+
+    def conv(cout: int, cin: int, pad: int, groups: int, dilation: int) -> None:
+        attrs = {"stride": 1, "pad": pad, "groups": groups, "act": "relu", "dilation": dilation}
+        b.emit("conv2d", [b.current], attrs, {"weight": rng.normal(0, 0.3, (cout, cin, 3, 3)),
+                                              "bias": rng.normal(0, 0.1, cout)})
+
+    conv(4, 1, 1, 1, 1)
+    conv(6, 4, 2, 1, 2)  # phases, groups 1
+    conv(6, 1, 2, 6, 2)  # phases, depthwise
+    conv(5, 6, 1, 1, 3)  # the general loop: 8 + 2 - 6 = 4 outputs a side
+    b.reshape((80,))
+    b.dense(rng.normal(0, 0.3, (7, 80)), rng.normal(0, 0.1, 7))
+    return b.finish()
+
+
+@pytest.mark.parametrize("scheme", ["tflite", "pow2"])
+def test_dilated_convolutions_equal_golden_on_host_and_board(cache, tmp_path, scheme):
+    from heiti.core.artifact import Provenance
+    from heiti.core.iospec import IOSpec, TensorSpec
+    from heiti.core.steps import StepContext
+    from heiti.datasets.digits import Digits
+    from heiti.micro import golden
+    from heiti.micro.build import HostModel, host_library
+    from heiti.micro.quantize import calibrate_for, to_integer
+    from heiti.micro.steps import graph_artifact
+    from heiti.optimizers.micro_c import MicroC
+    from heiti.pipeline.inference import run_inference
+    from heiti.runtimes.micro_host import MicroHost
+    from heiti.targets.qemu import Qemu
+
+    floats = _dilated_graph()
+    x = Digits().split("test").x[:24]
+    graph = to_integer(floats, calibrate_for(floats, x, scheme), scheme)
+    assert graph.tensors[graph.ops[-3].output].shape == (5, 4, 4)
+    raw = graph.quantize_input(x)
+    want = golden.predict(graph, raw)
+    assert len(np.unique(want)) > 10
+    io = IOSpec(inputs=[TensorSpec(name="input", shape=[-1, 1, 8, 8])],
+                outputs=[TensorSpec(name="logits", shape=[-1, 7])])
+    source = Artifact(path=tmp_path / "model.pt", format="torch", io=io,
+                      provenance=Provenance(producer="test"))
+    npz = graph_artifact(graph, tmp_path / "graph.npz", source, "test", {}).save()
+    ctx = StepContext(dataset=Digits(), build_dir=tmp_path, log=lambda m: None)
+    artifact = MicroC({"check_samples": 0, "cortex_m4": False}).optimize(npz, tmp_path / "c", ctx)
+    artifact.format = "c-int8"
+    artifact.save()
+    host = HostModel(host_library(tmp_path / "c"), raw[0].size, 7).predict(raw)  # portable kernels
+    assert np.array_equal(host, want)
+    if not ON_BOARD:
+        pytest.skip("QEMU or arm-none-eabi-gcc missing (.ci/apt-packages): host == golden checked only")
+    executor = Qemu({"board": "mps2-an386"}).open(MicroHost(), artifact)  # DSP kernels in the phases
+    try:
+        loop = run_inference(executor, {"input": raw}, warmup=0, show_progress=False)
+    finally:
+        executor.close()
+    assert np.array_equal(loop.outputs["logits"], want)

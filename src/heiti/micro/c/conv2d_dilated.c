@@ -1,5 +1,7 @@
-/* conv2d_dilated: convolution whose kernel taps are `dilation` pixels apart (heiti_micro.h),
- * the portable loop of hm_conv2d with the window spread out; padding contributes zeros. */
+/* conv2d_dilated: convolution whose kernel taps are `dilation` pixels apart (heiti_micro.h):
+ * with stride 1 and padding and input sizes multiples of the dilation d, as d x d undilated
+ * convolutions on the input's phases (hm_conv2d, so the DSP kernels where the board has them);
+ * else the portable loop of hm_conv2d with the window spread out (padding contributes zeros). */
 #include "hm_common.h"
 
 void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t dilation)
@@ -31,4 +33,29 @@ void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, i
                                      p->act_max);
             }
     }
+}
+
+/* The output pixels (d*i + a, d*j + b) read only the input pixels of the same phase (a, b), d
+ * apart, whose taps are then neighbours: each phase is gathered, convolved undilated by p (the
+ * phase's sizes and padding) and scattered back. The sums are the same products. */
+void hm_conv2d_phases(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t d, int8_t *phase_in,
+                      int8_t *phase_out)
+{
+    const int32_t width = p->w * d, plane = p->h * d * width, out_width = p->ow * d;
+    const int32_t out_plane = p->oh * d * out_width;
+    int32_t a, b, c, y, x;
+    for (a = 0; a < d; ++a)
+        for (b = 0; b < d; ++b) {
+            int8_t *q = phase_in;
+            for (c = 0; c < p->cin; ++c)
+                for (y = 0; y < p->h; ++y)
+                    for (x = 0; x < p->w; ++x)
+                        *q++ = in[c * plane + (y * d + a) * width + x * d + b];
+            hm_conv2d(phase_in, phase_out, p);
+            q = phase_out;
+            for (c = 0; c < p->cout; ++c)
+                for (y = 0; y < p->oh; ++y)
+                    for (x = 0; x < p->ow; ++x)
+                        out[c * out_plane + (y * d + a) * out_width + x * d + b] = *q++;
+        }
 }

@@ -74,6 +74,10 @@ void hm_preprocess_int8(const int8_t *in, int8_t *out, int32_t channels, int32_t
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
 /* the same with kernel taps `dilation` pixels apart (portable loops, weights in their own order) */
 void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t dilation);
+/* the same with stride 1 and padding and input sizes multiples of d, as d x d undilated
+ * convolutions p (the phase's sizes) on gathered phases: phase_in cin*h*w, phase_out cout*oh*ow */
+void hm_conv2d_phases(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t d, int8_t *phase_in,
+                      int8_t *phase_out);
 void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p);
 void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p);

@@ -74,22 +74,40 @@ class Conv2d(Unit):
                 + (f" dilation {dilation}" if dilation > 1 else "")}
 
     def scratch(self, op, graph):
-        if op.attrs.get("dilation", 1) > 1:
+        dilation, phases = op.attrs.get("dilation", 1), _phases(op, graph)
+        if dilation > 1 and not phases:
             return 1  # the portable kernel uses none (one element: the struct still names hm_scratch)
         _, h, w = graph.tensors[op.inputs[0]].shape
-        pad, fan = op.attrs["pad"], int(np.prod(op.arrays["weight"].shape[1:]))
+        pad, fan = op.attrs["pad"] // dilation, int(np.prod(op.arrays["weight"].shape[1:]))
+        h, w = h // dilation, w // dilation  # a phase's (d = 1: the input)
         return 2 * fan + 2 if op.attrs["groups"] == 1 else (h + 2 * pad) * (w + 2 * pad)
 
     def emit_c(self, e):
         op, a = e.op, e.op.attrs
         cin, h, w = e.graph.tensors[op.inputs[0]].shape
-        _, oh, ow = e.graph.tensors[op.output].shape
-        cout, _, kh, kw = op.arrays["weight"].shape
-        fields = [cin, h, w, cout, kh, kw, a["stride"], a["pad"], a["groups"], oh, ow, a["act_min"],
+        cout, oh, ow = e.graph.tensors[op.output].shape
+        kh, kw = op.arrays["weight"].shape[2:]
+        d, pad = a.get("dilation", 1), a["pad"]
+        phases = _phases(op, e.graph)
+        if phases:  # the convolution of each phase, undilated: h, w, pad and the output divided by d
+            h, w, pad, oh, ow = h // d, w // d, pad // d, oh // d, ow // d
+        fields = [cin, h, w, cout, kh, kw, a["stride"], pad, a["groups"], oh, ow, a["act_min"],
                   a["act_max"], f"{e.name}_weight", f"{e.name}_bias", *_affine.c_tail(e)]
-        dilation = a.get("dilation", 1)
-        decl = _affine.c_arrays(e, dsp=a["groups"] == 1 and dilation == 1)
+        decl = _affine.c_arrays(e, dsp=a["groups"] == 1 and (d == 1 or phases))
         decl += e.struct("hm_conv_params", fields)
-        if dilation > 1:  # its own kernel: the others' fast paths stay as they are
-            return decl, f"hm_conv2d_dilated({e.src}, {e.out}, &{e.name}, {dilation});"
+        if phases:
+            decl += (f"static int8_t {e.name}_phase_in[{cin * h * w}], {e.name}_phase_out[{cout * oh * ow}];"
+                     "  /* one phase of the dilated convolution */\n")
+            return decl, (f"hm_conv2d_phases({e.src}, {e.out}, &{e.name}, {d}, {e.name}_phase_in, "
+                          f"{e.name}_phase_out);")
+        if d > 1:  # its own kernel: the others' fast paths stay as they are
+            return decl, f"hm_conv2d_dilated({e.src}, {e.out}, &{e.name}, {d});"
         return decl, f"hm_conv2d({e.src}, {e.out}, &{e.name});"
+
+
+def _phases(op, graph) -> bool:
+    """Whether a dilated convolution splits into d x d undilated ones on the input's phases
+    (pixels y = d*i + a, x = d*j + b): stride 1, padding and input size multiples of d."""
+    d = op.attrs.get("dilation", 1)
+    _, h, w = graph.tensors[op.inputs[0]].shape
+    return d > 1 and op.attrs["stride"] == 1 and op.attrs["pad"] % d == 0 and h % d == 0 and w % d == 0
