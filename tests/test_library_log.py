@@ -113,3 +113,17 @@ def test_native_code_writing_to_fd_2_goes_to_the_log_and_heitis_lines_to_the_ter
         logged = log.read_text()
         assert "Created TensorFlow Lite XNNPACK delegate for CPU" in logged
         assert "own-line" not in logged and "optuna-error" not in logged and "after" not in logged
+
+
+def test_a_remote_targets_pipe_command_still_reaches_the_terminal(workdir):
+    """A pipe target's command (ssh, in use) tells the user why it failed on its stderr, which
+    heiti hands the terminal, not the log file fd 2 is during the command."""
+    target = {"kind": "remote", "protocol": "pipe", "command": ["sh", "-c", "echo ssh-says-no >&2; exit 255"]}
+    data = scenario_dict("pipe", optimizers=[], runtime={"type": "torch"}, target=target)
+    path = write_scenario(workdir, data)
+    done = subprocess.run([sys.executable, "-m", "heiti", "test", str(path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 1, done.stderr
+    assert "ssh-says-no" in done.stderr and "heiti: error:" in done.stderr
+    log = workdir / "build" / library_log.FILE_NAME
+    assert not log.exists() or "ssh-says-no" not in log.read_text()

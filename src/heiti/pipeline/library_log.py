@@ -14,7 +14,8 @@ plugins) writes to file descriptor 2 itself, past Python. From the moment the bu
 known until the command ends, file descriptor 2 is the log file (``os.dup2``) and
 ``sys.stderr`` a new stream on a duplicate of the terminal's descriptor, so that heiti's own
 lines, errors included, still reach the terminal; then both are put back. Processes heiti
-starts with an inherited stderr write to the log too (their output is the same noise).
+starts with an inherited stderr write to the log too, unless they are given
+``terminal_stderr()`` (a remote target's ssh, whose errors the user has to see).
 """
 
 from __future__ import annotations
@@ -127,6 +128,16 @@ def _native_back() -> None:
                 sys.stderr = _stderr
             _terminal.close()
         _terminal_fd = _stderr = _terminal = None
+
+
+def terminal_stderr() -> Any:
+    """The stderr for a child process whose messages belong on the terminal: heiti's
+    ``sys.stderr`` when it is a file (fd 2 may be the log file), else the inherited fd 2."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return sys.stderr
 
 
 def _writes_to_fd2(stream: Any) -> bool:

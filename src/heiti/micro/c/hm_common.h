@@ -52,6 +52,18 @@ static HM_UNUSED int8_t requant_out(int32_t acc, int32_t mult, int32_t shift, in
     return (int8_t)clamp32(clamp32(hm_tflite_multiply(acc, mult, shift, tflite) + out_zp, -128, 127), lo, hi);
 }
 
+/* every output element (c, y, x) of a broadcast (hm_broadcast), in memory order */
+#define HM_BROADCAST_FOR(s, c, y, x)                  \
+    for (c = 0; c < (s)->dims[0]; ++c)                \
+        for (y = 0; y < (s)->dims[1]; ++y)            \
+            for (x = 0; x < (s)->dims[2]; ++x)
+
+/* the offset of element (c, y, x) in an operand with these strides */
+static HM_UNUSED int32_t hm_offset(const int32_t *stride, int32_t c, int32_t y, int32_t x)
+{
+    return c * stride[0] + y * stride[1] + x * stride[2];
+}
+
 /* gemmlowp's fixed point as TFLM's reference kernels use it (softmax, tanh); the golden
  * model's twins are in micro/ops/_fixedpoint.py, named after gemmlowp's fixedpoint.h */
 

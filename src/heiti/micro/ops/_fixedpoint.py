@@ -6,13 +6,14 @@ int64 NumPy arrays holding int32 values. The C twins are the ``gl_*`` helpers in
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
-def high_mul(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+def high_mul(a: Any, b: Any) -> Any:
     """SaturatingRoundingDoublingHighMul: ``(a * b + nudge) / 2^31``, truncated."""
     ab = a * b
     total = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
