@@ -2,7 +2,7 @@
 folder with CMake and with make (host gcc, and arm-none-eabi-gcc for the library), its
 example run and compared with heiti's golden model; the Arduino and Zephyr layouts; an ONNX
 model with its IO specification and Python runner, run by the venv's python; the same for the
-other runtimes with a runner (LiteRT, TFLM, OpenVINO, ExecuTorch, IREE), the runner's outputs
+other runtimes with a runner (LiteRT, TFLM, OpenVINO, ExecuTorch, IREE, TVM), the runner's outputs
 equal to heiti's runtime component's on the package's sample."""
 
 from __future__ import annotations
@@ -256,6 +256,7 @@ CASES = {  # runtime -> (the chain that makes its model, the python modules the 
     "openvino": ([ONNX, {"type": "openvino-convert"}], ("openvino",)),
     "executorch": ([{"type": "executorch-export"}], ("executorch",)),
     "iree": ([ONNX, {"type": "iree-compile"}], ("iree.compiler", "iree.runtime")),
+    "tvm": ([ONNX, {"type": "tvm-compile"}], ("tvm", "onnx")),
 }
 
 

@@ -15,11 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "package", help="hand over a heiti micro C model as a self-contained folder: model and "
                         "kernel sources, CMakeLists.txt and Makefile for a static library (or an "
                         "Arduino library, a Zephyr module), an example, a README with flash and RAM; "
-                        "an ONNX, LiteRT, OpenVINO, ExecuTorch or IREE model as a folder with its IO "
+                        "an ONNX, LiteRT, OpenVINO, ExecuTorch, IREE or TVM model as a folder with its IO "
                         "specification and a Python runner")
     parser.add_argument("source", type=Path, metavar="SCENARIO_OR_BUILD_DIR",
                         help="a scenario (optimized first when needed) whose chain ends in micro-c or "
-                             "a model for onnxruntime, litert, tflm, openvino, executorch or iree, a "
+                             "a model for onnxruntime, litert, tflm, openvino, executorch, iree or tvm, a "
                              "micro-c build folder, or the c-int8 artifact folder")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                         help="the package folder (new, empty, or an earlier heiti package)")

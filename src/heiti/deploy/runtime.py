@@ -33,7 +33,8 @@ RUNNERS = (Runner("onnxruntime", "ONNX Runtime", "onnxruntime", ("onnx",)),
            Runner("tflm", "TensorFlow Lite Micro", "tflite-micro", ("tflite", "tflite-int8")),
            Runner("openvino", "OpenVINO", "openvino", ("openvino", "openvino-int8")),
            Runner("executorch", "ExecuTorch", "executorch", ("pte", "pte-int8")),
-           Runner("iree", "IREE", "iree-base-runtime", ("iree",)))
+           Runner("iree", "IREE", "iree-base-runtime", ("iree",)),
+           Runner("tvm", "Apache TVM", "apache-tvm", ("tvm",)))
 FORMATS = tuple(dict.fromkeys(f for r in RUNNERS for f in r.formats))
 IO_FILE, SAMPLE_FILE = "io.json", "sample.npz"
 

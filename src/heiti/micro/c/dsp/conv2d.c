@@ -424,6 +424,41 @@ static void depthwise_small(const int8_t *in, int8_t *out, const hm_conv_params 
         depthwise_small_channels(in, out, p, plane, table, n, RQ_FAST, q);
 }
 
+/* depthwise 3x3 with padding 1 and stride 1 on a 1-row map (the DS-CNN's blocks on small
+ * inputs): only the middle kernel row meets the input. The channel's row minus its zero
+ * point goes between two zeros; per output one SMLAD over (w3, w4) and one SMLABB. */
+__attribute__((always_inline)) static inline void depthwise_1row_channels(const int8_t *in, int8_t *out,
+                                                                          const hm_conv_params *p, int16_t *row,
+                                                                          int32_t path, requant_plan q)
+{
+    const int32_t w = p->w, zp = p->in_zp;
+    const int8_t *wk = p->weight + 3;
+    int32_t c, x;
+    row[0] = row[w + 1] = 0;
+    for (c = 0; c < p->cin; ++c, wk += 9) {
+        const int32_t taps = pack16(wk[0], wk[1]), last = wk[2], bias = p->bias[c], m = MULT(p, c);
+        const int32_t s = p->shift[c];
+        const rq_channel r = path == RQ_SLOW ? rq_for(1, 33) : rq_for(m, s);
+        for (x = 1; x <= w; ++x)
+            row[x] = (int16_t)(*in++ - zp);
+        for (x = 0; x < w; ++x) {
+            const int32_t acc = __smlabb(row[x + 2], last, __smlad(word(row + x), taps, bias));
+            *out++ = path == RQ_SLOW ? requant_out(acc, m, s, q.out_zp, q.tflite, q.lo, q.hi)
+                                     : rq_apply(acc, r, q, path == RQ_FAST_CLAMP);
+        }
+    }
+}
+
+static void depthwise_1row(const int8_t *in, int8_t *out, const hm_conv_params *p, int16_t *row, requant_plan q)
+{
+    if (!q.fast)
+        depthwise_1row_channels(in, out, p, row, RQ_SLOW, q);
+    else if (q.clamp)
+        depthwise_1row_channels(in, out, p, row, RQ_FAST_CLAMP, q);
+    else
+        depthwise_1row_channels(in, out, p, row, RQ_FAST, q);
+}
+
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
  * with zeros, as int16; each kernel row then takes SMLADs over pairs of taps */
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -437,6 +472,10 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
             depthwise_2x2(in, out, p, 1, q);
         else
             depthwise_2x2(in, out, p, 0, q);
+        return;
+    }
+    if (p->h == 1 && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 1 && mult == 1) {
+        depthwise_1row(in, out, p, plane, q);
         return;
     }
     int32_t c, m, y, oy, ox, ky, kx;
