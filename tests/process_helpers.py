@@ -48,3 +48,37 @@ class Lines:
         """All lines, after the stream has ended (the child exited)."""
         self._reader.join(timeout)
         return "".join(self.lines)
+
+
+def run_in_pty(argv: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal as its stdin, stdout and stderr, as in a terminal
+    window; return its exit code and everything it wrote (read until it closed the terminal,
+    ``timeout`` only bounds a broken child)."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                                   start_new_session=True)
+    finally:
+        os.close(slave)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], timeout)
+            if not ready:
+                process.kill()
+                raise AssertionError(f"{argv} wrote nothing for {timeout} s:\n" + b"".join(chunks).decode())
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child and everything it started closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    return process.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")

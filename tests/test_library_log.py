@@ -68,3 +68,62 @@ def test_verbose_lets_them_through_and_writes_no_log(tmp_path):
     terminal = _run(scenario, "verbose")
     assert "noise-study" in terminal and "Mean of empty slice" in terminal and "torch-noise" in terminal
     assert not (tmp_path / "build-noise" / library_log.FILE_NAME).exists()
+
+
+NATIVE = """
+import logging, os, sys
+from pathlib import Path
+import tflite_micro
+from ai_edge_litert.interpreter import Interpreter
+from heiti.pipeline import library_log, progress
+from heiti.scenario import load_scenario
+
+model = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+logging.getLogger("optuna").addHandler(logging.StreamHandler())  # holds sys.stderr as it is now
+with library_log.captured(verbose=sys.argv[2] == "verbose"):
+    load_scenario(sys.argv[1])
+    Interpreter(model_path=str(model)).allocate_tensors()  # TFLite's C++ logs to fd 2
+    progress.status("heiti: own-line")
+    print("heiti: printed-line", file=sys.stderr)
+    logging.getLogger("optuna").error("optuna-error")  # through the handler's old stream
+os.write(2, b"after-the-command\\n")
+"""
+
+
+@pytest.mark.parametrize("mode", ["default", "verbose"])
+def test_native_code_writing_to_fd_2_goes_to_the_log_and_heitis_lines_to_the_terminal(tmp_path, mode):
+    """LiteRT's interpreter writes 'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.' with
+    C's stderr (fd 2), past Python; the model is the sine example shipped with tflite-micro."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("tflite_micro")
+    scenario = write_scenario(tmp_path, scenario_dict("noise", build_dir="build-noise"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "HEITI_QUIET"):  # heiti --quiet silences TFLite at the source
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", NATIVE, str(scenario), mode], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    terminal, log = done.stderr, tmp_path / "build-noise" / library_log.FILE_NAME
+    for line in ("heiti: own-line", "heiti: printed-line", "optuna-error", "after-the-command"):
+        assert line in terminal
+    if mode == "verbose":
+        assert "XNNPACK delegate" in terminal and not log.exists()
+    else:
+        assert "XNNPACK delegate" not in terminal
+        logged = log.read_text()
+        assert "Created TensorFlow Lite XNNPACK delegate for CPU" in logged
+        assert "own-line" not in logged and "optuna-error" not in logged and "after" not in logged
+
+
+def test_a_remote_targets_pipe_command_still_reaches_the_terminal(workdir):
+    """A pipe target's command (ssh, in use) tells the user why it failed on its stderr, which
+    heiti hands the terminal, not the log file fd 2 is during the command."""
+    target = {"kind": "remote", "protocol": "pipe", "command": ["sh", "-c", "echo ssh-says-no >&2; exit 255"]}
+    data = scenario_dict("pipe", optimizers=[], runtime={"type": "torch"}, target=target)
+    path = write_scenario(workdir, data)
+    done = subprocess.run([sys.executable, "-m", "heiti", "test", str(path)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert done.returncode == 1, done.stderr
+    assert "ssh-says-no" in done.stderr and "heiti: error:" in done.stderr
+    log = workdir / "build" / library_log.FILE_NAME
+    assert not log.exists() or "ssh-says-no" not in log.read_text()

@@ -2,7 +2,7 @@
 (real QEMU, real cross compiler): bit-identical to the portable kernels and the golden
 model in every scheme, on a graph that reaches every path (padded and unpadded windows,
 odd channel and pixel counts, fan-ins that are not multiples of four, depthwise with
-stride 2, dense), and fewer instructions per MAC."""
+stride 2, dense with every row grouping), and fewer instructions per MAC."""
 
 from __future__ import annotations
 
@@ -42,8 +42,10 @@ def _every_path_graph() -> Graph:
     branch = b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # 3x3 on a 2x2 map
     b.add(skip, branch)  # residual add
     b.avgpool(2, 2, 1)  # global average pooling
+    b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # depthwise on a 1-row map
     b.reshape((int(np.prod(b.shape)),))
-    b.dense(rng.normal(0, 0.3, (5, int(np.prod(b.shape)))), rng.normal(0, 0.1, 5))  # odd outputs
+    b.dense(rng.normal(0, 0.3, (11, int(np.prod(b.shape)))), rng.normal(0, 0.1, 11))  # 4 + 4 + 3 rows
+    b.dense(rng.normal(0, 0.3, (5, 11)), rng.normal(0, 0.1, 5))  # 4 + 1 rows, fan-in 8 + 3
     return b.finish()
 
 

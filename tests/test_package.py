@@ -1,7 +1,9 @@
 """``heiti package``: the session's digits model as a heiti micro package, built in a clean
 folder with CMake and with make (host gcc, and arm-none-eabi-gcc for the library), its
 example run and compared with heiti's golden model; the Arduino and Zephyr layouts; an ONNX
-model with its IO specification and Python runner, run by the venv's python."""
+model with its IO specification and Python runner, run by the venv's python; the same for the
+other runtimes with a runner (LiteRT, TFLM, OpenVINO, ExecuTorch, IREE, TVM), the runner's outputs
+equal to heiti's runtime component's on the package's sample."""
 
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ import pytest
 import yaml
 
 from conftest import run_cli, scenario_dict, write_scenario
+from heiti import registry
+from heiti.core.artifact import Artifact
+from heiti.deploy.folder import MARKER
+from heiti.deploy.runtime import runner_for
 from heiti.micro import golden
 from heiti.micro.graph import Graph, raw_input
 from heiti.scenario import load_scenario
@@ -239,3 +245,60 @@ def test_an_onnx_model_package_runs_with_its_own_runner(scenario, tmp_path):
     reference = session.run(None, {io["inputs"][0]["name"]: first})[0]
     assert np.array_equal(np.asarray(printed[io["outputs"][0]["name"]], dtype=np.float32), reference)
     assert done.stderr.startswith("class: ")
+
+
+ONNX = {"type": "onnx-export", "parameters": {"check_samples": 0}}
+CASES = {  # runtime -> (the chain that makes its model, the python modules the case needs)
+    "litert": ([{"type": "litert-convert", "parameters": {"quantization": "int8",
+                                                            "calibration_samples": 50}}],
+               ("litert_torch", "ai_edge_litert")),
+    "tflm": ([{"type": "litert-convert"}], ("litert_torch", "tflite_micro")),
+    "openvino": ([ONNX, {"type": "openvino-convert"}], ("openvino",)),
+    "executorch": ([{"type": "executorch-export"}], ("executorch",)),
+    "iree": ([ONNX, {"type": "iree-compile"}], ("iree.compiler", "iree.runtime")),
+    "tvm": ([ONNX, {"type": "tvm-compile"}], ("tvm", "onnx")),
+}
+
+
+@pytest.mark.parametrize("runtime", sorted(CASES))
+def test_the_packages_runner_gives_heitis_outputs(runtime, scenario, tmp_path):
+    chain, modules = CASES[runtime]
+    for module in modules:
+        pytest.importorskip(module)
+    converted = write_scenario(scenario.parent, scenario_dict(runtime, build_dir=f"build-{runtime}",
+                                                              optimizers=chain, runtime={"type": runtime}),
+                               f"{runtime}.yml")
+    out = tmp_path / "package"
+    assert run_cli("package", converted, "-o", out) == 0
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["runtime"] == runtime
+    runner = runner_for(marker["format"], runtime)
+    assert f"pip install numpy {runner.requirement}" in (out / "README.md").read_text()
+
+    # a copy of the package alone, run by the venv's python from there
+    alone = tmp_path / "alone"
+    shutil.copytree(out, alone)
+    done = subprocess.run([sys.executable, "run.py"], cwd=alone, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = json.loads(done.stdout)
+
+    io = json.loads((alone / "io.json").read_text())
+    sample = np.load(alone / "sample.npz")
+    component = registry.get("runtime", runtime)()
+    component.load(Artifact.load(Path(marker["artifact"])))
+    try:
+        inputs = {spec["name"]: sample[spec["name"]] for spec in io["inputs"]}
+        expected = component.outputs(component.infer(component.prepare(inputs)))
+    finally:
+        component.close()
+    for spec in io["outputs"]:
+        got = np.asarray(printed[spec["name"]], dtype=spec["dtype"])
+        assert got.shape == expected[spec["name"]].shape
+        assert np.array_equal(got, expected[spec["name"]]), (runtime, got, expected[spec["name"]])
+
+
+def test_a_tflite_model_gets_the_scenarios_runtime_or_litert():
+    assert runner_for("tflite", "tflm").runtime == "tflm"
+    assert runner_for("tflite-int8", "micro-host").runtime == "litert"
+    assert runner_for("openvino-int8", None).title == "OpenVINO"

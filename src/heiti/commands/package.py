@@ -1,6 +1,6 @@
 """``heiti package``: a heiti micro C model as a folder to build into a board's firmware
 (CMake, Arduino or Zephyr layout), or another runtime's model with its IO specification and
-a Python runner."""
+a Python runner for the scenario's runtime."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "package", help="hand over a heiti micro C model as a self-contained folder: model and "
                         "kernel sources, CMakeLists.txt and Makefile for a static library (or an "
                         "Arduino library, a Zephyr module), an example, a README with flash and RAM; "
-                        "an ONNX model as a folder with its IO specification and a Python runner")
+                        "an ONNX, LiteRT, OpenVINO, ExecuTorch, IREE or TVM model as a folder with its IO "
+                        "specification and a Python runner")
     parser.add_argument("source", type=Path, metavar="SCENARIO_OR_BUILD_DIR",
                         help="a scenario (optimized first when needed) whose chain ends in micro-c or "
-                             "onnx, a micro-c build folder, or the c-int8 artifact folder")
+                             "a model for onnxruntime, litert, tflm, openvino, executorch, iree or tvm, a "
+                             "micro-c build folder, or the c-int8 artifact folder")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DIR",
                         help="the package folder (new, empty, or an earlier heiti package)")
     parser.add_argument("--board", metavar="NAME",
@@ -47,12 +49,12 @@ def run(args: argparse.Namespace) -> int:
         scenario = load_scenario(source)
         refuse_inside(args.output, scenario.dataset.path_parameters(), "package folder")
         artifact = flow.optimize(scenario)[-1]
-        supported = (micro.FORMAT, *runtime.RUNNERS)
+        supported = (micro.FORMAT, *runtime.FORMATS)
         if artifact.format not in supported:
             raise InputError(f"scenario '{scenario.name}' ends in a model of format {artifact.format}; heiti "
                              f"package takes {', '.join(supported)}",
-                             hint="end the chain with {type: micro-c} (docs/micro.md) or "
-                                  "{type: onnx-export}")
+                             hint="end the chain with {type: micro-c} (docs/micro.md) or a "
+                                  "converter to one of those (docs/package.md)")
         data = scenario.dataset.split(scenario.spec.test.split).head(1)
         origin = f"the first {scenario.spec.test.split} sample of dataset '{scenario.dataset.name}'"
         name = scenario.name
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
             if args.layout or args.board:
                 raise InputError(f"--layout and --board apply to heiti micro packages, not to a "
                                  f"{artifact.format} model", hint="leave them out")
-            print(runtime.write_package(artifact, args.output, inputs, origin, _c_name(name)))
+            print(runtime.write_package(artifact, args.output, inputs, origin, _c_name(name),
+                                        scenario.runtime.name))
             return 0
         sample = inputs[artifact.io.inputs[0].name][0]
         if board_name is None and scenario.target.name == "qemu":

@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heiti import registry
+    from heiti.core.addresses import is_loopback
     from heiti.errors import InputError
     from heiti.protocols import serve, worker
     from heiti.protocols.server import ServerConfig
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                          hint="pass --allow-native-code only when every client that can connect "
                          "is trusted with that; see docs/security.md")
     token = args.token or os.environ.get("HEITI_TOKEN") or None
-    if args.protocol == "tcp" and token is None and not _is_loopback(args.host):
+    if args.protocol == "tcp" and token is None and not is_loopback(args.host):
         raise InputError(f"--host {args.host} is reachable from other machines, so a token is required",
                          hint="pass --token SECRET or set HEITI_TOKEN (clients need the same secret)")
     _bounded("--max-upload-mb", args.max_upload_mb, MAX_UPLOAD_MB)
@@ -158,17 +159,6 @@ def _tcp_port(text: str | None) -> int:
     if not 0 <= port <= 65535:
         raise InputError(f"--port: '{text}' is not a TCP port number")
     return port
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-    import socket
-
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return False
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 def _log(message: str) -> None:

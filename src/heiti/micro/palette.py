@@ -111,6 +111,11 @@ def c_storage(name: str, palette: Palette, rows: np.ndarray, dsp_rows: np.ndarra
 STORED_KINDS = ("conv2d", "dense")  # operators whose C takes its weights through ops/_affine.py
 
 
+def _stored(op) -> bool:
+    """Dilated convolutions have their own kernels, without a palette wrapper."""
+    return op.kind in STORED_KINDS and op.attrs.get("dilation", 1) == 1
+
+
 CHUNK_STEP = 4  # chunks in multiples of the kernels' groups of output channels (2 DSP, 4 portable)
 
 
@@ -121,7 +126,7 @@ def layers(graph: Graph, decode_bytes: int = 0) -> dict[int, Palette]:
     budget = decode_bytes
     found = {}
     for i, op in enumerate(graph.ops):
-        if op.kind in STORED_KINDS:
+        if _stored(op):
             palette = choose(op.arrays["weight"])
             if palette is None:
                 continue
@@ -138,6 +143,7 @@ def summary(graph: Graph, palettes: dict[int, Palette]) -> dict:
              "stored_bytes": p.stored_bytes, "chunk_channels": p.chunk,
              "decoded_bytes": p.chunk * p.row_len} for i, p in sorted(palettes.items())]
     weights = sum(op.arrays["weight"].size for op in graph.ops if op.kind in STORED_KINDS)
+    # int8 weights of every conv2d and dense layer, stored as palettes or not
     stored = weights - sum(r["int8_bytes"] - r["stored_bytes"] for r in rows)
     return {"layers": rows, "weight_bytes_int8": int(weights), "weight_bytes_stored": int(stored),
             "decoded_bytes_max": max((r["decoded_bytes"] for r in rows), default=0)}

@@ -80,7 +80,7 @@ def _aligned(size: int) -> int:
 
 def buffers(graph: Graph) -> tuple[list[Buffer], list[str]]:
     """Buffers with lifetimes (op indices), after merging in-place operators' outputs."""
-    last_use = {graph.output: len(graph.ops)}
+    last_use = {name: len(graph.ops) for name in graph.outputs}
     for step, op in enumerate(graph.ops):
         for name in op.inputs:
             last_use[name] = max(last_use.get(name, step), step)
@@ -91,7 +91,7 @@ def buffers(graph: Graph) -> tuple[list[Buffer], list[str]]:
         source = op.inputs[0]
         mode = unit(op.kind).in_place
         shares = source in owner and (mode == "always" or (
-            mode == "last-reader" and last_use[source] == step and source != graph.output))
+            mode == "last-reader" and last_use[source] == step and source not in graph.outputs))
         size = _aligned(graph.tensors[op.output].size)
         if shares:
             buf = owner[source]

@@ -22,13 +22,15 @@ import numpy as np
 
 from heiti.errors import InputError
 from heiti.micro.graph import Graph, Op, Tensor
+from heiti.micro.ops import unit
 from heiti.micro.ops.add import ADD_LEFT_SHIFT, tflite_add_arrays
 from heiti.micro.quantize import mean_multiplier, quantize_multiplier, tflite_clamps
 
-SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
-             "MEAN over height and width, ADD (same shapes), PAD before a convolution, RESHAPE, "
-             "TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged quantization, "
-             "SOFTMAX (int8, over a vector); fused RELU/RELU6")
+SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D (also dilated), FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
+             "MEAN over height and width, ADD and MUL (broadcasting, constant operands), CONCATENATION, "
+             "RESIZE_NEAREST_NEIGHBOR, "
+             "PAD, SAME padding (also uneven), RESHAPE, TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged "
+             "quantization, SOFTMAX (int8, over a vector), TANH, HARD_SWISH, LOGISTIC; fused RELU/RELU6")
 _INT8, _UINT8, _INT32 = 9, 3, 2  # TensorType values of the schema
 _ACT = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
 
@@ -109,9 +111,9 @@ class _Reader:
         return name
 
     def _start(self, input_shape: tuple[int, ...]) -> None:
-        inputs, outputs = self.sub.InputsAsNumpy(), self.sub.OutputsAsNumpy()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise InputError("micro: only .tflite models with one input and one output are supported")
+        inputs = self.sub.InputsAsNumpy()
+        if len(inputs) != 1:
+            raise InputError("micro: only .tflite models with one input are supported")
         index = int(inputs[0])
         dims = self.shape(index)[1:]
         given = tuple(input_shape)
@@ -144,8 +146,10 @@ class _Reader:
         if found is None:
             raise InputError(f"micro: {op_name} reads tensor '{self.sub.Tensors(index).Name().decode()}', "
                              "which is neither computed nor supported as a constant")
-        if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            raise InputError(f"micro: a PAD is read by {op_name}; only convolutions take padding")
+        if found.pad and op_name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):  # a PAD of its own after all
+            found = self._padded(_Value(found.name, found.layout), [found.pad] * 4,
+                                 self.tensors[found.name].zero_point)
+            self.values[index] = found
         if self.tensors[found.name].dtype == "uint8" and op_name != "QUANTIZE":
             raise InputError(f"micro: the uint8 model input is read by {op_name}; heiti's kernels read "
                              "int8 (a QUANTIZE to int8 first, as TFLite's converter emits)")
@@ -175,20 +179,21 @@ class _Reader:
             outs = [int(i) for i in op.OutputsAsNumpy()]
             self.values[outs[0]] = handler(self, op, ins, outs[0])
             self.names.setdefault(self.values[outs[0]].name, self.sub.Tensors(outs[0]).Name().decode())
-        out_index = int(self.sub.OutputsAsNumpy()[0])
-        result = self.values.get(out_index)
-        if result is None or result.hwc or result.pad:
-            raise InputError("micro: the model's output must be a computed tensor in heiti's order")
-        return Graph(self.tensors, self.ops, "input", result.name, "tflite", self.input_scale,
-                     {"source": "tflite", "names": self.names})
+        results = [self.values.get(int(index)) for index in self.sub.OutputsAsNumpy()]
+        if any(result is None or result.hwc or result.pad for result in results):
+            raise InputError("micro: the model's outputs must be computed tensors in heiti's order")
+        names = [result.name for result in results if result is not None]
+        return Graph(self.tensors, self.ops, "input", names[0], "tflite", self.input_scale,
+                     {"source": "tflite", "names": self.names}, names[1:])
 
     # --- operators ---------------------------------------------------------------------------
     def _conv(self, op: Any, ins: list[int], out: int, depthwise: bool) -> _Value:
         kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
         o = self.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
         src = self.value(ins[0], kind, "nhwc")
-        if o.DilationHFactor() != 1 or o.DilationWFactor() != 1 or o.StrideH() != o.StrideW():
-            raise InputError(f"micro: {kind} needs dilation 1 and equal strides")
+        dilation = int(o.DilationHFactor())
+        if o.DilationWFactor() != dilation or o.StrideH() != o.StrideW():
+            raise InputError(f"micro: {kind} needs equal dilations and equal strides")
         weight = self.const(ins[1], np.int8)
         if weight is None:
             raise InputError(f"micro: {kind} needs constant int8 weights")
@@ -199,18 +204,33 @@ class _Reader:
         else:  # [cout, kh, kw, cin] -> [cout, cin, kh, kw]
             weight = weight.transpose(0, 3, 1, 2)
             groups = 1
-        kh, kw = weight.shape[2:]
-        pad = src.pad or self._same_pad(o.Padding(), h, w, kh, kw, o.StrideH(), kind)
+        kh, kw = ((k - 1) * dilation + 1 for k in weight.shape[2:])  # the dilated window's extent
+        pad = src.pad
+        if not pad:  # SAME padding: symmetric in the kernel, uneven as a frame of the input's zero point
+            pads = self._same_pad(o.Padding(), h, w, kh, kw, o.StrideH())
+            pad = pads[0] if len(set(pads)) == 1 else 0
+            if not pad:
+                src = self._padded(src, pads, self.act_quant(ins[0])[1])
+        attrs = {"stride": int(o.StrideH()), "pad": pad, "groups": groups}
         return self._affine("conv2d", src, ins, out, weight, o.FusedActivationFunction(),
-                            {"stride": int(o.StrideH()), "pad": pad, "groups": groups}, "nhwc")
+                            attrs | ({"dilation": dilation} if dilation != 1 else {}), "nhwc")
 
-    def _same_pad(self, padding: int, h: int, w: int, kh: int, kw: int, stride: int, kind: str) -> int:
+    def _same_pad(self, padding: int, h: int, w: int, kh: int, kw: int, stride: int) -> list[int]:
+        """[top, bottom, left, right] of TFLite's padding (SAME: the odd one at the bottom or right)."""
         if padding == self.s.Padding.VALID:
-            return 0
+            return [0, 0, 0, 0]
         totals = [max((-(-size // stride) - 1) * stride + k - size, 0) for size, k in ((h, kh), (w, kw))]
-        if totals[0] != totals[1] or totals[0] % 2:
-            raise InputError(f"micro: {kind} with SAME padding pads unevenly here (symmetric padding only)")
-        return totals[0] // 2
+        return [totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2]
+
+    def _padded(self, src: _Value, pads: list[int], value: int) -> _Value:
+        """``src`` (NHWC) framed by ``value``: a ``pad`` operator when any of ``pads`` is not 0."""
+        if not any(pads):
+            return src
+        c, h, w = self.tensors[src.name].shape
+        tensor = self.tensors[src.name]
+        shape = (c, h + pads[0] + pads[1], w + pads[2] + pads[3])
+        return _Value(self.emit("pad", [src.name], shape, (tensor.scale, tensor.zero_point),
+                                {"pads": [int(p) for p in pads], "value": int(value)}), "nhwc")
 
     def _affine(self, kind: str, src: _Value, ins: list[int], out: int, weight: np.ndarray, act: int,
                 attrs: dict[str, Any], layout: str) -> _Value:
@@ -263,8 +283,13 @@ class _Reader:
         src = self.value(ins[0], name, "nhwc")
         c, h, w = self.tensors[src.name].shape
         kh, kw, stride = o.FilterHeight(), o.FilterWidth(), o.StrideH()
-        if o.StrideW() != stride or self._same_pad(o.Padding(), h, w, kh, kw, stride, name):
-            raise InputError(f"micro: {name} needs equal strides and no padding")
+        pads = self._same_pad(o.Padding(), h, w, kh, kw, stride)
+        if o.StrideW() != stride or (kind == "avgpool" and any(pads)):
+            raise InputError(f"micro: {name} needs equal strides" + (" and no padding (TFLM averages the "
+                             "inside of the window only)" if kind == "avgpool" else ""))
+        if any(pads):  # the maximum over the window's inside: the frame holds the smallest int8
+            src = self._padded(src, pads, -128)
+            c, h, w = self.tensors[src.name].shape
         if kind == "maxpool" and kh != kw:
             raise InputError("micro: MAX_POOL_2D needs a square window")
         quant = self.act_quant(out)
@@ -286,8 +311,8 @@ class _Reader:
         src = self.value(ins[0], "MEAN")
         axes = sorted(int(a) % 4 for a in np.atleast_1d(self.const(ins[1], np.int32)))
         spatial = [1, 2] if src.layout == "nhwc" else [2, 3]
-        if axes != spatial or self.options(op, "ReducerOptions").KeepDims():
-            raise InputError("micro: MEAN is supported over height and width, without keep_dims")
+        if axes != spatial:
+            raise InputError("micro: MEAN is supported over height and width")
         (s_in, z_in), (s_out, z_out) = self.act_quant(ins[0]), self.act_quant(out)
         c, h, w = self.tensors[src.name].shape
         attrs: dict[str, Any] = {"kh": h, "kw": w, "stride": 1, "in_zp": z_in, "out_zp": z_out}
@@ -296,31 +321,123 @@ class _Reader:
         attrs["mode"] = "requant"
         arrays = {"mult": np.array([mult], np.int32), "shift": np.array([shift], np.int32)}
         pooled = self.emit("avgpool", [src.name], (c, 1, 1), (s_out, z_out), attrs, arrays)
+        if self.options(op, "ReducerOptions").KeepDims():  # TFLM computes int8 MEAN alike either way
+            return _Value(pooled, src.layout)
         return _Value(self.emit("reshape", [pooled], (c,), (s_out, z_out), {"shape": [c]}), "flat")
 
+    def _operand(self, index: int, name: str, layout: str, rank: int) -> tuple[str | None, np.ndarray | None]:
+        """An operand of a broadcasting operator in heiti's order for an output of ``layout``: a
+        graph tensor (reshaped when its TFLite shape relabels it) or a constant int8 array."""
+        dims = (1,) * (rank - len(self.shape(index))) + self.shape(index)  # right-aligned, as TFLite
+        ours = (dims[3], dims[1], dims[2]) if layout == "nhwc" else dims[1:]
+        constant = self.const(index, np.int8) if index not in self.values else None
+        if constant is not None:
+            data = constant.reshape(dims)[0]
+            return None, np.ascontiguousarray(data.transpose(2, 0, 1) if layout == "nhwc" else data)
+        src = self.value(index, name)
+        vector = sum(d > 1 for d in ours) <= 1  # one memory order whatever the layout
+        if src.hwc or (src.layout != layout and not vector):
+            raise InputError(f"micro: {name} of tensors in different layouts ({src.layout}, {layout}) "
+                             "is not supported")
+        if self.tensors[src.name].shape == ours:
+            return src.name, None
+        quant = (self.tensors[src.name].scale, self.tensors[src.name].zero_point)
+        return self.emit("reshape", [src.name], ours, quant, {"shape": list(ours)}), None
+
+    def _binary(self, kind: str, name: str, ins: list[int], out: int, act: int,
+                attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> _Value:
+        """ADD or MUL: two operands broadcast as TFLite does (a constant one becomes the
+        operator's array ``operand``)."""
+        rank = len(self.shape(out))
+        computed = [self.values[i] for i in ins if i in self.values]
+        full = [self.values[i] for i in ins if i in self.values and self.shape(i) == self.shape(out)]
+        if not computed or rank not in (2, 4) or (rank == 4 and (full or computed)[0].layout == "flat"):
+            raise InputError(f"micro: {name} needs a computed operand shaped like its output "
+                             f"(got {[list(self.shape(i)) for i in ins]})")
+        layout = (full or computed)[0].layout if rank == 4 else "flat"
+        names, constants = zip(*(self._operand(i, name, layout, rank) for i in ins), strict=True)
+        if names[0] is None:  # heiti's constant operand comes second; both operators commute
+            names, constants = names[::-1], constants[::-1]
+            attrs["in_zp"] = attrs["in_zp"][::-1]
+            if kind == "add":
+                arrays = {k: v[[1, 0, 2]] for k, v in arrays.items()}
+        if names[1] is None:
+            arrays = arrays | {"operand": constants[1]}
+        if names[0] is None:
+            raise InputError(f"micro: {name} of two constants is not supported")
+        s_out, z_out = self.act_quant(out)
+        attrs |= tflite_clamps(_ACT.get(act, "?"), s_out, z_out)
+        shape = self.shape(out)
+        ours = (shape[3], shape[1], shape[2]) if layout == "nhwc" else shape[1:]
+        inputs = [n for n in names if n is not None]
+        return _Value(self.emit(kind, inputs, ours, (s_out, z_out), attrs, arrays), layout)
+
     def op_add(self, op: Any, ins: list[int], out: int) -> _Value:
-        a, b = (self.value(i, "ADD") for i in ins)
-        if self.shape(ins[0]) != self.shape(ins[1]) or a.layout != b.layout:
-            raise InputError("micro: ADD needs two inputs of the same shape (no broadcasting)")
+        (s_a, z_a), (s_b, z_b), (s_out, _) = (self.act_quant(i) for i in (*ins, out))
+        attrs = {"in_zp": [z_a, z_b], "out_zp": self.act_quant(out)[1], "left_shift": ADD_LEFT_SHIFT}
+        return self._binary("add", "ADD", ins, out, self.options(op, "AddOptions").FusedActivationFunction(),
+                            attrs, tflite_add_arrays(s_a, s_b, s_out))
+
+    def op_mul(self, op: Any, ins: list[int], out: int) -> _Value:
         (s_a, z_a), (s_b, z_b), (s_out, z_out) = (self.act_quant(i) for i in (*ins, out))
-        o = self.options(op, "AddOptions")
-        attrs = {"in_zp": [z_a, z_b], "out_zp": z_out, "left_shift": ADD_LEFT_SHIFT}
-        attrs |= tflite_clamps(_ACT.get(o.FusedActivationFunction(), "?"), s_out, z_out)
-        shape = self.tensors[a.name].shape
-        return _Value(self.emit("add", [a.name, b.name], shape, (s_out, z_out), attrs,
-                                tflite_add_arrays(s_a, s_b, s_out)), a.layout)
+        # TFLM: the product of the float32 scales in double precision
+        mult, shift = quantize_multiplier(float(s_a) * float(s_b) / float(s_out))
+        arrays = {"mult": np.array([mult], np.int32), "shift": np.array([shift], np.int32)}
+        return self._binary("mul", "MUL", ins, out, self.options(op, "MulOptions").FusedActivationFunction(),
+                            {"in_zp": [z_a, z_b], "out_zp": z_out}, arrays)
+
+    def op_concatenation(self, op: Any, ins: list[int], out: int) -> _Value:
+        o = self.options(op, "ConcatenationOptions")
+        sources = [self.value(i, "CONCATENATION") for i in ins]
+        quant = self.act_quant(out)
+        if any(self.act_quant(i) != quant for i in ins) or o.FusedActivationFunction():
+            raise InputError("micro: CONCATENATION needs every int8 input on the output's scale and zero "
+                             "point and no fused activation (as TFLM requires)")
+        layout = sources[0].layout
+        if any(v.layout != layout or v.hwc for v in sources):
+            raise InputError("micro: CONCATENATION of tensors in different layouts is not supported")
+        rank = len(self.shape(out))
+        axis = o.Axis() % rank
+        ours = {"nhwc": {1: 1, 2: 2, 3: 0}, "nchw": {1: 0, 2: 1, 3: 2}}.get(layout, {1: 0}).get(axis)
+        if axis == 0 or ours is None:
+            raise InputError(f"micro: CONCATENATION along axis {o.Axis()} of a rank-{rank} tensor is not "
+                             "supported")
+        names = [v.name for v in sources]
+        shape = unit("concat").infer_shape([self.tensors[n].shape for n in names], {"axis": ours}, {})
+        return _Value(self.emit("concat", names, shape, quant, {"axis": ours}), layout)
+
+    def op_resize_nearest_neighbor(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops.resize_nearest import nearest
+
+        o = self.options(op, "ResizeNearestNeighborOptions")
+        src = self.value(ins[0], "RESIZE_NEAREST_NEIGHBOR", "nhwc")
+        size = self.const(ins[1], np.int32)
+        if size is None:
+            raise InputError("micro: RESIZE_NEAREST_NEIGHBOR needs a constant size (as TFLM does)")
+        c, h, w = self.tensors[src.name].shape
+        oh, ow = (int(v) for v in size.reshape(-1))
+        align, half = bool(o.AlignCorners()), bool(o.HalfPixelCenters())
+        arrays = {"rows": nearest(oh, h, align, half), "cols": nearest(ow, w, align, half)}
+        return _Value(self.emit("resize_nearest", [src.name], (c, oh, ow), self.act_quant(out), {}, arrays),
+                      "nhwc")
 
     def op_pad(self, op: Any, ins: list[int], out: int) -> _Value:
-        src = self.value(ins[0], "PAD", "nhwc")
+        src = self.value(ins[0], "PAD")
         pads = self.const(ins[1], np.int32)
         if pads is None or self.const(ins[1], np.int32).dtype != np.int32:
             raise InputError("micro: PAD needs constant paddings")
-        pads = pads.reshape(4, 2)
-        if pads[0].any() or pads[3].any() or len(set(pads[1:3].reshape(-1).tolist())) != 1:
-            raise InputError("micro: PAD must pad height and width equally on every side")
+        spatial = {"nhwc": [1, 2], "nchw": [2, 3]}.get(src.layout)
+        pads = pads.reshape(-1, 2)
+        others = [k for k in range(len(pads)) if k not in (spatial or [])]
+        if spatial is None or len(pads) != 4 or src.hwc or pads[others].any():
+            raise InputError("micro: PAD pads the height and width of a 4-D tensor only")
         if self.act_quant(ins[0]) != self.act_quant(out):
             raise InputError("micro: PAD must keep its input's scale and zero point")
-        return _Value(src.name, "nhwc", pad=int(pads[1, 0]))
+        sides = [int(v) for v in pads[spatial].reshape(-1)]
+        if len(set(sides)) == 1 and src.layout == "nhwc":  # a convolution reading it takes the padding
+            return _Value(src.name, "nhwc", pad=sides[0])
+        padded = self._padded(src, sides, self.act_quant(out)[1])  # TFLM pads int8 with the zero point
+        return _Value(padded.name, src.layout)
 
     def op_softmax(self, op: Any, ins: list[int], out: int) -> _Value:
         from heiti.micro.ops import softmax
@@ -336,6 +453,17 @@ class _Reader:
         beta = float(self.options(op, "SoftmaxOptions").Beta())
         attrs = softmax.parameters(self.act_quant(ins[0])[0], beta)
         return _Value(self.emit("softmax", [src.name], shape, quant, attrs), src.layout, src.hwc)
+
+    def op_logistic(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import logistic
+
+        src = self.value(ins[0], "LOGISTIC")
+        quant = self.act_quant(out)
+        if quant != logistic.OUTPUT:
+            raise InputError(f"micro: an int8 LOGISTIC outputs scale 1/256 and zero point -128 (got {quant})")
+        attrs = logistic.parameters(*self.act_quant(ins[0]))
+        return _Value(self.emit("logistic", [src.name], self.tensors[src.name].shape, quant, attrs),
+                      src.layout, src.hwc)
 
     def op_quantize(self, op: Any, ins: list[int], out: int) -> _Value:
         from heiti.micro.quantize import quantize_multiplier
@@ -353,6 +481,23 @@ class _Reader:
             raise InputError("micro: DEQUANTIZE is supported as the model's last operator only (the host "
                              "dequantizes the int8 output)")
         return self.value(ins[0], "DEQUANTIZE")
+
+    def _elementwise(self, kind: str, name: str, ins: list[int], out: int, attrs: dict[str, Any]) -> _Value:
+        """A unary operator applied value by value: any layout, the output on its own grid."""
+        src = self.value(ins[0], name)
+        return _Value(self.emit(kind, [src.name], self.tensors[src.name].shape, self.act_quant(out), attrs),
+                      src.layout, src.hwc)
+
+    def op_tanh(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import tanh
+
+        return self._elementwise("tanh", "TANH", ins, out, tanh.parameters(*self.act_quant(ins[0])))
+
+    def op_hard_swish(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import hard_swish
+
+        attrs = hard_swish.parameters(*self.act_quant(ins[0]), *self.act_quant(out))
+        return self._elementwise("hard_swish", "HARD_SWISH", ins, out, attrs)
 
     def op_relu(self, op: Any, ins: list[int], out: int, act: str = "relu") -> _Value:
         src = self.value(ins[0], act.upper())
@@ -385,6 +530,8 @@ class _Reader:
             hwc = src.hwc if same_memory else (ours[0], ours[1], ours[2])
             shape = (int(target[0]),)
             layout = "flat"
+        elif len(target) == 2 and src.layout == "flat" and not src.hwc:  # e.g. windows (channels, length)
+            shape, layout, hwc = tuple(int(d) for d in target), "flat", None
         elif len(target) == 3 and same_memory and not src.hwc:
             h, w, c = target  # an NHWC view when memory allows it (TFLite's kernels are NHWC)
             nhwc = c == 1 or h * w == 1
@@ -402,9 +549,13 @@ OPERATORS = {
     "CONV_2D": _Reader.op_conv_2d, "DEPTHWISE_CONV_2D": _Reader.op_depthwise_conv_2d,
     "FULLY_CONNECTED": _Reader.op_fully_connected, "MAX_POOL_2D": _Reader.op_max_pool_2d,
     "AVERAGE_POOL_2D": _Reader.op_average_pool_2d, "MEAN": _Reader.op_mean, "ADD": _Reader.op_add,
+    "MUL": _Reader.op_mul, "CONCATENATION": _Reader.op_concatenation,
+    "RESIZE_NEAREST_NEIGHBOR": _Reader.op_resize_nearest_neighbor,
     "PAD": _Reader.op_pad, "RELU": _Reader.op_relu, "RELU6": _Reader.op_relu6,
     "TRANSPOSE": _Reader.op_transpose, "RESHAPE": _Reader.op_reshape, "SOFTMAX": _Reader.op_softmax,
+    "LOGISTIC": _Reader.op_logistic,
     "QUANTIZE": _Reader.op_quantize, "DEQUANTIZE": _Reader.op_dequantize,
+    "TANH": _Reader.op_tanh, "HARD_SWISH": _Reader.op_hard_swish,
 }
 
 

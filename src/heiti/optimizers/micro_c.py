@@ -60,7 +60,7 @@ class MicroC(Optimizer):
         plan = generate(graph, output, palettes)
         details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
                    "input_size": graph.tensors[graph.input].size,
-                   "output_size": graph.tensors[graph.output].size,
+                   "output_size": graph.output_size,
                    "weight_bytes": graph.weight_bytes(), "layers": layer_table(graph), **plan.summary()}
         if self.params.weight_storage == "palette":
             storage = summary(graph, palettes)

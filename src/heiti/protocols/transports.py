@@ -140,7 +140,11 @@ class PipeTransport(Transport):
 
     @classmethod
     def spawn(cls, command: list[str], timeout: float) -> PipeTransport:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        from heiti.pipeline.library_log import terminal_stderr
+
+        # its errors (ssh's, the remote heiti's) on the terminal, not in libraries.log
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                   stderr=terminal_stderr())
         assert process.stdout is not None and process.stdin is not None  # both are PIPE
         return cls(process.stdout.fileno(), process.stdin.fileno(), f"pipe://{command[0]}",
                    timeout, process)

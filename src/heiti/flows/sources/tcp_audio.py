@@ -40,9 +40,9 @@ class TcpAudioParams(AudioWindowParams):
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> TcpAudioParams:
-        from heiti.commands.server import _is_loopback
+        from heiti.core.addresses import is_loopback
 
-        if self.secret() is None and not _is_loopback(self.host):
+        if self.secret() is None and not is_loopback(self.host):
             raise ValueError(f"host {self.host} is reachable from other machines, so a token is "
                              "required: set 'token' or the environment variable HEITI_TOKEN "
                              "(clients send it as their first line)")

@@ -67,6 +67,18 @@ typedef struct {
     int32_t mult[3], shift[3], tflite;
 } hm_add_params;
 
+/* two operands broadcast over an output of dims[0] x dims[1] x dims[2] (CHW, or 1 x 1 x n):
+ * element (c, y, x) of an operand is at c * stride[0] + y * stride[1] + x * stride[2], the
+ * stride 0 along the dimensions it repeats */
+typedef struct {
+    int32_t dims[3], a_stride[3], b_stride[3];
+} hm_broadcast;
+
+/* TFLite's MUL: clamp(out_zp + MultiplyByQuantizedMultiplier((a - a_zp) * (b - b_zp), mult, 31 - shift)) */
+typedef struct {
+    int32_t a_zp, b_zp, out_zp, mult, shift, act_min, act_max, tflite;
+} hm_mul_params;
+
 /* clamp(round_half_away(acc * mult * 2^-shift), lo, hi) */
 int32_t hm_requant(int32_t acc, int32_t mult, int32_t shift, int32_t lo, int32_t hi);
 /* TFLite's MultiplyByQuantizedMultiplier(acc, mult, 31 - shift): HM_TFLITE or HM_TFLITE_SINGLE */
@@ -77,7 +89,16 @@ void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t pla
 /* the same with an output zero point: clamp(zp + round_half_away(...), -128, 127) */
 void hm_preprocess_zp(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
                       const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
+/* the same for signed data: a raw int8 input */
+void hm_preprocess_int8(const int8_t *in, int8_t *out, int32_t channels, int32_t plane,
+                        const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
+/* the same with kernel taps `dilation` pixels apart (portable loops, weights in their own order) */
+void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t dilation);
+/* the same with stride 1 and padding and input sizes multiples of d, as d x d undilated
+ * convolutions p (the phase's sizes) on gathered phases: phase_in cin*h*w, phase_out cout*oh*ow */
+void hm_conv2d_phases(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t d, int8_t *phase_in,
+                      int8_t *phase_out);
 void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p);
 void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
@@ -87,6 +108,10 @@ void hm_avgpool_qdq(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_add(const int8_t *a, const int8_t *b, int8_t *out, int32_t count, int32_t mult_a,
             int32_t mult_b, int32_t shift, int32_t act_min, int32_t act_max);
 void hm_add_tflite(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p);
+/* the same with broadcasting (p->count unused) */
+void hm_add_tflite_broadcast(const int8_t *a, const int8_t *b, int8_t *out, const hm_add_params *p,
+                             const hm_broadcast *s);
+void hm_mul(const int8_t *a, const int8_t *b, int8_t *out, const hm_mul_params *p, const hm_broadcast *s);
 void hm_clamp(const int8_t *in, int8_t *out, int32_t count, int32_t act_min, int32_t act_max);
 /* TFLite's QUANTIZE: clamp(out_zp + MultiplyByQuantizedMultiplier(q - in_zp, mult, 31 - shift)),
  * q read as uint8 (a model input) or int8 */
@@ -95,6 +120,20 @@ void hm_requantize(const void *in, int8_t *out, int32_t count, int32_t in_unsign
 /* TFLite's int8 softmax (output scale 1/256, zero point -128) of a vector of `count` */
 void hm_softmax(const int8_t *in, int8_t *out, int32_t count, int32_t mult, int32_t left_shift,
                 int32_t diff_min);
+/* TFLite's int8 LOGISTIC (output scale 1/256, zero point -128): the input minus in_zp times
+ * mult * 2^-shift in Q4.27 (HM_TFLITE or HM_TFLITE_SINGLE), saturated beyond +-radius */
+void hm_logistic(const int8_t *in, int8_t *out, int32_t count, int32_t in_zp, int32_t mult, int32_t shift,
+                 int32_t radius, int32_t rounding);
+/* TFLite's int8 TANH (output scale 1/128, zero point 0): q - in_zp beyond +-radius saturates,
+ * else MultiplyByQuantizedMultiplier(q - in_zp, mult, 31 - shift) is gemmlowp's tanh input in Q4.27 */
+void hm_tanh(const int8_t *in, int8_t *out, int32_t count, int32_t in_zp, int32_t mult, int32_t shift,
+             int32_t radius, int32_t rounding);
+/* TFLite's int8 HARD_SWISH: 16-bit multipliers (Q0.15) and TFLite's exponents of the output
+ * rescaling and of the "reluish" factor relu6(x + 3) / 6 */
+typedef struct {
+    int32_t count, in_zp, out_zp, out_mult, out_exp, relu_mult, relu_exp;
+} hm_hard_swish_params;
+void hm_hard_swish(const int8_t *in, int8_t *out, const hm_hard_swish_params *p);
 /* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
 void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
 /* rows first .. first + rows - 1 of a palette-stored layer's int8 weights into out
@@ -108,6 +147,15 @@ void hm_conv2d_palette(const int8_t *in, int8_t *out, const hm_conv_params *p, c
 void hm_dense_palette(const int8_t *in, int8_t *out, const hm_dense_params *p, const hm_palette *w,
                       int8_t *scratch, int32_t chunk);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
+/* each of `channels` planes of h x w framed by top, bottom, left and right values `value` */
+void hm_pad(const int8_t *in, int8_t *out, int32_t channels, int32_t h, int32_t w, int32_t top, int32_t bottom,
+            int32_t left, int32_t right, int32_t value);
+/* one input of a CONCATENATION: `outer` blocks of `block` values, `stride` apart in out */
+void hm_concat(const int8_t *in, int8_t *out, int32_t outer, int32_t block, int32_t stride);
+/* nearest-neighbour resizing of `channels` planes of h x w (plane = h * w) to oh x ow: output
+ * (y, x) copies input (rows[y], cols[x]) */
+void hm_resize_nearest(const int8_t *in, int8_t *out, int32_t channels, int32_t plane, int32_t w, int32_t oh,
+                       int32_t ow, const int32_t *rows, const int32_t *cols);
 /* index of the largest value; ties go to the lowest index */
 int32_t hm_argmax(const int8_t *x, int32_t count);
 

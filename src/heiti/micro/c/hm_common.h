@@ -8,8 +8,10 @@
 /* a helper a model's operators may not need: no -Wunused-function for it */
 #if defined(__GNUC__)
 #define HM_UNUSED __attribute__((unused))
+#define HM_INLINE __attribute__((always_inline)) inline
 #else
 #define HM_UNUSED
+#define HM_INLINE
 #endif
 
 /* power-of-two models store no multipliers (NULL): requantization is a shift */
@@ -50,6 +52,96 @@ static HM_UNUSED int8_t requant_out(int32_t acc, int32_t mult, int32_t shift, in
     if (!tflite)
         return (int8_t)hm_requant(acc, mult, shift, lo, hi);
     return (int8_t)clamp32(clamp32(hm_tflite_multiply(acc, mult, shift, tflite) + out_zp, -128, 127), lo, hi);
+}
+
+/* every output element (c, y, x) of a broadcast (hm_broadcast), in memory order */
+#define HM_BROADCAST_FOR(s, c, y, x)                  \
+    for (c = 0; c < (s)->dims[0]; ++c)                \
+        for (y = 0; y < (s)->dims[1]; ++y)            \
+            for (x = 0; x < (s)->dims[2]; ++x)
+
+/* the offset of element (c, y, x) in an operand with these strides */
+static HM_UNUSED int32_t hm_offset(const int32_t *stride, int32_t c, int32_t y, int32_t x)
+{
+    return c * stride[0] + y * stride[1] + x * stride[2];
+}
+
+/* gemmlowp's fixed point as TFLM's reference kernels use it (softmax, tanh); the golden
+ * model's twins are in micro/ops/_fixedpoint.py, named after gemmlowp's fixedpoint.h */
+
+/* SaturatingRoundingDoublingHighMul: (a * b + nudge) / 2^31, truncated */
+static HM_UNUSED int32_t gl_high_mul(int32_t a, int32_t b)
+{
+    const int64_t ab = (int64_t)a * b;
+    const int64_t total = ab + (ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30));
+    if (a == INT32_MIN && b == INT32_MIN)
+        return INT32_MAX;
+    return (int32_t)(total >= 0 ? total / ((int64_t)1 << 31) : -(-total / ((int64_t)1 << 31)));
+}
+
+/* RoundingDivideByPOT: half away from zero */
+static HM_UNUSED int32_t gl_divide_pot(int32_t x, int32_t exponent)
+{
+    const int64_t mask = ((int64_t)1 << exponent) - 1;
+    const int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (int32_t)(floor_shift(x, exponent) + (((int64_t)x & mask) > threshold ? 1 : 0));
+}
+
+/* SaturatingRoundingMultiplyByPOT with a positive exponent: a saturating left shift */
+static HM_UNUSED int32_t gl_shift_left(int32_t x, int32_t exponent)
+{
+    const int32_t threshold = (int32_t)((1L << (31 - exponent)) - 1);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return x * (1 << exponent);
+}
+
+/* exp(a) for a in [-1/4, 0), Q0.31 */
+static HM_UNUSED int32_t gl_exp_quarter(int32_t a)
+{
+    const int32_t constant = 1895147668, third = 715827883;
+    const int32_t x = a + (1 << 28);
+    const int32_t x2 = gl_high_mul(x, x), x3 = gl_high_mul(x2, x), x4 = gl_high_mul(x2, x2);
+    const int32_t poly = gl_divide_pot(gl_high_mul(gl_divide_pot(x4, 2) + x3, third) + x2, 1);
+    return constant + gl_high_mul(constant, x + poly);
+}
+
+/* exp(a) for a <= 0 with integer_bits (at most 5) integer bits, as Q0.31 */
+static HM_UNUSED int32_t gl_exp_on_negative_values(int32_t a, int32_t integer_bits)
+{
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int32_t fraction_bits = 31 - integer_bits, quarter = 1 << (fraction_bits - 2);
+    const int32_t rest = (a & (quarter - 1)) - quarter;
+    const int32_t remainder = rest - a;
+    int32_t result = gl_exp_quarter(gl_shift_left(rest, integer_bits)), k;
+    for (k = 0; k < integer_bits + 2; ++k)  /* exp(-2^(k-2)) for each set bit of the remainder */
+        if (remainder & (1 << (fraction_bits - 2 + k)))
+            result = gl_high_mul(result, barrel[k]);
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q2.29 (Newton-Raphson); inlined: softmax's code as before */
+static HM_UNUSED HM_INLINE int32_t gl_newton_reciprocal(int32_t a)
+{
+    const int32_t half = (int32_t)(((int64_t)a + INT32_MAX + 1) / 2);
+    int32_t x = 1515870810 + gl_high_mul(half, -1010580540), i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus = (1 << 29) - gl_high_mul(half, x);
+        x = x + gl_shift_left(gl_high_mul(x, one_minus), 2);
+    }
+    return x;
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q0.31 */
+static HM_UNUSED int32_t gl_one_over_one_plus_x(int32_t a)
+{
+    return gl_shift_left(gl_newton_reciprocal(a), 1);
+}
+
+/* (1 - a) / (1 + a) for a in [0, 1), Q0.31 */
+static HM_UNUSED int32_t gl_one_minus_x_over_one_plus_x(int32_t a)
+{
+    return gl_shift_left(gl_newton_reciprocal(a) - (1 << 29), 2);
 }
 
 #endif

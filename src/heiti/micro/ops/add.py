@@ -1,4 +1,5 @@
-"""add: element-wise sum of two tensors of the same shape, with a fused ReLU/ReLU6.
+"""add: element-wise sum of two tensors, with a fused ReLU/ReLU6 (broadcasting, and a constant
+operand, in the tflite schemes: micro/ops/_elementwise.py).
 
 heiti's schemes rescale both inputs by integer factors of a common power of two; the
 tflite schemes follow TFLite's ADD: both inputs minus their zero points, times 2^20,
@@ -10,7 +11,8 @@ import math
 
 import numpy as np
 
-from heiti.micro.ops import Unit, apply_act, integer_op, register, torch_act
+from heiti.errors import InputError
+from heiti.micro.ops import Unit, _elementwise, apply_act, integer_op, register, torch_act
 from heiti.micro.rounding import requantize, tflite_multiply, tflite_multiply_single, tflite_requantize
 
 ADD_LEFT_SHIFT = 20  # TFLite's ADD scales int8 inputs by 2^20 before rescaling them
@@ -27,13 +29,16 @@ class Add(Unit):
     fusable = True
     c_files = ("add.c",)
 
+    def infer_shape(self, shapes, attrs, arrays):
+        return _elementwise.infer_shape(shapes, arrays)
+
     def float_run(self, op, inputs, graph):
         return apply_act(inputs[0] + inputs[1], op.attrs["act"])
 
     def run(self, op, inputs, backend, scheme):
         a = op.attrs
         arr = {k: backend.asarray(v) for k, v in op.arrays.items()}
-        x, y = inputs
+        x, y = _elementwise.operands(op, inputs, backend)
         if scheme not in ("tflite", "tflite-single"):
             total = x * arr["mult_a"] + y * arr["mult_b"]
             return requantize(total, None, arr["shift"], a["act_min"], a["act_max"])
@@ -74,7 +79,11 @@ class Add(Unit):
     def emit_c(self, e):
         op, a = e.op, e.op.attrs
         size = e.graph.tensors[op.output].size
-        other = e.buffer(op.inputs[1])
+        other = _elementwise.second(e)
+        broadcast = _elementwise.broadcasts(e)
+        if broadcast and e.rounding == "HM_HEITI":
+            raise InputError("micro-c: add broadcasts only in the tflite schemes (pow2 and per-channel "
+                             "add two tensors of the same shape)")
         if e.rounding == "HM_HEITI":
             ma, mb, n = (int(op.arrays[k][0]) for k in ("mult_a", "mult_b", "shift"))
             return "", (f"hm_add({e.src}, {other}, {e.out}, {size}, {ma}, {mb}, {n}, {a['act_min']}, "
@@ -82,7 +91,11 @@ class Add(Unit):
         mult, shift = (", ".join(str(int(v)) for v in op.arrays[k]) for k in ("mult", "shift"))
         fields = [size, *a["in_zp"], a["out_zp"], a.get("left_shift", ADD_LEFT_SHIFT), a["act_min"],
                   a["act_max"], f"{{{mult}}}", f"{{{shift}}}", e.rounding]
-        return e.struct("hm_add_params", fields), f"hm_add_tflite({e.src}, {other}, {e.out}, &{e.name});"
+        decl = e.arrays(inline=("mult", "shift")) + e.struct("hm_add_params", fields)
+        if broadcast:
+            return (decl + _elementwise.c_broadcast(e),
+                    f"hm_add_tflite_broadcast({e.src}, {other}, {e.out}, &{e.name}, &{e.name}_shape);")
+        return decl, f"hm_add_tflite({e.src}, {other}, {e.out}, &{e.name});"
 
 
 def tflite_add_arrays(scale_a: float, scale_b: float, scale_out: float,

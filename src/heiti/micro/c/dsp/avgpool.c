@@ -51,6 +51,29 @@ __attribute__((always_inline)) static inline void avgpool_rows(const int8_t *in,
             *out++ = average(sum_dsp(in + oy * step, count), count, mode, p, q);
 }
 
+/* global pooling over three or four values per channel (1x3, 2x2 maps): the sum without a
+ * loop; `count` and `mode` are constants in each copy */
+__attribute__((always_inline)) static inline void avgpool_few(const int8_t *in, int8_t *out,
+                                                              const hm_pool_params *p, requant_plan q,
+                                                              int32_t mode, int32_t count)
+{
+    const int8_t *end = in + p->c * count;
+    for (; in < end; in += count)
+        *out++ = average(in[0] + in[1] + in[2] + (count > 3 ? in[3] : 0), count, mode, p, q);
+}
+
+__attribute__((always_inline)) static inline void avgpool_few_modes(const int8_t *in, int8_t *out,
+                                                                    const hm_pool_params *p, requant_plan q,
+                                                                    int32_t count)
+{
+    if (p->mode == HM_POOL_REQUANT)
+        avgpool_few(in, out, p, q, HM_POOL_REQUANT, count);
+    else if (p->mode == HM_POOL_ROUND)
+        avgpool_few(in, out, p, q, HM_POOL_ROUND, count);
+    else
+        avgpool_few(in, out, p, q, HM_POOL_HEITI, count);
+}
+
 /* average pooling whose windows are whole rows (kw == w: the window is kh * w contiguous
  * values, as in global average pooling) summed by words; the same rounding as hm_avgpool */
 static int32_t avgpool_dsp(const int8_t *in, int8_t *out, const hm_pool_params *p)
@@ -58,6 +81,13 @@ static int32_t avgpool_dsp(const int8_t *in, int8_t *out, const hm_pool_params *
     const requant_plan q = plan_requant(&p->mult, &p->shift, 1, p->out_zp, p->tflite, p->act_min, p->act_max);
     if (p->kw != p->w || p->ow != 1 || p->kh * p->kw > 1020)
         return 0;
+    if (p->kh == p->h && p->oh == 1 && (p->kh * p->kw == 3 || p->kh * p->kw == 4)) {
+        if (p->kh * p->kw == 3)
+            avgpool_few_modes(in, out, p, q, 3);
+        else
+            avgpool_few_modes(in, out, p, q, 4);
+        return 1;
+    }
     if (p->mode == HM_POOL_REQUANT)
         avgpool_rows(in, out, p, q, HM_POOL_REQUANT);
     else if (p->mode == HM_POOL_ROUND)

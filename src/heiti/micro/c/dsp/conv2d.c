@@ -11,12 +11,14 @@ static int32_t pack16(int32_t a, int32_t b)
     return (int32_t)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16);
 }
 
-/* acc[r][c] += row r . column c over n, for two weight rows and the two interleaved columns.
+/* col_c[r] += row r . column c over n, for two weight rows and the two interleaved columns.
  * The loop is assembly so that its 13 values stay in registers (GCC spilled two pointers):
- * per four inputs, two weight words, four input words, four SXTB16 and eight SMLAD. */
-static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_t n, int32_t acc[4])
+ * per four inputs, two weight words, two LDRD of input words (x word aligned), four SXTB16
+ * and eight SMLAD. */
+static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_t n, int32_t col0[2],
+                    int32_t col1[2])
 {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], i = n & ~3;
+    int32_t a0 = col0[0], a1 = col0[1], a2 = col1[0], a3 = col1[1], i = n & ~3;
     if (i) {
         const int8_t *end = w0 + i;
         const int32_t d = (int32_t)(w1 - w0);
@@ -25,16 +27,14 @@ static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_
             "1:\n\t"
             "ldr %[v], [%[wp], %[d]]\n\t"
             "ldr %[w], [%[wp]], #4\n\t"
-            "ldr %[p], [%[x]], #16\n\t"
-            "ldr %[q], [%[x], #-12]\n\t"
+            "ldrd %[p], %[q], [%[x]], #16\n\t"
             "sxtb16 %[t], %[w]\n\t"
             "smlad %[a0], %[t], %[p], %[a0]\n\t"
             "smlad %[a2], %[t], %[q], %[a2]\n\t"
             "sxtb16 %[t], %[v]\n\t"
             "smlad %[a1], %[t], %[p], %[a1]\n\t"
             "smlad %[a3], %[t], %[q], %[a3]\n\t"
-            "ldr %[p], [%[x], #-8]\n\t"
-            "ldr %[q], [%[x], #-4]\n\t"
+            "ldrd %[p], %[q], [%[x], #-8]\n\t"
             "sxtb16 %[t], %[w], ror #8\n\t"
             "smlad %[a0], %[t], %[p], %[a0]\n\t"
             "smlad %[a2], %[t], %[q], %[a2]\n\t"
@@ -56,7 +56,7 @@ static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *x, int32_
         a2 += *w0 * q;
         a3 += *w1 * q;
     }
-    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+    col0[0] = a0, col0[1] = a1, col1[0] = a2, col1[1] = a3;
 }
 
 /* the two columns of adjacent pixels px, px + 1 of a 1x1 convolution with stride 1 and no
@@ -110,58 +110,113 @@ static void gather(const int8_t *in, int16_t *col, const hm_conv_params *p, int3
         }
 }
 
-/* every output channel of pixels px and px + 1 (px alone when pair is 0); inlined twice,
- * with fast 0 and 1, so that the fast copy keeps its values in registers */
-__attribute__((always_inline)) static inline void conv_pixels(int8_t *out, const hm_conv_params *p,
-                                                              const int16_t *x, int32_t px, int32_t pair, int32_t fast,
-                                                              requant_plan q)
+/* The accumulators of `count` output channels for pixel px (acc) and px + 1 (acc + CONV_CHUNK,
+ * when pair): two channels at a time, an odd last channel takes its row twice. */
+#define CONV_CHUNK 64  /* output channels per pass: 2 x 64 + 2 int32 on the stack */
+#define HM_STR(x) #x
+#define HM_XSTR(x) HM_STR(x)
+
+/* dot_2x2 for `pairs` channel pairs in a row, each from its two bias values (fan-in n a
+ * multiple of 4, at least 4): the whole loop in assembly, its 13 values and the channel
+ * loop's bias pointer, count and column start kept in registers or on its own stack. */
+__attribute__((naked)) static void dot_pairs_2x2(HM_UNUSED const int8_t *w, HM_UNUSED int32_t n,
+                                                 HM_UNUSED const int16_t *x, HM_UNUSED int32_t *acc,
+                                                 HM_UNUSED const int32_t *bias, HM_UNUSED int32_t pairs)
 {
-    const int32_t n = p->cin * p->kh * p->kw, pixels = p->oh * p->ow, cout = p->cout;
-    const int8_t *weight = p->weight;
-    const int32_t *bias = p->bias, *mult = p->mult, *shift = p->shift;
-    int32_t co;
-    for (co = 0; co < cout; co += 2) {
-        const int32_t next = co + 1 < cout ? co + 1 : co;
-        const int32_t m0 = mult ? mult[co] : 1, m1 = mult ? mult[next] : 1;
-        const int32_t s0 = shift[co], s1 = shift[next];
-        int8_t *o0 = out + co * pixels + px, *o1 = out + next * pixels + px;
-        int32_t acc[4];
-        acc[0] = acc[2] = bias[co];
-        acc[1] = acc[3] = bias[next];
-        if (!pair) {
-            dot_2x1(weight + co * n, weight + next * n, x, n, acc);
-            o0[0] = requant_dsp(acc[0], m0, s0, fast, q);
-            o1[0] = requant_dsp(acc[1], m1, s1, fast, q);
-            continue;
-        }
-        dot_2x2(weight + co * n, weight + next * n, x, n, acc);
-        o0[0] = requant_dsp(acc[0], m0, s0, fast, q);
-        o1[0] = requant_dsp(acc[1], m1, s1, fast, q);
-        o0[1] = requant_dsp(acc[2], m0, s0, fast, q);
-        o1[1] = requant_dsp(acc[3], m1, s1, fast, q);
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #12\n\t"
+        "str r2, [sp, #0]\n\t"          /* the column start */
+        "ldr r12, [sp, #48]\n\t"
+        "str r12, [sp, #4]\n\t"         /* bias */
+        "ldr r12, [sp, #52]\n\t"
+        "str r12, [sp, #8]\n\t"         /* pairs */
+        "mov lr, r3\n"
+        "1:\n\t"
+        "ldr r12, [sp, #4]\n\t"
+        "ldrd r4, r5, [r12], #8\n\t"
+        "str r12, [sp, #4]\n\t"
+        "mov r6, r4\n\t"
+        "mov r7, r5\n\t"
+        "ldr r2, [sp, #0]\n\t"
+        "add r3, r0, r1\n"               /* the end of row 0 */
+        "2:\n\t"
+        "ldr r9, [r0, r1]\n\t"
+        "ldr r8, [r0], #4\n\t"
+        "ldrd r10, r11, [r2], #16\n\t"
+        "sxtb16 r12, r8\n\t"
+        "smlad r4, r12, r10, r4\n\t"
+        "smlad r6, r12, r11, r6\n\t"
+        "sxtb16 r12, r9\n\t"
+        "smlad r5, r12, r10, r5\n\t"
+        "smlad r7, r12, r11, r7\n\t"
+        "ldrd r10, r11, [r2, #-8]\n\t"
+        "sxtb16 r12, r8, ror #8\n\t"
+        "smlad r4, r12, r10, r4\n\t"
+        "smlad r6, r12, r11, r6\n\t"
+        "sxtb16 r12, r9, ror #8\n\t"
+        "smlad r5, r12, r10, r5\n\t"
+        "smlad r7, r12, r11, r7\n\t"
+        "cmp r0, r3\n\t"
+        "bne 2b\n\t"
+        "strd r6, r7, [lr, #" HM_XSTR(CONV_CHUNK) " * 4]\n\t"
+        "strd r4, r5, [lr], #8\n\t"
+        "add r0, r0, r1\n\t"            /* past row 1 */
+        "ldr r12, [sp, #8]\n\t"
+        "subs r12, r12, #1\n\t"
+        "str r12, [sp, #8]\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #12\n\t"
+        "pop {r4-r11, pc}");
+}
+
+__attribute__((always_inline)) static inline void conv_acc(const int8_t *w, const int32_t *bias, int32_t n,
+                                                           const int16_t *x, int32_t count, int32_t pair,
+                                                           int32_t *acc)
+{
+    int32_t c = 0;
+    if (pair && n >= 4 && !(n & 3) && count >= 2) {
+        c = count & ~1;
+        dot_pairs_2x2(w, n, x, acc, bias, c >> 1);
+        w += c * n, acc += c, bias += c;
+    }
+    for (; c < count; c += 2, acc += 2, w += 2 * n, bias += 2) {
+        const int32_t two = c + 1 < count;
+        acc[0] = acc[CONV_CHUNK] = bias[0];
+        acc[1] = acc[CONV_CHUNK + 1] = bias[two];
+        if (pair)
+            dot_2x2(w, w + two * n, x, n, acc, acc + CONV_CHUNK);
+        else
+            dot_2x1(w, w + two * n, x, n, acc, 0);
     }
 }
 
 /* groups = 1: two output pixels by two output channels at a time (an odd last pixel alone) */
 static void conv_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
-    const int32_t pixels = p->oh * p->ow;
+    const int32_t pixels = p->oh * p->ow, n = p->cin * p->kh * p->kw;
     const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
-    int32_t px;
     const int32_t pointwise = p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0;
+    int16_t *x = scratch_words(p->scratch);
+    int32_t acc[2 * CONV_CHUNK + 2], px, co;
     for (px = 0; px < pixels; px += 2) {
         const int32_t pair = px + 1 < pixels;
         if (pair && pointwise) {
-            gather_pointwise(in, p->scratch, p, px);
+            gather_pointwise(in, x, p, px);
         } else {
-            gather(in, p->scratch, p, px, 0);
+            gather(in, x, p, px, 0);
             if (pair)
-                gather(in, p->scratch, p, px + 1, 1);
+                gather(in, x, p, px + 1, 1);
         }
-        if (q.fast)
-            conv_pixels(out, p, p->scratch, px, pair, 1, q);
-        else
-            conv_pixels(out, p, p->scratch, px, pair, 0, q);
+        for (co = 0; co < p->cout; co += CONV_CHUNK) {
+            const int32_t count = p->cout - co < CONV_CHUNK ? p->cout - co : CONV_CHUNK;
+            if (pair)
+                conv_acc(p->weight + co * n, p->bias + co, n, x, count, 1, acc);
+            else
+                conv_acc(p->weight + co * n, p->bias + co, n, x, count, 0, acc);
+            requant_block(acc, CONV_CHUNK, out + co * pixels + px, count, pixels, p->mult ? p->mult + co : 0,
+                          p->shift + co, 1 + pair, q);
+        }
     }
 }
 
@@ -248,32 +303,6 @@ __attribute__((always_inline)) static inline int8_t *depthwise_3x3(const int16_t
     return out;
 }
 
-/* one depthwise 3x3 channel of a small output map (fewer than DW_SMALL outputs), where the
- * fixed costs of two passes outweigh their gain: one pass, the taps as three pairs and three
- * singles; inlined twice, with fast 0 and 1 (see conv_pixels) */
-enum { DW_SMALL = 16 };
-__attribute__((always_inline)) static inline int8_t *depthwise_3x3_small(const int16_t *plane, int8_t *out,
-                                                                        const hm_conv_params *p, int32_t co,
-                                                                        int32_t fast, requant_plan q)
-{
-    const int32_t pw = p->w + 2 * p->pad, oh = p->oh, ow = p->ow, stride = p->stride;
-    const int8_t *wk = p->weight + co * 9;
-    const int32_t w01 = pack16(wk[0], wk[1]), w34 = pack16(wk[3], wk[4]);
-    const int32_t w67 = pack16(wk[6], wk[7]), w2 = wk[2], w5 = wk[5], w8 = wk[8];
-    const int32_t m_co = MULT(p, co), s_co = p->shift[co], b_co = p->bias[co];
-    int32_t oy, ox;
-    for (oy = 0; oy < oh; ++oy) {
-        const int16_t *r = plane + oy * stride * pw;
-        for (ox = 0; ox < ow; ++ox, r += stride) {
-            int32_t acc = __smlad(word(r), w01, b_co) + r[2] * w2;
-            acc = __smlad(word(r + pw), w34, acc) + r[pw + 2] * w5;
-            acc = __smlad(word(r + 2 * pw), w67, acc) + r[2 * pw + 2] * w8;
-            *out++ = requant_dsp(acc, m_co, s_co, fast, q);
-        }
-    }
-    return out;
-}
-
 /* depthwise 3x3 with padding 1 on a 2x2 map, the last stage of small networks: each output
  * sees 4 of the 9 taps. A channel's 4 inputs are one word, (x00, x01, x10, x11); SXTB16
  * gives the column pairs A = (x00, x10) and B = (x01, x11), and every output is two SMLADs
@@ -318,6 +347,118 @@ __attribute__((noinline)) static void widen_channel(const int8_t *src, int16_t *
     }
 }
 
+/* channel c minus its zero point into the inside of the padded plane */
+__attribute__((always_inline)) static inline void widen_into_plane(const int8_t *src, int16_t *plane,
+                                                                   const hm_conv_params *p, int32_t pw)
+{
+    int32_t y, x;
+    if (p->h * p->w >= 32) {
+        widen_channel(src, plane + p->pad * pw + p->pad, p->h, p->w, pw, p->in_zp);
+        return;
+    }
+    for (y = 0; y < p->h; ++y) {  /* a few values: the call would cost more than it saves */
+        int16_t *dst = plane + (y + p->pad) * pw + p->pad;
+        for (x = 0; x < p->w; ++x)
+            dst[x] = (int16_t)(*src++ - p->in_zp);
+    }
+}
+
+/* Depthwise 3x3, channel multiplier 1, on a small output map (fewer than DW_SMALL outputs, the
+ * late stages of small networks): per output only the kernel rows that lie inside the input
+ * (one of three on a 1-row map), each one SMLAD over a tap pair and one SMLABB. The rows of
+ * every output are the same for all channels: a table made once per layer holds each
+ * output's first plane element (offset), first kernel row and row count. */
+enum { DW_SMALL = 16 };
+
+__attribute__((always_inline)) static inline void depthwise_small_channels(const int8_t *in, int8_t *out,
+                                                                           const hm_conv_params *p,
+                                                                           int16_t *plane, const int32_t *table,
+                                                                           int32_t n, int32_t path, requant_plan q)
+{
+    const int32_t pw = p->w + 2 * p->pad, hw = p->h * p->w;
+    const int8_t *wk = p->weight;
+    int32_t c, i;
+    for (c = 0; c < p->cin; ++c, in += hw, wk += 9) {
+        const int32_t pairs[3] = {pack16(wk[0], wk[1]), pack16(wk[3], wk[4]), pack16(wk[6], wk[7])};
+        const int32_t singles[3] = {wk[2], wk[5], wk[8]};
+        const int32_t bias = p->bias[c], m = MULT(p, c), s = p->shift[c];
+        const rq_channel r = path == RQ_SLOW ? rq_for(1, 33) : rq_for(m, s);
+        widen_into_plane(in, plane, p, pw);
+        for (i = 0; i < n; ++i) {
+            const int32_t t = table[i], first = (t >> 16) & 3;
+            const int16_t *row = plane + (t & 0xFFFF);
+            const int32_t *tp = pairs + first, *ts = singles + first;
+            int32_t acc = bias;
+            switch (t >> 24) {
+            case 3:
+                acc = __smlabb(row[2 * pw + 2], ts[2], __smlad(word(row + 2 * pw), tp[2], acc));
+                /* fall through */
+            case 2:
+                acc = __smlabb(row[pw + 2], ts[1], __smlad(word(row + pw), tp[1], acc));
+                /* fall through */
+            default:
+                acc = __smlabb(row[2], ts[0], __smlad(word(row), tp[0], acc));
+            }
+            *out++ = path == RQ_SLOW ? requant_out(acc, m, s, q.out_zp, q.tflite, q.lo, q.hi)
+                                     : rq_apply(acc, r, q, path == RQ_FAST_CLAMP);
+        }
+    }
+}
+
+static void depthwise_small(const int8_t *in, int8_t *out, const hm_conv_params *p, int16_t *plane,
+                            requant_plan q)
+{
+    const int32_t pw = p->w + 2 * p->pad;
+    int32_t table[DW_SMALL], oy, ox, n = 0;
+    for (oy = 0; oy < p->oh; ++oy) {
+        const int32_t y0 = oy * p->stride - p->pad;  /* input row of kernel row 0 */
+        const int32_t first = y0 < 0 ? -y0 : 0, end = y0 + 3 > p->h ? p->h - y0 : 3;
+        for (ox = 0; ox < p->ow; ++ox)
+            table[n++] = ((oy * p->stride + first) * pw + ox * p->stride) | first << 16 | (end - first) << 24;
+    }
+    if (!q.fast)
+        depthwise_small_channels(in, out, p, plane, table, n, RQ_SLOW, q);
+    else if (q.clamp)
+        depthwise_small_channels(in, out, p, plane, table, n, RQ_FAST_CLAMP, q);
+    else
+        depthwise_small_channels(in, out, p, plane, table, n, RQ_FAST, q);
+}
+
+/* depthwise 3x3 with padding 1 and stride 1 on a 1-row map (the DS-CNN's blocks on small
+ * inputs): only the middle kernel row meets the input. The channel's row minus its zero
+ * point goes between two zeros; per output one SMLAD over (w3, w4) and one SMLABB. */
+__attribute__((always_inline)) static inline void depthwise_1row_channels(const int8_t *in, int8_t *out,
+                                                                          const hm_conv_params *p, int16_t *row,
+                                                                          int32_t path, requant_plan q)
+{
+    const int32_t w = p->w, zp = p->in_zp;
+    const int8_t *wk = p->weight + 3;
+    int32_t c, x;
+    row[0] = row[w + 1] = 0;
+    for (c = 0; c < p->cin; ++c, wk += 9) {
+        const int32_t taps = pack16(wk[0], wk[1]), last = wk[2], bias = p->bias[c], m = MULT(p, c);
+        const int32_t s = p->shift[c];
+        const rq_channel r = path == RQ_SLOW ? rq_for(1, 33) : rq_for(m, s);
+        for (x = 1; x <= w; ++x)
+            row[x] = (int16_t)(*in++ - zp);
+        for (x = 0; x < w; ++x) {
+            const int32_t acc = __smlabb(row[x + 2], last, __smlad(word(row + x), taps, bias));
+            *out++ = path == RQ_SLOW ? requant_out(acc, m, s, q.out_zp, q.tflite, q.lo, q.hi)
+                                     : rq_apply(acc, r, q, path == RQ_FAST_CLAMP);
+        }
+    }
+}
+
+static void depthwise_1row(const int8_t *in, int8_t *out, const hm_conv_params *p, int16_t *row, requant_plan q)
+{
+    if (!q.fast)
+        depthwise_1row_channels(in, out, p, row, RQ_SLOW, q);
+    else if (q.clamp)
+        depthwise_1row_channels(in, out, p, row, RQ_FAST_CLAMP, q);
+    else
+        depthwise_1row_channels(in, out, p, row, RQ_FAST, q);
+}
+
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
  * with zeros, as int16; each kernel row then takes SMLADs over pairs of taps */
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -333,29 +474,23 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
             depthwise_2x2(in, out, p, 0, q);
         return;
     }
-    int32_t c, m, y, x, oy, ox, ky, kx;
+    if (p->h == 1 && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 1 && mult == 1) {
+        depthwise_1row(in, out, p, plane, q);
+        return;
+    }
+    int32_t c, m, y, oy, ox, ky, kx;
     for (y = 0; y < ph * pw; ++y)  /* the padding ring stays 0 for every channel */
         plane[y] = 0;
+    if (p->kh == 3 && p->kw == 3 && p->oh * p->ow < DW_SMALL && mult == 1) {
+        depthwise_small(in, out, p, plane, q);
+        return;
+    }
     for (c = 0; c < p->cin; ++c) {
-        if (p->h * p->w >= 32) {
-            widen_channel(in + c * p->h * p->w, plane + p->pad * pw + p->pad, p->h, p->w, pw, p->in_zp);
-        } else {  /* a few values: the call would cost more than it saves */
-            const int8_t *src = in + c * p->h * p->w;
-            for (y = 0; y < p->h; ++y) {
-                int16_t *dst = plane + (y + p->pad) * pw + p->pad;
-                for (x = 0; x < p->w; ++x)
-                    dst[x] = (int16_t)(*src++ - p->in_zp);
-            }
-        }
+        widen_into_plane(in + c * p->h * p->w, plane, p, pw);
         for (m = 0; m < mult; ++m) {
             const int32_t co = c * mult + m;
             const int8_t *wk = p->weight + co * p->kh * p->kw;
             const int32_t m_co = MULT(p, co), s_co = p->shift[co], b_co = p->bias[co];
-            if (p->kh == 3 && p->kw == 3 && p->oh * p->ow < DW_SMALL) {
-                out = q.fast ? depthwise_3x3_small(plane, out, p, co, 1, q)
-                             : depthwise_3x3_small(plane, out, p, co, 0, q);
-                continue;
-            }
             if (p->kh == 3 && p->kw == 3 && p->ow <= DW_OUTPUTS) {  /* the common case */
                 out = q.fast ? depthwise_3x3(plane, out, p, co, 1, q) : depthwise_3x3(plane, out, p, co, 0, q);
                 continue;
