@@ -197,7 +197,10 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
     from heiti.automl.study import open_study
     from heiti.scenario import read_scenario_file
 
-    path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 5})))
+    # 30 epochs: the second trial trains for many seconds even on an idle machine, so that the
+    # Ctrl-C sent on its "started" line lands while it trains however late a loaded machine
+    # delivers that line (with 5 epochs, a run beside two CPU hogs once finished the trial first)
+    path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 30})))
     search = prepare(read_scenario_file(path), tmp_path, path)
     # a real search, interrupted (Ctrl-C) while its second trial trains
     process = subprocess.Popen([sys.executable, "-m", "heiti", "automl", str(path), "--no-best"],
@@ -207,7 +210,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
         # the second trial has sampled its parameters (logged after) and now trains for seconds
         err.wait_for("automl: trial 1 started")
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 130, err.finish()
+        assert process.wait(timeout=300) == 130, err.finish()
     finally:
         if process.poll() is None:
             process.kill()

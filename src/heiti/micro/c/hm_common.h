@@ -8,8 +8,10 @@
 /* a helper a model's operators may not need: no -Wunused-function for it */
 #if defined(__GNUC__)
 #define HM_UNUSED __attribute__((unused))
+#define HM_INLINE __attribute__((always_inline)) inline
 #else
 #define HM_UNUSED
+#define HM_INLINE
 #endif
 
 /* power-of-two models store no multipliers (NULL): requantization is a shift */
@@ -130,8 +132,8 @@ static HM_UNUSED int32_t gl_exp_on_negative_values(int32_t a, int32_t integer_bi
     return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + a) for a in [0, 1), Q2.29 (Newton-Raphson) */
-static HM_UNUSED int32_t gl_newton_reciprocal(int32_t a)
+/* 1 / (1 + a) for a in [0, 1), Q2.29 (Newton-Raphson); inlined: softmax's code as before */
+static HM_UNUSED HM_INLINE int32_t gl_newton_reciprocal(int32_t a)
 {
     const int32_t half = (int32_t)(((int64_t)a + INT32_MAX + 1) / 2);
     int32_t x = 1515870810 + gl_high_mul(half, -1010580540), i;
