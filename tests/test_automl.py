@@ -322,6 +322,7 @@ def test_a_compliant_network_passes_the_max78002_rules_and_a_search_skips_what_b
     assert run_cli("automl", write_scenario(tmp_path, _local("rules", search)), "--no-best") == 0
     (trial,) = _summary(tmp_path)["trials"]
     assert (trial["outcome"], trial["rule"]) == ("infeasible", "kernel_sizes")
+    assert trial["facts"]["macs"] > 0  # the units' count, recorded with the rule
     assert not (tmp_path / "build" / "automl" / "trials" / "0000" / "model.pt").exists()
 
 
