@@ -33,8 +33,7 @@ static void pointwise_pixel(const int8_t *in, int8_t *out, const hm_conv_params 
     }
     out += co * pixels + oy * p->ow + ox;
     for (k = 0; k < n; ++k, out += pixels)
-        *out = requant_out(acc[k] + p->bias[co + k], MULT(p, co + k), p->shift[co + k], p->out_zp, p->tflite,
-                           p->act_min, p->act_max);
+        *out = requant_inline(acc[k] + p->bias[co + k], MULT(p, co + k), p->shift[co + k], p);
 }
 
 /* three output channels by four adjacent pixels (stride 1: adjacent bytes of each input
@@ -96,17 +95,18 @@ __attribute__((noinline)) static void pointwise_3x4(const int8_t *in, int8_t *ou
 #undef HM_CHANNEL
 #undef HM_ROW4
 
-/* 1x1, groups 1, no padding: blocks of three channels by four pixels where the stride is 1,
- * the rest pixel by pixel */
+/* 1x1, groups 1, no padding: blocks of three channels by four pixels where the stride is 1
+ * (two last channels as the last three, one of them again), the rest pixel by pixel */
 static void conv_pointwise(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
     const int32_t pixels = p->oh * p->ow, blocks = p->stride == 1 ? pixels & ~3 : 0;
     int32_t co, px;
     for (co = 0; co < p->cout; co += 3) {
         const int32_t n = p->cout - co < 3 ? p->cout - co : 3;
+        const int32_t block_co = n == 3 ? co : (n == 2 && p->cout >= 3 ? p->cout - 3 : -1);
         for (px = 0; px < pixels; ++px) {
-            if (n == 3 && px < blocks) {
-                pointwise_3x4(in, out, p, co, px);
+            if (block_co >= 0 && px < blocks) {
+                pointwise_3x4(in, out, p, block_co, px);
                 px += 3;
                 continue;
             }
@@ -156,7 +156,7 @@ static void conv_depthwise_3x3(const int8_t *in, int8_t *out, const hm_conv_para
                     for (kx = x0 < 0 ? -x0 : 0; kx < 3 && x0 + kx < w; ++kx)
                         acc += ((int32_t)plane[(y0 + ky) * w + x0 + kx] - zp) * k[ky * 3 + kx];
             }
-            *out++ = requant_out(acc, mult, shift, p->out_zp, p->tflite, p->act_min, p->act_max);
+            *out++ = requant_inline(acc, mult, shift, p);
         }
 }
 
@@ -206,8 +206,7 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
                         for (kx = kx_lo; kx < kx_hi; ++kx)
                             acc += ((int32_t)plane[ky * p->w + kx] - p->in_zp) * wk[ky * p->kw + kx];
                 }
-                *out++ = requant_out(acc, MULT(p, co), p->shift[co], p->out_zp, p->tflite,
-                                     p->act_min, p->act_max);
+                *out++ = requant_inline(acc, MULT(p, co), p->shift[co], p);
             }
         }
     }

@@ -26,7 +26,7 @@ static HM_UNUSED int64_t floor_shift(int64_t p, int32_t s)
 /* round_shift below for shifts from 33 on, in 32-bit words (32-bit cores have no 64-bit
  * shifts): h is in the high word of t = p + h - [p < 0], and floor(t / 2^s) is
  * floor(high word / 2^(s - 32)) */
-static HM_UNUSED inline int32_t round_shift_high(int64_t p, int32_t shift, int32_t lo, int32_t hi)
+static HM_UNUSED HM_INLINE int32_t round_shift_high(int64_t p, int32_t shift, int32_t lo, int32_t hi)
 {
     const int32_t t_hi = (int32_t)((uint64_t)p >> 32) + (1 << (shift - 33)) - (p < 0 && (uint32_t)p == 0);
     const int32_t k = shift - 32;
