@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "dimensions; repeatable)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile per layer, in a separate session after the timed "
-                             "calls (runtimes: onnxruntime, openvino)")
+                             "calls (runtimes: onnxruntime, openvino, tvm)")
     parser.add_argument("--profile-runs", type=_positive, default=20, metavar="N",
                         help="calls averaged by --profile (default 20)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON ('-': stdout)")
@@ -80,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.profile and target.name != "local":
         raise InputError("--profile profiles on this host only", hint="leave --target or --profile out")
     if args.profile and not runtime.profiles_layers:
-        raise InputError(f"runtime '{runtime.name}' has no per-layer profiler",
-                         hint="runtimes with one: " + ", ".join(benchmark.profiling_runtimes()))
+        raise InputError(runtime.no_profiler_message(), hint="runtimes with one: " + ", ".join(benchmark.profiling_runtimes()))
     result = benchmark.benchmark(model, runtime, args.fill, args.iterations, args.warmup,
                                  args.batch, dict(args.shape),
                                  args.profile_runs if args.profile else 0, target)
