@@ -77,10 +77,8 @@ def run(args: argparse.Namespace) -> int:
     model = benchmark.load_model_file(args.model)
     target = benchmark.pick_target(args.target)
     runtime = benchmark.pick_runtime(model, args.runtime, args.threads, target.runs_runtime_here)
-    if args.profile and target.name != "local":
-        raise InputError("--profile profiles on this host only", hint="leave --target or --profile out")
-    if args.profile and not runtime.profiles_layers:
-        raise InputError(runtime.no_profiler_message(), hint="runtimes with one: " + ", ".join(benchmark.profiling_runtimes()))
+    if args.profile:
+        benchmark.check_profiler(runtime, target, "--profile")
     result = benchmark.benchmark(model, runtime, args.fill, args.iterations, args.warmup,
                                  args.batch, dict(args.shape),
                                  args.profile_runs if args.profile else 0, target)
