@@ -76,9 +76,11 @@ def test_the_board_layers_stand_beside_the_host_profile(workdir, monkeypatch):
     # every board layer in graph order, under the model's node name
     assert [row["layer"] for row in rows[:len(board_layers)]] == [b["name"] for b in board_layers]
     assert all(row["board instructions"] > 0 for row in rows[:len(board_layers)])
-    # both dense layers keep their ONNX node names on both sides (ONNX Runtime's fused Gemm
-    # and ReLU behind "fused "): their rows hold both figures
-    dense = [row for row in rows if row["operator"] == "dense"]
-    assert len(dense) == 2 and all(row["host ms"] > 0 for row in dense)
-    # every host layer appears once, matched or after the board's rows
-    assert sum(1 for row in table["rows"] if row[5] is not None) == len(host_layers)
+    # ONNX Runtime's fused and NCHWc layers are traced back to the model's nodes, so every
+    # board layer of the model (all but the input's preprocessing) has its host time beside it
+    assert all(row["host ms"] > 0 for row in rows[1:len(board_layers)])
+    # the rest are layers of ONNX Runtime's own (layout reorders), each once
+    assert all(row["operator"].startswith("Reorder") for row in rows[len(board_layers):])
+    # every host layer is counted once: the column adds up to the whole profile
+    shown = sum(row["host ms"] for row in rows if row["host ms"] is not None)
+    assert shown == pytest.approx(sum(layer["mean_ms"] for layer in host_layers), abs=1e-4 * len(rows))

@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         _write(args.csv, _csv([_row(summary)]))
         if summary["profile"] and str(args.csv) != "-":
             layers = args.csv.with_name(args.csv.stem + "-layers.csv")
-            _write(layers, _csv(summary["profile"]))
+            _write(layers, _csv([{**layer, "nodes": " ".join(layer["nodes"])}
+                                 for layer in summary["profile"]]))
     return 0
 
 

@@ -87,6 +87,8 @@ class LayerTime:
     name: str
     op_type: str
     mean_ms: float  # per inference, averaged over the profiled calls
+    # the model's own nodes this layer computes (several when fused), when the runtime can say
+    nodes: list[str] = field(default_factory=list)
 
 
 class ThreadsParams(Params):

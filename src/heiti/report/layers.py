@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from heiti.pipeline.measurements import Measurements
 
 NAMING = ("Layer names are the runtime's: ONNX Runtime keeps the model's node names except for "
-          "nodes it fuses; OpenVINO names the nodes of its compiled graph; TVM names each "
-          "compiled kernel after the operators it fuses (its ONNX importer keeps no node names).")
+          "nodes it fuses or converts (heiti traces those back to the model's nodes); OpenVINO "
+          "names the nodes of its compiled graph; TVM names each compiled kernel after the "
+          "operators it fuses (its ONNX importer keeps no node names).")
 
 
 def profile_sections(doc: Measurements) -> list[Section]:
@@ -65,26 +66,21 @@ def side_by_side_sections(docs: list[Measurements]) -> list[Section]:
         sections.append(Section(f"Per layer: {doc.name} and the host", [Table(header, table_rows)],
                                 notes=[
             "Board rows: instructions per inference counted on the emulated board, in graph order. "
-            "Host columns: each runtime's profile, matched to the board's layer by the model's "
-            "node name (the name itself, behind ONNX Runtime's 'fused ', or followed by a "
-            "suffix the runtime added, such as ONNX Runtime's _quant); host layers that match none (fused or renamed kernels) are "
-            "listed after the board's, one per row. " + NAMING]))
+            "Host columns: each runtime's profile beside the board layer of the same model node "
+            "(a fused layer beside the first node it covers); host layers without a model node "
+            "the board names (layout reorders, TVM's kernels) follow, one per row. " + NAMING]))
     return sections
 
 
 def _match(rows: list[dict[str, Any]], layers: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """Board row index -> the host layers of the same model node."""
-    names = {row.get("name"): i for i, row in enumerate(rows) if row.get("name")}
+    """Board row index -> the host layers that compute the same model node: a model node the
+    runtime resolved its layer to (``nodes``), else the layer's own name."""
+    names = {row["name"]: i for i, row in enumerate(rows) if row.get("name")}
     matched: dict[int, list[dict[str, Any]]] = {}
     for layer in layers:
-        # ONNX Runtime's fusions keep the first node's name behind "fused "
-        name = layer["name"].removeprefix("fused ")
-        owner = names.get(name)
-        if owner is None:  # the longest board name the host name extends (`/conv1/Conv_quant`)
-            prefixes = [n for n in names if name.startswith(n + "_")]
-            owner = names[max(prefixes, key=len)] if prefixes else None
-        if owner is not None:
-            matched.setdefault(owner, []).append(layer)
+        owners = [names[n] for n in [*layer.get("nodes", []), layer["name"]] if n in names]
+        if owners:
+            matched.setdefault(owners[0], []).append(layer)
     return matched
 
 

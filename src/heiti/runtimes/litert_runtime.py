@@ -26,7 +26,7 @@ class LitertRuntime(Runtime):
     requires = ("ai_edge_litert",)
     extra = "litert"
     no_profiler_reason = ("ai-edge-litert's Python interpreter exposes no op profiler; LiteRT's "
-                          "benchmark_model tool has one: --enable_op_profiling=true")
+                          "benchmark_model tool has one")
 
     def load(self, model: Artifact) -> None:
         from heiti.frameworks import litert_tools
