@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -72,13 +73,19 @@ def _c_string(text: str) -> str:
 def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, input_size: int,
                   output_size: int, layers: int, versions: dict[str, str]) -> str:
     """fw_config.h: what the server knows about its board and its model."""
-    inp, out = io.inputs[0], io.outputs[0]
-    in_dims, out_dims = inp.with_batch(1), out.with_batch(1)
+    inp = io.inputs[0]
+    in_dims, outs = inp.with_batch(1), [out.with_batch(1) for out in io.outputs]
+    # a model with several outputs writes them one after the other; OUTPUT carries one tensor each
+    sizes = [output_size] if len(outs) == 1 else [math.prod(dims) for dims in outs]
+    if sum(sizes) != output_size:
+        raise InputError(f"the model's outputs {[out.name for out in io.outputs]} hold {sum(sizes)} values, "
+                         f"its C output buffer {output_size}", hint="regenerate the artifact with micro-c")
+    headers = sum(4 + 4 * len(dims) for dims in outs)
     # the largest message the host sends: DATA, or the IOSPEC JSON (class names and all)
     iospec = len(json.dumps(io.model_dump(mode="json", exclude_none=True), separators=(",", ":")))
     max_message = max(256, 4 + 4 + 4 * len(in_dims) + input_size + 64, iospec + 64)
     # the largest transmission: PROCESS_DONE + OUTPUT, or STATS (fixed text, a number per layer)
-    tx_buffer = max(2 * 14 + 8 + 8 + 4 * len(out_dims) + output_size, 14 + 1024 + 21 * layers)
+    tx_buffer = max(2 * 14 + 8 + 4 + headers + output_size, 14 + 1024 + 21 * layers)
     quiet = max(board.clock_hz // 100, 200 * 10 * board.clock_hz // 115200)  # 200 characters, >= 10 ms
     dtype = "int8" if inp.dtype == "int8" else "uint8"  # an imported int8 model takes its own int8
     spec = f"{inp.name}: {dtype}{in_dims}"
@@ -93,7 +100,10 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
         "FW_MODEL_SHA256": _c_string(model_sha256),
         "FW_INPUT_NDIM": str(len(in_dims)), "FW_INPUT_DIMS": "{" + ", ".join(map(str, in_dims)) + "}",
         "FW_INPUT_SPEC": _c_string(spec), "FW_INPUT_DTYPE": f"DT_{dtype.upper()}",
-        "FW_OUTPUT_NDIM": str(len(out_dims)), "FW_OUTPUT_DIMS": "{" + ", ".join(map(str, out_dims)) + "}",
+        "FW_OUTPUTS": str(len(outs)), "FW_OUTPUT_HEADERS": str(headers),
+        "FW_OUTPUT_NDIMS": "{" + ", ".join(str(len(dims)) for dims in outs) + "}",
+        "FW_OUTPUT_DIMS": "{" + ", ".join(str(d) for dims in outs for d in dims) + "}",
+        "FW_OUTPUT_SIZES": "{" + ", ".join(map(str, sizes)) + "}",
         "FW_QUIET": f"{quiet}u", "FW_BYTE_TIMEOUT": f"{board.clock_hz}u",  # 1 s without a byte mid-frame
         "FW_PROFILE": "1" if profile else "0",
     }

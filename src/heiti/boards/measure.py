@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from heiti.boards.build import Firmware
+from heiti.boards.elf import object_bytes
+
+WEIGHTS = r"op\d+_weight\w*"  # micro-c's weight arrays: int8, or packed indices, palette and decoder
 
 
 def summarize(firmware: Firmware, stats: dict[str, Any], layers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -34,7 +37,8 @@ def summarize(firmware: Firmware, stats: dict[str, Any], layers: list[dict[str, 
         + (f" (resolution {resolution} instructions)" if resolution > 1 else ""),
         "profiling_build": firmware.profile, "firmware": str(firmware.elf),
         "flash": {"used_bytes": firmware.flash_bytes, "limit_bytes": board.flash.size,
-                  "sections": {s.name: s.size for s in sections if s.flash}},
+                  "sections": {s.name: s.size for s in sections if s.flash},
+                  "weights_bytes": object_bytes(firmware.elf, WEIGHTS)},
         "ram": {"used_bytes": firmware.ram_bytes, "limit_bytes": board.ram.size,
                 "sections": {s.name: s.size for s in sections if s.ram}},
         "stack": {"reserved_bytes": stats.get("stack", {}).get("size", board.stack_bytes),

@@ -17,9 +17,10 @@ from heiti.micro.ops import unit
 
 
 class FloatBuilder:
-    def __init__(self, input_shape: tuple[int, ...], input_scale: float, mean: np.ndarray | None = None):
+    def __init__(self, input_shape: tuple[int, ...], input_scale: float, mean: np.ndarray | None = None,
+                 dtype: str = "uint8"):
         self.input_scale = input_scale
-        self.tensors = {"input": Tensor("input", tuple(input_shape), 0.0, "uint8")}
+        self.tensors = {"input": Tensor("input", tuple(input_shape), 0.0, dtype)}  # raw uint8, or int8
         self.ops: list[Op] = []
         self.current = "input"
         self.names: dict[str, str] = {}  # graph tensor -> the model's own name for it

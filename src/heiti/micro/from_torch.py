@@ -17,13 +17,15 @@ from heiti.micro.graph import Graph
 
 SUPPORTED = ("Sequential, Conv2d (dilation 1, groups 1 or depthwise, symmetric zero padding), "
              "BatchNorm2d after a Conv2d, ReLU, ReLU6, MaxPool2d and AvgPool2d (no padding), "
-             "AdaptiveAvgPool2d(1), Flatten, Dropout, Identity, Linear, Upsample (nearest, whole factors), "
-             "Tanh and Hardswish (tflite schemes), and blocks with "
+             "AdaptiveAvgPool2d(1), Flatten, Unflatten, Dropout, Identity, Linear, "
+             "Upsample (nearest, whole factors), Tanh and Hardswish (tflite schemes), and blocks with "
              "'body' and 'residual' attributes (residual add)")
 
 
-def from_torch(module: Any, input_shape: tuple[int, ...], input_scale: float, mean: Any = None) -> Graph:
-    builder = FloatBuilder(input_shape, input_scale, mean)
+def from_torch(module: Any, input_shape: tuple[int, ...], input_scale: float, mean: Any = None,
+               dtype: str = "uint8") -> Graph:
+    """The float graph of a module whose input is raw ``dtype`` integers times ``input_scale``."""
+    builder = FloatBuilder(input_shape, input_scale, mean, dtype)
     _walk(module.eval(), builder, "model")
     return builder.finish()
 
@@ -94,6 +96,12 @@ def _global_pool(module: Any, b: FloatBuilder, path: str) -> None:
     b.avgpool(h, w, 1)
 
 
+def _unflatten(module: Any, b: FloatBuilder, path: str) -> None:
+    if module.dim not in (1, -len(b.shape)) or len(b.shape) != 1:
+        raise _reject(path, module, "only a flat vector unflattened after the batch dimension")
+    b.reshape(tuple(int(d) for d in module.unflattened_size))
+
+
 def _linear(module: Any, b: FloatBuilder, path: str) -> None:
     if len(b.shape) != 1:
         raise _reject(path, module, "Linear needs a flattened input (add nn.Flatten)")
@@ -118,7 +126,7 @@ MODULES = {
     "Sequential": _sequential, "Conv2d": _conv, "BatchNorm2d": _batch_norm,
     "ReLU": lambda m, b, path: b.activation("relu"), "ReLU6": lambda m, b, path: b.activation("relu6"),
     "MaxPool2d": _pool, "AvgPool2d": _pool, "AdaptiveAvgPool2d": _global_pool,
-    "Flatten": lambda m, b, path: b.reshape((int(np.prod(b.shape)),)),
+    "Flatten": lambda m, b, path: b.reshape((int(np.prod(b.shape)),)), "Unflatten": _unflatten,
     "Dropout": lambda m, b, path: None, "Identity": lambda m, b, path: None, "Linear": _linear,
     "Tanh": lambda m, b, path: b.emit("tanh", [b.current], {}),  # tflite schemes
     "Hardswish": lambda m, b, path: b.emit("hard_swish", [b.current], {}),  # tflite schemes

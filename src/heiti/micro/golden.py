@@ -26,11 +26,13 @@ class NumpyBackend:
         return np.asarray(array, dtype=np.int64)
 
     @staticmethod
-    def conv_sums(x: np.ndarray, weight: np.ndarray, stride: int, pad: int, groups: int) -> np.ndarray:
+    def conv_sums(x: np.ndarray, weight: np.ndarray, stride: int, pad: int, groups: int,
+                  dilation: int = 1) -> np.ndarray:
         n, cin = x.shape[:2]
         cout, cg, kh, kw = weight.shape
         x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-        windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+        span = ((kh - 1) * dilation + 1, (kw - 1) * dilation + 1)  # a dilated window's extent
+        windows = sliding_window_view(x, span, axis=(2, 3))[:, :, ::stride, ::stride, ::dilation, ::dilation]
         ho, wo = windows.shape[2:4]
         windows = windows.reshape(n, groups, cg, ho, wo, kh, kw)
         w = weight.reshape(groups, cout // groups, cg, kh, kw)
@@ -64,7 +66,15 @@ def run(graph: Graph, raw: Any, backend: Any = NumpyBackend) -> Any:
     return run_all(graph, raw, backend)[graph.output]
 
 
+def run_outputs(graph: Graph, raw: Any, backend: Any = NumpyBackend) -> list[Any]:
+    """Every graph output (int64), in the model's order."""
+    values = run_all(graph, raw, backend)
+    return [values[name] for name in graph.outputs]
+
+
 def predict(graph: Graph, raw: np.ndarray, batch: int = 256) -> np.ndarray:
-    """int8 outputs of the golden model, batched to bound memory."""
-    parts = [run(graph, raw[i : i + batch]) for i in range(0, len(raw), batch)]
+    """int8 outputs of the golden model as the device's output buffer: (N, every output flattened,
+    one after the other), batched to bound memory."""
+    parts = [np.concatenate([o.reshape(len(o), -1) for o in run_outputs(graph, raw[i : i + batch])], axis=1)
+             for i in range(0, len(raw), batch)]
     return np.concatenate(parts).astype(np.int8)

@@ -51,6 +51,25 @@ class Graph:
     scheme: str  # "pow2", "per-channel", "tflite" or "tflite-single"
     input_scale: float  # dataset value = (raw - input zero point) * input_scale
     info: dict[str, Any] = field(default_factory=dict)
+    extra_outputs: list[str] = field(default_factory=list)  # a model's further outputs, after ``output``
+
+    @property
+    def outputs(self) -> list[str]:
+        """Every output tensor, in the model's order: the device writes them one after the other
+        into its output buffer."""
+        return [self.output, *self.extra_outputs]
+
+    @property
+    def output_size(self) -> int:
+        """int8 values of all outputs together (the device's output buffer)."""
+        return sum(self.tensors[name].size for name in self.outputs)
+
+    def split_outputs(self, flat: np.ndarray) -> list[np.ndarray]:
+        """A batch of output buffers (N, output_size) as one array per output, shaped (N, *shape)."""
+        sizes = [self.tensors[name].size for name in self.outputs]
+        parts = np.split(np.asarray(flat).reshape(len(flat), -1), np.cumsum(sizes)[:-1], axis=1)
+        return [part.reshape(len(flat), *self.tensors[name].shape)
+                for part, name in zip(parts, self.outputs, strict=True)]
 
     @property
     def output_scale(self) -> float:
@@ -81,6 +100,7 @@ class Graph:
         structure = {
             "format": FORMAT, "version": VERSION, "input": self.input, "output": self.output,
             "scheme": self.scheme, "input_scale": self.input_scale, "info": self.info,
+            "extra_outputs": self.extra_outputs,
             "tensors": [{"name": t.name, "shape": list(t.shape), "scale": t.scale, "dtype": t.dtype,
                          "zero_point": t.zero_point} for t in self.tensors.values()],
             "ops": [{"kind": op.kind, "inputs": op.inputs, "output": op.output, "attrs": op.attrs,
@@ -106,7 +126,7 @@ class Graph:
                       {k: arrays[f"op{i}.{k}"] for k in o["arrays"]})
                    for i, o in enumerate(structure["ops"])]
             graph = cls(tensors, ops, structure["input"], structure["output"], structure["scheme"],
-                        structure["input_scale"], structure["info"])
+                        structure["input_scale"], structure["info"], list(structure.get("extra_outputs", [])))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as exc:
             raise InputError(f"'{path}' is not a {FORMAT} graph: {exc}") from None
         problem = graph.problem()
@@ -129,7 +149,8 @@ class Graph:
             if missing or unknown_inputs or op.output not in self.tensors:
                 return f"operator {i} '{op.kind}' lacks {missing or unknown_inputs or op.output}"
             known.add(op.output)
-        return None if self.output in known else f"output '{self.output}' is never computed"
+        missing = [name for name in self.outputs if name not in known]
+        return f"output '{missing[0]}' is never computed" if missing else None
 
 
 def raw_input(x: np.ndarray, input_scale: float) -> np.ndarray:

@@ -7,7 +7,9 @@ Usage::
 
 A tensor lives from the step that writes it to the last step that reads it (the
 graph output to the end). Operators whose unit says so (``reshape`` always, ``clamp``
-when its input dies there) run in place: they share their input's buffer. Strategies only assign
+when its input dies there) run in place: they share their input's buffer. ``scratch``
+buffers live during one operator only (a palette-stored layer's decoded weights,
+``micro/palette.py``) and are placed like tensors. Strategies only assign
 offsets to buffers, so they can be swapped (see ``Strategy``). The model input is
 read from the caller's buffer and is not in the arena.
 """
@@ -78,7 +80,7 @@ def _aligned(size: int) -> int:
 
 def buffers(graph: Graph) -> tuple[list[Buffer], list[str]]:
     """Buffers with lifetimes (op indices), after merging in-place operators' outputs."""
-    last_use = {graph.output: len(graph.ops)}
+    last_use = {name: len(graph.ops) for name in graph.outputs}
     for step, op in enumerate(graph.ops):
         for name in op.inputs:
             last_use[name] = max(last_use.get(name, step), step)
@@ -89,7 +91,7 @@ def buffers(graph: Graph) -> tuple[list[Buffer], list[str]]:
         source = op.inputs[0]
         mode = unit(op.kind).in_place
         shares = source in owner and (mode == "always" or (
-            mode == "last-reader" and last_use[source] == step and source != graph.output))
+            mode == "last-reader" and last_use[source] == step and source not in graph.outputs))
         size = _aligned(graph.tensors[op.output].size)
         if shares:
             buf = owner[source]
@@ -103,13 +105,17 @@ def buffers(graph: Graph) -> tuple[list[Buffer], list[str]]:
     return result, in_place
 
 
-def plan_memory(graph: Graph, strategy: Strategy | None = None) -> MemoryPlan:
+def plan_memory(graph: Graph, strategy: Strategy | None = None,
+                scratch: dict[str, tuple[int, int]] | None = None) -> MemoryPlan:
+    """``scratch``: name -> (bytes, the step using it); its offset is ``offsets[name]``."""
     bufs, in_place = buffers(graph)
+    scratch = scratch or {}
+    bufs += [Buffer(name, _aligned(size), step, step, [name]) for name, (size, step) in scratch.items()]
     placed = (strategy or GreedyBySize()).place(bufs)
     offsets = {t: placed[b.name] for b in bufs for t in b.tensors}
     arena = max((placed[b.name] + b.size for b in bufs), default=0)
     naive = sum(_aligned(graph.tensors[op.output].size) for op in graph.ops
-                if unit(op.kind).in_place != "always")
+                if unit(op.kind).in_place != "always") + sum(_aligned(s) for s, _ in scratch.values())
     steps = range(len(graph.ops) + 1)
     lower = max((sum(b.size for b in bufs if b.first <= s <= b.last) for s in steps), default=0)
     return MemoryPlan(offsets, arena, naive, lower, in_place)

@@ -65,7 +65,8 @@ class QatNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             graph = self.to_integer()
-            raw = torch.clamp(torch.round(x.double() / graph.input_scale), 0, 255)
+            info = np.iinfo(graph.tensors[graph.input].dtype)  # raw uint8, or int8 for signed data
+            raw = torch.clamp(torch.round(x.double() / graph.input_scale), info.min, info.max)
             q = golden.run(graph, raw, TorchBackend)
             return ((q.double() - graph.output_zero_point) * graph.output_scale).float()
         return self._train_forward(x)

@@ -173,7 +173,8 @@ def to_integer(graph: Graph, ranges: dict[str, float], scheme: str,
         ops.append(rules.quantize(op, graph, scales, scheme))
         t = graph.tensors[op.output]
         tensors[op.output] = Tensor(t.name, t.shape, scales[op.output])
-    return Graph(tensors, ops, graph.input, graph.output, scheme, graph.input_scale, dict(graph.info))
+    return Graph(tensors, ops, graph.input, graph.output, scheme, graph.input_scale, dict(graph.info),
+                 list(graph.extra_outputs))
 
 
 def _bounds(value: float | tuple[float, float], act: str | None) -> tuple[float, float]:
@@ -206,7 +207,13 @@ def _to_tflite(graph: Graph, ranges: dict, given: dict[str, tuple[float, int]], 
         ops.append(rules.quantize_tflite(op, graph, params, scheme))
         t = graph.tensors[op.output]
         tensors[op.output] = Tensor(t.name, t.shape, params[op.output][0], zero_point=params[op.output][1])
-    return Graph(tensors, ops, graph.input, graph.output, scheme, graph.input_scale, dict(graph.info))
+    return Graph(tensors, ops, graph.input, graph.output, scheme, graph.input_scale, dict(graph.info),
+                 list(graph.extra_outputs))
+
+
+def signed_input_scale(x: np.ndarray) -> float:
+    """The power-of-two ``s`` with dataset values = raw int8 * s that holds the largest magnitude."""
+    return 2.0 ** -pow2_frac(float(np.abs(np.asarray(x, dtype=np.float64)).max()))
 
 
 def detect_input_scale(x: np.ndarray) -> float:

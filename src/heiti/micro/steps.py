@@ -14,7 +14,7 @@ from heiti.core.iospec import IOSpec
 from heiti.core.steps import Optimizer, StepContext
 from heiti.errors import InputError
 from heiti.micro.graph import Graph
-from heiti.micro.quantize import detect_input_scale
+from heiti.micro.quantize import detect_input_scale, signed_input_scale
 
 
 class TorchToMicro(Optimizer):
@@ -90,6 +90,24 @@ def input_scale(given: float | None, ctx: StepContext) -> float:
     return given
 
 
+def input_grid(given: float | None, ctx: StepContext) -> tuple[float, str]:
+    """The raw integers the device reads for a PyTorch model, as ``(scale, dtype)``: raw uint8
+    (``input_scale``) for non-negative data; for data with negative values (e.g. vibration
+    windows) int8 with zero point 0, on ``given`` or the power-of-two grid that holds the training
+    split's largest magnitude."""
+    x = samples(ctx, "train").x
+    if x.min() >= 0:
+        return input_scale(given, ctx), "uint8"
+    if given is None:
+        return signed_input_scale(x), "int8"
+    raw = x / given
+    if raw.min() < -128.5 or raw.max() > 127.5:
+        raise InputError(f"micro: with input_scale {given:g} the signed inputs span raw values "
+                         f"{raw.min():.1f}..{raw.max():.1f}, outside int8 -128..127",
+                         hint="leave input_scale unset to fit the training data's range")
+    return given, "int8"
+
+
 def check_fit(floats: Graph, model: Artifact, ctx: StepContext) -> None:
     """The dataset's samples against the model's input: a refusal naming both shapes, with
     the dataset's own hint (e.g. its image size parameter), before any NumPy reshape fails."""
@@ -102,14 +120,15 @@ def check_fit(floats: Graph, model: Artifact, ctx: StepContext) -> None:
                          hint=hint or "give the dataset the model's input size and channel count")
 
 
-def torch_float_graph(model: Artifact, scale: float, mean: Any = None) -> tuple[Any, Graph]:
-    """The PyTorch module of a zoo artifact and its float graph."""
+def torch_float_graph(model: Artifact, scale: float, mean: Any = None,
+                      dtype: str = "uint8") -> tuple[Any, Graph]:
+    """The PyTorch module of a zoo artifact and its float graph (raw ``dtype`` input)."""
     from heiti.frameworks.torch_tools import load_module
     from heiti.micro.from_torch import from_torch
 
     module = load_module(model)
     shape = tuple(model.provenance.details["input_shape"])
-    return module, from_torch(module, shape, scale, mean)
+    return module, from_torch(module, shape, scale, mean, dtype)
 
 
 def graph_artifact(graph: Graph, output: Path, model: Artifact, producer: str,
@@ -130,8 +149,14 @@ def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
     io.inputs[0] = io.inputs[0].model_copy(update={"dtype": source.dtype, "scale": graph.input_scale,
                                                    "zero_point": source.zero_point,
                                                    "shape": [-1, *source.shape]})
-    io.outputs[0] = io.outputs[0].model_copy(update={"dtype": "int8", "scale": graph.output_scale,
-                                                     "zero_point": graph.output_zero_point})
+    if len(io.outputs) != len(graph.outputs):
+        names = ", ".join(spec.name for spec in io.outputs)
+        raise InputError(f"micro: the model has {len(io.outputs)} outputs ({names}), its integer graph "
+                         f"{len(graph.outputs)}")
+    for k, name in enumerate(graph.outputs):
+        t = graph.tensors[name]
+        io.outputs[k] = io.outputs[k].model_copy(update={"dtype": "int8", "scale": t.scale,
+                                                         "zero_point": t.zero_point})
     return io
 
 
@@ -144,13 +169,13 @@ def train_qat(model: Artifact, ctx: StepContext, params: Any) -> tuple[Any, Any]
     from heiti.micro.quantize import calibrate
     from heiti.scenario import TrainSettings
 
-    scale = input_scale(params.input_scale, ctx)
+    scale, dtype = input_grid(params.input_scale, ctx)
     train = ctx.dataset.split("train")
     mean = None
     if params.subtract_mean:
         raw = train.x / scale
         mean = np.rint(raw.mean(axis=tuple(i for i in range(raw.ndim) if i != 1))).astype(np.int32)
-    _, floats = torch_float_graph(model, scale, mean)
+    _, floats = torch_float_graph(model, scale, mean, dtype)
     check_fit(floats, model, ctx)
     compensate_mean(floats)
     ranges = calibrate(floats, ctx.dataset.split("calibration").x[: params.calibration_samples])

@@ -26,11 +26,11 @@ from heiti.micro.ops import unit
 from heiti.micro.ops.add import ADD_LEFT_SHIFT, tflite_add_arrays
 from heiti.micro.quantize import mean_multiplier, quantize_multiplier, tflite_clamps
 
-SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
+SUPPORTED = ("CONV_2D, DEPTHWISE_CONV_2D (also dilated), FULLY_CONNECTED, MAX_POOL_2D, AVERAGE_POOL_2D, "
              "MEAN over height and width, ADD and MUL (broadcasting, constant operands), CONCATENATION, "
              "RESIZE_NEAREST_NEIGHBOR, "
              "PAD, SAME padding (also uneven), RESHAPE, TRANSPOSE (NCHW <-> NHWC), RELU/RELU6 with unchanged "
-             "quantization, SOFTMAX (int8, over a vector), TANH, HARD_SWISH; fused RELU/RELU6")
+             "quantization, SOFTMAX (int8, over a vector), TANH, HARD_SWISH, LOGISTIC; fused RELU/RELU6")
 _INT8, _UINT8, _INT32 = 9, 3, 2  # TensorType values of the schema
 _ACT = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
 
@@ -111,9 +111,9 @@ class _Reader:
         return name
 
     def _start(self, input_shape: tuple[int, ...]) -> None:
-        inputs, outputs = self.sub.InputsAsNumpy(), self.sub.OutputsAsNumpy()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise InputError("micro: only .tflite models with one input and one output are supported")
+        inputs = self.sub.InputsAsNumpy()
+        if len(inputs) != 1:
+            raise InputError("micro: only .tflite models with one input are supported")
         index = int(inputs[0])
         dims = self.shape(index)[1:]
         given = tuple(input_shape)
@@ -179,20 +179,21 @@ class _Reader:
             outs = [int(i) for i in op.OutputsAsNumpy()]
             self.values[outs[0]] = handler(self, op, ins, outs[0])
             self.names.setdefault(self.values[outs[0]].name, self.sub.Tensors(outs[0]).Name().decode())
-        out_index = int(self.sub.OutputsAsNumpy()[0])
-        result = self.values.get(out_index)
-        if result is None or result.hwc or result.pad:
-            raise InputError("micro: the model's output must be a computed tensor in heiti's order")
-        return Graph(self.tensors, self.ops, "input", result.name, "tflite", self.input_scale,
-                     {"source": "tflite", "names": self.names})
+        results = [self.values.get(int(index)) for index in self.sub.OutputsAsNumpy()]
+        if any(result is None or result.hwc or result.pad for result in results):
+            raise InputError("micro: the model's outputs must be computed tensors in heiti's order")
+        names = [result.name for result in results if result is not None]
+        return Graph(self.tensors, self.ops, "input", names[0], "tflite", self.input_scale,
+                     {"source": "tflite", "names": self.names}, names[1:])
 
     # --- operators ---------------------------------------------------------------------------
     def _conv(self, op: Any, ins: list[int], out: int, depthwise: bool) -> _Value:
         kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
         o = self.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
         src = self.value(ins[0], kind, "nhwc")
-        if o.DilationHFactor() != 1 or o.DilationWFactor() != 1 or o.StrideH() != o.StrideW():
-            raise InputError(f"micro: {kind} needs dilation 1 and equal strides")
+        dilation = int(o.DilationHFactor())
+        if o.DilationWFactor() != dilation or o.StrideH() != o.StrideW():
+            raise InputError(f"micro: {kind} needs equal dilations and equal strides")
         weight = self.const(ins[1], np.int8)
         if weight is None:
             raise InputError(f"micro: {kind} needs constant int8 weights")
@@ -203,15 +204,16 @@ class _Reader:
         else:  # [cout, kh, kw, cin] -> [cout, cin, kh, kw]
             weight = weight.transpose(0, 3, 1, 2)
             groups = 1
-        kh, kw = weight.shape[2:]
+        kh, kw = ((k - 1) * dilation + 1 for k in weight.shape[2:])  # the dilated window's extent
         pad = src.pad
         if not pad:  # SAME padding: symmetric in the kernel, uneven as a frame of the input's zero point
             pads = self._same_pad(o.Padding(), h, w, kh, kw, o.StrideH())
             pad = pads[0] if len(set(pads)) == 1 else 0
             if not pad:
                 src = self._padded(src, pads, self.act_quant(ins[0])[1])
+        attrs = {"stride": int(o.StrideH()), "pad": pad, "groups": groups}
         return self._affine("conv2d", src, ins, out, weight, o.FusedActivationFunction(),
-                            {"stride": int(o.StrideH()), "pad": pad, "groups": groups}, "nhwc")
+                            attrs | ({"dilation": dilation} if dilation != 1 else {}), "nhwc")
 
     def _same_pad(self, padding: int, h: int, w: int, kh: int, kw: int, stride: int) -> list[int]:
         """[top, bottom, left, right] of TFLite's padding (SAME: the odd one at the bottom or right)."""
@@ -452,6 +454,17 @@ class _Reader:
         attrs = softmax.parameters(self.act_quant(ins[0])[0], beta)
         return _Value(self.emit("softmax", [src.name], shape, quant, attrs), src.layout, src.hwc)
 
+    def op_logistic(self, op: Any, ins: list[int], out: int) -> _Value:
+        from heiti.micro.ops import logistic
+
+        src = self.value(ins[0], "LOGISTIC")
+        quant = self.act_quant(out)
+        if quant != logistic.OUTPUT:
+            raise InputError(f"micro: an int8 LOGISTIC outputs scale 1/256 and zero point -128 (got {quant})")
+        attrs = logistic.parameters(*self.act_quant(ins[0]))
+        return _Value(self.emit("logistic", [src.name], self.tensors[src.name].shape, quant, attrs),
+                      src.layout, src.hwc)
+
     def op_quantize(self, op: Any, ins: list[int], out: int) -> _Value:
         from heiti.micro.quantize import quantize_multiplier
 
@@ -517,6 +530,8 @@ class _Reader:
             hwc = src.hwc if same_memory else (ours[0], ours[1], ours[2])
             shape = (int(target[0]),)
             layout = "flat"
+        elif len(target) == 2 and src.layout == "flat" and not src.hwc:  # e.g. windows (channels, length)
+            shape, layout, hwc = tuple(int(d) for d in target), "flat", None
         elif len(target) == 3 and same_memory and not src.hwc:
             h, w, c = target  # an NHWC view when memory allows it (TFLite's kernels are NHWC)
             nhwc = c == 1 or h * w == 1
@@ -538,6 +553,7 @@ OPERATORS = {
     "RESIZE_NEAREST_NEIGHBOR": _Reader.op_resize_nearest_neighbor,
     "PAD": _Reader.op_pad, "RELU": _Reader.op_relu, "RELU6": _Reader.op_relu6,
     "TRANSPOSE": _Reader.op_transpose, "RESHAPE": _Reader.op_reshape, "SOFTMAX": _Reader.op_softmax,
+    "LOGISTIC": _Reader.op_logistic,
     "QUANTIZE": _Reader.op_quantize, "DEQUANTIZE": _Reader.op_dequantize,
     "TANH": _Reader.op_tanh, "HARD_SWISH": _Reader.op_hard_swish,
 }

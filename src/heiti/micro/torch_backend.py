@@ -19,8 +19,10 @@ class TorchBackend:
         return torch.from_numpy(np.asarray(array, dtype=np.int64))
 
     @staticmethod
-    def conv_sums(x: torch.Tensor, weight: torch.Tensor, stride: int, pad: int, groups: int) -> torch.Tensor:
-        out = F.conv2d(x.double(), weight.double(), stride=stride, padding=pad, groups=groups)
+    def conv_sums(x: torch.Tensor, weight: torch.Tensor, stride: int, pad: int, groups: int,
+                  dilation: int = 1) -> torch.Tensor:
+        out = F.conv2d(x.double(), weight.double(), stride=stride, padding=pad, dilation=dilation,
+                       groups=groups)
         return out.round().long()
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -19,6 +20,15 @@ class MicroCParams(Params):
         "bit for bit with the golden model (0: skip the host build)")
     cortex_m4: bool = Field(True, description="compile for Cortex-M4 (when arm-none-eabi-gcc is on "
                             "PATH) and report flash, RAM and stack")
+    weight_storage: Literal["dense", "palette"] = Field(
+        "dense", description="palette: layers whose int8 weights take at most 16 values per layer or "
+        "per output channel (after the cluster optimizer) are stored as packed 1/2/4-bit indices "
+        "plus int8 palettes and decoded into the arena just before the layer runs (less flash, "
+        "more RAM and instructions; docs/compression.md); dense: int8 arrays")
+    decode_bytes: int = Field(
+        0, ge=0, description="palette storage: the arena bytes a layer's weights are decoded into, "
+        "a chunk of output channels at a time (at least 4; 0: whole layers, the fastest). Less "
+        "RAM, more instructions: each chunk runs the kernel again (docs/compression.md)")
 
 
 class MicroC(Optimizer):
@@ -39,17 +49,27 @@ class MicroC(Optimizer):
         from heiti.micro.codegen import generate
         from heiti.micro.graph import Graph
         from heiti.micro.macs import layer_table
+        from heiti.micro.palette import layers, summary
+        from heiti.micro.planner import plan_memory
         from heiti.micro.steps import samples
 
         graph = Graph.load(model.path)
         if output.exists():
             shutil.rmtree(output)
-        plan = generate(graph, output)
+        palettes = layers(graph, self.params.decode_bytes) if self.params.weight_storage == "palette" else {}
+        plan = generate(graph, output, palettes)
         details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
                    "input_size": graph.tensors[graph.input].size,
-                   "output_size": graph.tensors[graph.output].size,
+                   "output_size": graph.output_size,
                    "weight_bytes": graph.weight_bytes(), "layers": _named(layer_table(graph), graph),
                    **plan.summary()}
+        if self.params.weight_storage == "palette":
+            storage = summary(graph, palettes)
+            dense_arena = storage["arena_bytes_dense"] = plan_memory(graph).arena_bytes
+            details["weight_storage"] = storage
+            ctx.log(f"micro-c: {len(palettes)} layers stored as palettes: weights "
+                    f"{storage['weight_bytes_int8']} B -> {storage['weight_bytes_stored']} B, arena "
+                    f"{dense_arena} B -> {plan.arena_bytes} B")
         if self.params.check_samples:
             raw = graph.quantize_input(samples(ctx, "val").x[: self.params.check_samples])
             host = HostModel(host_library(output), details["input_size"], details["output_size"])

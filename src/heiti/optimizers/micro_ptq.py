@@ -20,7 +20,8 @@ class MicroPtqParams(SensitivityParams):
         "tflite-single: the same with TFLITE_SINGLE_ROUNDING")
     calibration_samples: int = Field(200, ge=1, description="samples from the calibration split")
     input_scale: float | None = Field(
-        None, gt=0, description="dataset value = raw uint8 * input_scale (default: detected)")
+        None, gt=0, description="dataset value = raw uint8 * input_scale, or raw int8 * input_scale "
+        "for data with negative values (default: detected)")
 
 
 class MicroPtq(TorchToMicro):
@@ -34,9 +35,10 @@ class MicroPtq(TorchToMicro):
         import torch
 
         from heiti.micro.quantize import calibrate_for, to_integer
-        from heiti.micro.steps import check_fit, graph_artifact, input_scale, sensitivity, torch_float_graph
+        from heiti.micro.steps import check_fit, graph_artifact, input_grid, sensitivity, torch_float_graph
 
-        _, floats = torch_float_graph(model, input_scale(self.params.input_scale, ctx))
+        scale, dtype = input_grid(self.params.input_scale, ctx)
+        _, floats = torch_float_graph(model, scale, dtype=dtype)
         check_fit(floats, model, ctx)
         samples = ctx.dataset.split("calibration").head(self.params.calibration_samples)
         scheme = self.params.scheme

@@ -31,7 +31,7 @@ class MicroGolden(Runtime):
     def infer(self, prepared: Any) -> Any:
         from heiti.micro import golden
 
-        return golden.run(self._graph, prepared)
+        return golden.run_outputs(self._graph, prepared)
 
     def outputs(self, raw: Any) -> dict[str, np.ndarray]:
-        return self.named_outputs([np.asarray(raw, dtype=np.int8)])
+        return self.named_outputs([np.asarray(values, dtype=np.int8) for values in raw])

@@ -51,4 +51,14 @@ class MicroHost(Runtime):
         return self._model.run_batch(*prepared)
 
     def outputs(self, raw: Any) -> dict[str, np.ndarray]:
-        return self.named_outputs([raw])
+        return self.named_outputs(split_outputs(self.io, raw))
+
+
+def split_outputs(io: Any, flat: np.ndarray) -> list[np.ndarray]:
+    """The device's output buffers (N, all outputs' values one after the other) as one array per
+    output of the IO specification, shaped as it says (one output: unchanged)."""
+    if len(io.outputs) == 1:
+        return [flat]
+    sizes = [int(np.prod(spec.shape[1:])) for spec in io.outputs]
+    parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
+    return [part.reshape(len(flat), *spec.shape[1:]) for part, spec in zip(parts, io.outputs, strict=True)]

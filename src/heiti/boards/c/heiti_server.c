@@ -36,7 +36,9 @@ static int8_t output[HEITI_MODEL_OUTPUT_SIZE];
 static int have_input, have_output;
 
 static const uint32_t input_dims[] = FW_INPUT_DIMS;
+static const uint32_t output_ndims[FW_OUTPUTS] = FW_OUTPUT_NDIMS;  /* outputs one after the other */
 static const uint32_t output_dims[] = FW_OUTPUT_DIMS;
+static const uint32_t output_sizes[FW_OUTPUTS] = FW_OUTPUT_SIZES;
 
 /* what STATS reports */
 static uint32_t inferences;
@@ -322,7 +324,7 @@ static void stats(void)
 }
 
 /* PROCESS_DONE and OUTPUT go out in one transmission (fw_config.h sizes tx for it) */
-_Static_assert(FW_TX_BUFFER >= 2 * HEADER + 8 + 4 + 4 + 4 * FW_OUTPUT_NDIM + HEITI_MODEL_OUTPUT_SIZE,
+_Static_assert(FW_TX_BUFFER >= 2 * HEADER + 8 + 4 + FW_OUTPUT_HEADERS + HEITI_MODEL_OUTPUT_SIZE,
                "the transmit buffer cannot hold PROCESS_DONE and OUTPUT");
 
 static uint8_t *put_tensor_header(uint8_t *p, uint8_t dtype, int ndim, const uint32_t *dims)
@@ -334,13 +336,21 @@ static uint8_t *put_tensor_header(uint8_t *p, uint8_t dtype, int ndim, const uin
     return p + 4 + 4 * ndim;
 }
 
+/* OUTPUT: one int8 tensor per model output, each its part of the output buffer */
 static void output_frame(void)
 {
     uint8_t *start = frame_open(), *p = start;
-    p[0] = 1, p[1] = p[2] = p[3] = 0;
-    p = put_tensor_header(p + 4, DT_INT8, FW_OUTPUT_NDIM, output_dims);
-    memcpy(p, output, HEITI_MODEL_OUTPUT_SIZE);
-    frame_close(OUTPUT, 0, (uint32_t)(p - start) + HEITI_MODEL_OUTPUT_SIZE);
+    const uint32_t *dims = output_dims;
+    const int8_t *values = output;
+    int k;
+    p[0] = FW_OUTPUTS, p[1] = p[2] = p[3] = 0;
+    p += 4;
+    for (k = 0; k < FW_OUTPUTS; ++k) {
+        p = put_tensor_header(p, DT_INT8, (int)output_ndims[k], dims);
+        memcpy(p, values, output_sizes[k]);
+        p += output_sizes[k], values += output_sizes[k], dims += output_ndims[k];
+    }
+    frame_close(OUTPUT, 0, (uint32_t)(p - start));
 }
 
 /* DATA: one uint8 tensor of the compiled-in shape (0: accepted) */

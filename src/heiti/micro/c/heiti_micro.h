@@ -42,6 +42,15 @@ typedef struct {
     int16_t *scratch;  /* DSP kernels: 2 * in */
 } hm_dense_params;
 
+/* weights as packed indices into int8 palettes (micro-c's weight_storage: palette): row r's
+ * `row_len` indices of `bits` bits (1, 2 or 4) start at byte r * ceil(row_len * bits / 8),
+ * lowest bits first, and index palette + r * row_step (row_step 0: one palette) */
+typedef struct {
+    const uint8_t *index;
+    const int8_t *palette;
+    int32_t rows, row_len, bits, row_step;
+} hm_palette;
+
 /* average pooling modes: rounding half away from zero (heiti), the same then clamped
  * (TFLite AVERAGE_POOL_2D), requantization to its own scale (TFLite MEAN, ONNX) */
 enum { HM_POOL_HEITI = 0, HM_POOL_ROUND = 1, HM_POOL_REQUANT = 2, HM_POOL_QDQ = 3 };
@@ -80,7 +89,16 @@ void hm_preprocess(const uint8_t *in, int8_t *out, int32_t channels, int32_t pla
 /* the same with an output zero point: clamp(zp + round_half_away(...), -128, 127) */
 void hm_preprocess_zp(const uint8_t *in, int8_t *out, int32_t channels, int32_t plane,
                       const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
+/* the same for signed data: a raw int8 input */
+void hm_preprocess_int8(const int8_t *in, int8_t *out, int32_t channels, int32_t plane,
+                        const int32_t *mean, int32_t mult, int32_t shift, int32_t zp);
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p);
+/* the same with kernel taps `dilation` pixels apart (portable loops, weights in their own order) */
+void hm_conv2d_dilated(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t dilation);
+/* the same with stride 1 and padding and input sizes multiples of d, as d x d undilated
+ * convolutions p (the phase's sizes) on gathered phases: phase_in cin*h*w, phase_out cout*oh*ow */
+void hm_conv2d_phases(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t d, int8_t *phase_in,
+                      int8_t *phase_out);
 void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p);
 void hm_maxpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
 void hm_avgpool(const int8_t *in, int8_t *out, const hm_pool_params *p);
@@ -102,6 +120,10 @@ void hm_requantize(const void *in, int8_t *out, int32_t count, int32_t in_unsign
 /* TFLite's int8 softmax (output scale 1/256, zero point -128) of a vector of `count` */
 void hm_softmax(const int8_t *in, int8_t *out, int32_t count, int32_t mult, int32_t left_shift,
                 int32_t diff_min);
+/* TFLite's int8 LOGISTIC (output scale 1/256, zero point -128): the input minus in_zp times
+ * mult * 2^-shift in Q4.27 (HM_TFLITE or HM_TFLITE_SINGLE), saturated beyond +-radius */
+void hm_logistic(const int8_t *in, int8_t *out, int32_t count, int32_t in_zp, int32_t mult, int32_t shift,
+                 int32_t radius, int32_t rounding);
 /* TFLite's int8 TANH (output scale 1/128, zero point 0): q - in_zp beyond +-radius saturates,
  * else MultiplyByQuantizedMultiplier(q - in_zp, mult, 31 - shift) is gemmlowp's tanh input in Q4.27 */
 void hm_tanh(const int8_t *in, int8_t *out, int32_t count, int32_t in_zp, int32_t mult, int32_t shift,
@@ -114,6 +136,16 @@ typedef struct {
 void hm_hard_swish(const int8_t *in, int8_t *out, const hm_hard_swish_params *p);
 /* NHWC samples (plane = h * w pixels of `channels` values) to CHW */
 void hm_to_chw(const int8_t *in, int8_t *out, int32_t plane, int32_t channels);
+/* rows first .. first + rows - 1 of a palette-stored layer's int8 weights into out
+ * (rows * row_len bytes, word-aligned) */
+void hm_unpalette(const hm_palette *p, int32_t first, int32_t rows, int8_t *out);
+/* hm_conv2d and hm_dense of a palette-stored layer (p->weight unused): `chunk` output
+ * channels at a time decoded into scratch (chunk * row_len bytes; grouped convolutions
+ * decode all their channels at once), bit-identical to the kernel on the int8 weights */
+void hm_conv2d_palette(const int8_t *in, int8_t *out, const hm_conv_params *p, const hm_palette *w,
+                       int8_t *scratch, int32_t chunk);
+void hm_dense_palette(const int8_t *in, int8_t *out, const hm_dense_params *p, const hm_palette *w,
+                      int8_t *scratch, int32_t chunk);
 void hm_copy(const int8_t *in, int8_t *out, int32_t count);
 /* each of `channels` planes of h x w framed by top, bottom, left and right values `value` */
 void hm_pad(const int8_t *in, int8_t *out, int32_t channels, int32_t h, int32_t w, int32_t top, int32_t bottom,

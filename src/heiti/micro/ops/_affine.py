@@ -62,15 +62,30 @@ def quantize_tflite(op: Any, params: dict[str, tuple[float, int]], scheme: str, 
 
 
 def c_arrays(e: Any, dsp: bool) -> str:
-    """The operator's const arrays; with ``dsp`` the weights also in the DSP kernels' order."""
+    """The operator's const arrays; with ``dsp`` the weights also in the DSP kernels' order
+    (palette-stored weights: their packed indices, micro/palette.py)."""
     from heiti.micro.codegen import array_decl, dsp_order
+    from heiti.micro.palette import c_storage
 
     name, weight = f"{e.name}_weight", e.op.arrays["weight"]
+    if e.palette is not None:
+        rows = weight.reshape(len(weight), -1)
+        storage = c_storage(name, e.palette, rows, dsp_order(weight) if dsp else None)
+        return e.arrays(special={"weight": storage})
     weights = array_decl(name, weight)
     if dsp:
         weights = (f"#if HM_DSP  /* (0, 2, 1, 3) in every group of four of a row: see dsp/hm_dsp.h */\n"
                    f"{array_decl(name, dsp_order(weight))}#else\n{weights}#endif\n")
     return e.arrays(special={"weight": weights})
+
+
+def c_call(e: Any, kernel: str) -> str:
+    """The kernel's statement; a palette-stored layer's goes through the kernel's wrapper that
+    decodes its weights into the arena (micro/c/palette.c)."""
+    if e.palette is None:
+        return f"{kernel}({e.src}, {e.out}, &{e.name});"
+    return (f"{kernel}_palette({e.src}, {e.out}, &{e.name}, &{e.name}_weight, {e.decode_buffer}, "
+            f"{e.palette.chunk});")
 
 
 def c_tail(e: Any) -> list:

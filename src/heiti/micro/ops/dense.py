@@ -57,7 +57,7 @@ class Dense(Unit):
     def emit_c(self, e):
         op, a = e.op, e.op.attrs
         sizes = [e.graph.tensors[name].size for name in (op.inputs[0], op.output)]
-        fields = [*sizes, a["act_min"], a["act_max"], f"{e.name}_weight", f"{e.name}_bias",
+        fields = [*sizes, a["act_min"], a["act_max"], e.weight, f"{e.name}_bias",
                   *_affine.c_tail(e)]
         return (_affine.c_arrays(e, dsp=True) + e.struct("hm_dense_params", fields),
-                f"hm_dense({e.src}, {e.out}, &{e.name});")
+                _affine.c_call(e, "hm_dense"))

@@ -1,5 +1,5 @@
-"""preprocess: the raw uint8 input minus a per-channel mean, to the first int8 grid (the
-device's input quantization, rounding half away from zero once)."""
+"""preprocess: the raw uint8 input (int8 for signed data) minus a per-channel mean, to the first
+int8 grid (the device's input quantization, rounding half away from zero once)."""
 
 from __future__ import annotations
 
@@ -51,15 +51,19 @@ class Preprocess(Unit):
 
         v = inputs[0]
         mean = torch.from_numpy(op.arrays["mean"] * graph.input_scale).float()
-        return v - mean.reshape(1, -1, 1, 1)
+        return v - mean.reshape((1, -1) + (1,) * (v.ndim - 2))
 
     def emit_c(self, e):
         op = e.op
-        c, h, w = e.graph.tensors[op.inputs[0]].shape
+        source = e.graph.tensors[op.inputs[0]]
+        c, plane = source.shape[0], source.size // source.shape[0]  # images, windows or vectors
         mult, shift = int(op.arrays["mult"][0]), int(op.arrays["shift"][0])
         decl = e.arrays(inline=("mult", "shift"))
+        if source.dtype == "int8":  # signed data
+            return decl, (f"hm_preprocess_int8({e.src}, {e.out}, {c}, {plane}, {e.name}_mean, {mult}, "
+                          f"{shift}, {op.attrs.get('out_zp', 0)});")
         if op.attrs.get("out_zp", 0):
-            return decl, (f"hm_preprocess_zp({e.src}, {e.out}, {c}, {h * w}, {e.name}_mean, {mult}, {shift}, "
+            return decl, (f"hm_preprocess_zp({e.src}, {e.out}, {c}, {plane}, {e.name}_mean, {mult}, {shift}, "
                           f"{op.attrs['out_zp']});")
-        return decl, f"hm_preprocess({e.src}, {e.out}, {c}, {h * w}, {e.name}_mean, {mult}, {shift});"
+        return decl, f"hm_preprocess({e.src}, {e.out}, {c}, {plane}, {e.name}_mean, {mult}, {shift});"
 
