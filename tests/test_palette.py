@@ -252,3 +252,15 @@ def test_a_clustered_digits_model_takes_less_weight_flash_on_the_board(trained_m
     assert np.array_equal(loop.outputs[artifact.io.outputs[0].name],
                           golden.predict(Graph.load(folder / "02-micro-ptq.npz"), raw))
     assert board["flash"]["weights_bytes"] <= 0.62 * storage["weight_bytes_int8"]
+
+
+def test_the_board_example_asks_for_palette_storage_after_clustering():
+    import yaml
+
+    from conftest import EXAMPLES_DIR
+    from heiti.optimizers.micro_c import MicroCParams
+
+    example = yaml.safe_load((EXAMPLES_DIR / "boards" / "digits-clustered-mps2-an386.yml").read_text())
+    kinds = [step["type"] for step in example["optimizers"]]
+    assert kinds == ["cluster", "micro-ptq", "micro-c"]
+    assert MicroCParams(**example["optimizers"][2]["parameters"]).weight_storage == "palette"
