@@ -67,8 +67,11 @@ def test_profile_names_the_layers_of_the_optimized_graph(tiny, tmp_path, capsys)
                    "--csv", out_csv, "--json", "-") == 0
     figures = json.loads(capsys.readouterr().out)  # '-': JSON alone on stdout, no table
     layers = figures["profile"]
-    # ONNX Runtime fuses Conv+Relu; the MatMul keeps its node name
+    # ONNX Runtime fuses Conv+Relu; the MatMul keeps its node name; each layer names the
+    # model's nodes it computes
     assert {"fc"} <= {layer["name"] for layer in layers}
+    nodes = {layer["op_type"]: layer["nodes"] for layer in layers}
+    assert nodes["Conv"] == ["conv", "relu"] and nodes["MatMul"] == ["fc"]
     assert {"Conv", "MatMul"} <= {layer["op_type"] for layer in layers}
     assert sum(layer["share"] for layer in layers) == pytest.approx(1.0)
     assert figures["profile_runs"] == 4
