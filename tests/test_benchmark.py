@@ -87,6 +87,13 @@ def test_openvino_ir_file_with_its_performance_counters(tiny, tmp_path, capsys):
     figures = json.loads(capsys.readouterr().out)
     assert figures["runtime"] == "openvino" and figures["format"] == "openvino"
     assert {"Convolution"} <= {layer["op_type"] for layer in figures["profile"]}
+    # from the ONNX file itself, OpenVINO's renamed nodes are traced back to the model's
+    assert run_cli("benchmark", tiny, "--runtime", "openvino", "--iterations", "5", "--profile",
+                   "--profile-runs", "3", "--json", "-") == 0
+    layers = json.loads(capsys.readouterr().out)["profile"]
+    traced = {node for layer in layers for node in layer["nodes"]}
+    assert {"conv", "fc"} <= traced
+    assert all(layer["nodes"] == [] for layer in layers if layer["op_type"] == "Reorder")
 
 
 def test_a_heiti_artifact_is_read_from_its_sidecar(workdir, capsys):

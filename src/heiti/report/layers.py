@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from heiti.pipeline.measurements import Measurements
 
 NAMING = ("Layer names are the runtime's: ONNX Runtime keeps the model's node names except for "
-          "nodes it fuses or converts (heiti traces those back to the model's nodes); OpenVINO "
-          "names the nodes of its compiled graph; TVM names each compiled kernel after the "
-          "operators it fuses (its ONNX importer keeps no node names).")
+          "nodes it fuses or converts, OpenVINO names the nodes of its compiled graph (heiti "
+          "traces both back to the model's nodes where it can); TVM names each compiled kernel "
+          "after the operators it fuses (its ONNX importer keeps no node names).")
 
 
 def profile_sections(doc: Measurements) -> list[Section]:

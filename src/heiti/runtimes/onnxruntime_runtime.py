@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,11 +12,10 @@ import numpy as np
 
 from heiti.core.artifact import Artifact
 from heiti.core.steps import LayerTime, Runtime, ThreadsParams
+from heiti.frameworks.layer_names import node_tracer
 
 _LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
            "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-# operators ONNX Runtime fuses into the convolution or matrix product before them
-_FUSED_AFTER = {"Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "Add"}
 
 
 class OnnxRuntimeParams(ThreadsParams):
@@ -84,9 +82,9 @@ class OnnxRuntime(Runtime):
                 self._profile_prefix = None
                 self.close()
         layers = _node_times(events, runs)
-        resolve = _model_nodes(model.path)
+        trace = node_tracer(model.path)
         for layer in layers:
-            layer.nodes = resolve(layer.name)
+            layer.nodes = trace(layer.name)
         return layers
 
     def close(self) -> None:
@@ -108,44 +106,6 @@ def _node_times(events: list[dict[str, Any]], runs: int) -> list[LayerTime]:
             op_types[node] = event.get("args", {}).get("op_name", "")
     layers = [LayerTime(node, op_types[node], us / 1000 / runs) for node, us in total_us.items()]
     return sorted(layers, key=lambda layer: -layer.mean_ms)
-
-
-def _model_nodes(path: Path) -> Callable[[str], list[str]]:
-    """The model's nodes behind a node name of ONNX Runtime's optimized graph: the name
-    itself, ``fused NAME`` (with the activation fused after it), ``TENSOR_nchwc`` (the node
-    that computes TENSOR, with the convolution an activation was fused into) or ``NAME_quant``
-    (a QDQ group); none for nodes ONNX Runtime adds (layout reorders)."""
-    import onnx
-
-    nodes = onnx.load(str(path), load_external_data=False).graph.node
-    by_name = {node.name: node for node in nodes if node.name}
-    producer = {tensor: node for node in nodes for tensor in node.output}
-    readers: dict[str, list[Any]] = defaultdict(list)
-    for node in nodes:
-        for tensor in node.input:
-            readers[tensor].append(node)
-
-    def fused_into(node: Any) -> Any:  # the single-reader node an activation was fused into
-        before = producer.get(node.input[0]) if node.input else None
-        return before if before is not None and len(readers[before.output[0]]) == 1 else None
-
-    def resolve(name: str) -> list[str]:
-        if name.startswith("fused "):  # FusedConv, FusedGemm: the node and its activation
-            node = by_name.get(name.removeprefix("fused "))
-            after = readers[node.output[0]] if node is not None else []
-            tail = after if len(after) == 1 and after[0].op_type in _FUSED_AFTER else []
-            chain = [node, *tail] if node is not None else []
-        elif name.endswith("_nchwc") and name.removesuffix("_nchwc") in producer:
-            # named after its output tensor: back to the convolution an activation joined
-            chain = [producer[name.removesuffix("_nchwc")]]
-            while chain[0].op_type in _FUSED_AFTER and (before := fused_into(chain[0])):
-                chain.insert(0, before)
-        else:
-            node = by_name.get(name) or by_name.get(name.removesuffix("_quant"))
-            chain = [node] if node is not None else []
-        return [n.name or n.output[0] for n in chain]
-
-    return resolve
 
 
 def _numpy_dtype(onnx_type: str) -> np.dtype:
