@@ -96,23 +96,20 @@ __attribute__((noinline)) static void pointwise_3x4(const int8_t *in, int8_t *ou
 #undef HM_ROW4
 
 /* 1x1, groups 1, no padding: blocks of three channels by four pixels where the stride is 1
- * (two last channels as the last three, one of them again), the rest pixel by pixel */
+ * (one or two last channels as the last three, computing some again), the other pixels one
+ * at a time for four channels */
 static void conv_pointwise(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
-    const int32_t pixels = p->oh * p->ow, blocks = p->stride == 1 ? pixels & ~3 : 0;
+    const int32_t pixels = p->oh * p->ow, blocks = p->stride == 1 && p->cout >= 3 ? pixels & ~3 : 0;
     int32_t co, px;
-    for (co = 0; co < p->cout; co += 3) {
-        const int32_t n = p->cout - co < 3 ? p->cout - co : 3;
-        const int32_t block_co = n == 3 ? co : (n == 2 && p->cout >= 3 ? p->cout - 3 : -1);
-        for (px = 0; px < pixels; ++px) {
-            if (block_co >= 0 && px < blocks) {
-                pointwise_3x4(in, out, p, block_co, px);
-                px += 3;
-                continue;
-            }
-            pointwise_pixel(in, out, p, co, n, px / p->ow, px % p->ow);
-        }
+    for (co = 0; co < p->cout && blocks; co += 3) {
+        const int32_t first = p->cout - co < 3 ? p->cout - 3 : co;
+        for (px = 0; px < blocks; px += 4)
+            pointwise_3x4(in, out, p, first, px);
     }
+    for (co = 0; co < p->cout; co += 4)
+        for (px = blocks; px < pixels; ++px)
+            pointwise_pixel(in, out, p, co, p->cout - co < 4 ? p->cout - co : 4, px / p->ow, px % p->ow);
 }
 
 /* depthwise 3x3 with padding 1 on a 2x2 map, channel multiplier 1 (the late stages of small
@@ -134,8 +131,12 @@ static void conv_depthwise_2x2(const int8_t *in, int8_t *out, const hm_conv_para
 }
 
 /* depthwise 3x3 (one input channel per group): outputs whose window lies inside the input
- * take nine plain MACs; only the border runs the general loop */
-static void conv_depthwise_3x3(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t co)
+ * take nine plain MACs; only the border runs the general loop. `inline_requant`, a constant:
+ * heiti's requantization with a shift from 33 on without calls (a copy of its own, so that
+ * the other schemes' loop keeps its registers). */
+__attribute__((always_inline)) static inline void depthwise_3x3_channel(const int8_t *in, int8_t *out,
+                                                                        const hm_conv_params *p, int32_t co,
+                                                                        int32_t inline_requant)
 {
     const int32_t c = co / (p->cout / p->cin), w = p->w, zp = p->in_zp, s = p->stride;
     const int8_t *plane = in + c * p->h * w, *k = p->weight + co * 9;
@@ -156,8 +157,17 @@ static void conv_depthwise_3x3(const int8_t *in, int8_t *out, const hm_conv_para
                     for (kx = x0 < 0 ? -x0 : 0; kx < 3 && x0 + kx < w; ++kx)
                         acc += ((int32_t)plane[(y0 + ky) * w + x0 + kx] - zp) * k[ky * 3 + kx];
             }
-            *out++ = requant_inline(acc, mult, shift, p);
+            *out++ = inline_requant ? (int8_t)round_shift_high((int64_t)acc * mult, shift, p->act_min, p->act_max)
+                                    : requant_out(acc, mult, shift, p->out_zp, p->tflite, p->act_min, p->act_max);
         }
+}
+
+static void conv_depthwise_3x3(const int8_t *in, int8_t *out, const hm_conv_params *p, int32_t co)
+{
+    if (!p->tflite && p->shift[co] >= 33)
+        depthwise_3x3_channel(in, out, p, co, 1);
+    else
+        depthwise_3x3_channel(in, out, p, co, 0);
 }
 
 void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -206,7 +216,8 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
                         for (kx = kx_lo; kx < kx_hi; ++kx)
                             acc += ((int32_t)plane[ky * p->w + kx] - p->in_zp) * wk[ky * p->kw + kx];
                 }
-                *out++ = requant_inline(acc, MULT(p, co), p->shift[co], p);
+                *out++ = requant_out(acc, MULT(p, co), p->shift[co], p->out_zp, p->tflite,
+                                     p->act_min, p->act_max);
             }
         }
     }
