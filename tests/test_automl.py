@@ -67,7 +67,7 @@ def test_a_bad_search_section_is_refused_with_its_path_before_anything_runs(tmp_
     path = write_scenario(tmp_path, _local("bad", _search(parameters=parameters)))
     assert run_cli("automl", path) == 2
     assert expected in capsys.readouterr().err
-    assert not (tmp_path / "build").exists()
+    assert not (tmp_path / "build").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
@@ -101,7 +101,7 @@ def test_hostile_search_sections_are_refused_with_a_message(tmp_path, capsys, fi
     assert run_cli("automl", path) == 2
     err = capsys.readouterr().err
     assert expected in err and "unexpected" not in err
-    assert not (tmp_path / "build").exists()
+    assert not (tmp_path / "build").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize("damage", ["random bytes", "truncated", "a folder"])

@@ -95,6 +95,15 @@ def test_a_rule_file_naming_an_old_or_unknown_kind_is_refused_before_the_search_
     assert not (tmp_path / "build" / "automl").exists()  # no study, no trial
 
 
+def test_a_residual_blocks_addition_is_a_layer_named_by_the_block():
+    from heiti import registry
+    from heiti.automl.rules import layers_of
+
+    network = registry.get("model", "tiny-cnn")({"channels": [4], "residual": True}).build((1, 8, 8), 3)
+    assert [(layer.name, layer.kind) for layer in layers_of(network, (1, 8, 8))][:4] == [
+        ("0", "conv2d"), ("3.body.0", "conv2d"), ("3", "add"), ("4", "maxpool")]
+
+
 def test_the_builtin_rule_files_name_only_units():
     from heiti.automl.rules import builtin_names, load_rules
     from heiti.micro.ops import units
