@@ -195,3 +195,34 @@ def test_the_firmware_takes_only_one_tensor_per_input_in_order(model, tmp_path, 
     finally:
         channel.close()
         emulation.stop()
+
+
+def test_micro_import_tflite_binds_the_datasets_inputs_by_name(model, tmp_path):
+    """The step on an npz-arrays dataset with two inputs (stored in the other order than the
+    model's): the graph's inputs take the dataset's shapes by the IO specification's names, and
+    its IO specification gives each input its own dtype, scale and zero point."""
+    from heiti.core.artifact import Artifact, Provenance
+    from heiti.core.iospec import IOSpec, TensorSpec
+    from heiti.core.steps import StepContext
+    from heiti.datasets.npz_arrays import NpzArrays
+    from heiti.errors import InputError
+    from heiti.micro.graph import Graph
+    from heiti.optimizers.micro_import_tflite import MicroImportTflite
+
+    x, y = _samples(6, seed=3)
+    np.savez(tmp_path / "data.npz", context=y, features=x, labels=np.arange(6) % 2)
+    io = IOSpec(inputs=[TensorSpec(name=n, shape=[-1, *s]) for n, s in SHAPES.items()],
+                outputs=[TensorSpec(name="scores", shape=[-1, 10])])
+    source = Artifact(path=model, format="tflite-int8", io=io, provenance=Provenance(producer="test"))
+    ctx = StepContext(dataset=NpzArrays({"path": tmp_path / "data.npz"}), build_dir=tmp_path,
+                      log=lambda m: None)
+    artifact = MicroImportTflite().optimize(source, tmp_path / "graph.npz", ctx)
+    graph = Graph.load(artifact.path)
+    assert [graph.tensors[name].shape for name in graph.inputs] == [(16,), (8,)]
+    assert [(s.name, s.dtype, s.scale, s.zero_point) for s in artifact.io.inputs] == [
+        (name, "int8", graph.tensors[t].scale, graph.tensors[t].zero_point)
+        for name, t in zip(SHAPES, graph.inputs, strict=True)]
+    renamed = source.model_copy(deep=True)
+    renamed.io.inputs[1].name = "history"
+    with pytest.raises(InputError, match="no input 'history'"):
+        MicroImportTflite().optimize(renamed, tmp_path / "other.npz", ctx)
