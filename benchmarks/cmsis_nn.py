@@ -42,7 +42,7 @@ from heiti.micro.codegen import dsp_order, library_source
 BOARD = "mps2-an386"
 CMSIS_FLAGS = ["-Ofast", "-DARM_MATH_DSP", "-ffunction-sections", "-fdata-sections", "-w"]
 CMSIS_FOLDERS = ("ConvolutionFunctions", "NNSupportFunctions", "FullyConnectedFunctions",
-                 "BasicMathFunctions", "PoolingFunctions")
+                 "BasicMathFunctions", "PoolingFunctions", "SoftmaxFunctions")
 TARGET_INSTRUCTIONS = 200_000  # per layer and library: SysTick's 40-instruction step is < 0.1 %
 HM_TFLITE = 1
 HM_POOL_ROUND = 1
@@ -50,7 +50,7 @@ HM_POOL_ROUND = 1
 
 @dataclass(frozen=True)
 class Layer:
-    """One layer's shape. ``kind``: conv (groups 1 or depthwise), dense, add or avgpool."""
+    """One layer's shape. ``kind``: conv (groups 1 or depthwise), dense, add, avgpool or softmax."""
 
     kind: str
     c: int  # input channels (dense: input features; add: elements)
@@ -73,7 +73,7 @@ class Layer:
 
     @property
     def work(self) -> int:
-        """MACs (conv, dense) or output elements (add, avgpool): what the ratio is per."""
+        """MACs (conv, dense) or output elements (add, avgpool, softmax): what the ratio is per."""
         if self.kind == "conv":
             return self.oh * self.ow * self.cout * (self.c // self.groups) * self.kh * self.kw
         if self.kind == "dense":
@@ -93,6 +93,8 @@ class Layer:
             return f"dense {self.c}->{self.cout}"
         if self.kind == "avgpool":
             return f"avgpool {self.kh}x{self.kw} x{self.c} on {self.h}x{self.w}"
+        if self.kind == "softmax":
+            return f"softmax of {self.c} values"
         return f"add {self.c} elements"
 
 
@@ -138,7 +140,9 @@ SINGLE_LAYERS = [
     Layer("conv", 64, 1, 3, 64, 3, 3, 1, 1, 64), Layer("conv", 96, 4, 4, 96, 3, 3, 2, 1, 96),
     Layer("dense", 256, cout=10), Layer("dense", 64, cout=10), Layer("add", 1024),
     Layer("avgpool", 64, 4, 4, kh=4, kw=4, stride=4),
+    Layer("softmax", 10), Layer("softmax", 12),  # classifier heads (ResNet-8, DS-CNN's 12 keywords)
 ]
+SOFTMAX_INPUT_SCALE = 0.1  # logits' scale; beta 1, as TFLite's converter writes SOFTMAX
 
 
 def _array(name: str, ctype: str, values: np.ndarray) -> str:
@@ -242,6 +246,17 @@ def _layer_code(i: int, layer: Layer, rng: np.random.Generator) -> tuple[str, st
                  f"    #define HEITI_CALL hm_add_tflite({p}a, {p}b, out_h, &hp)\n")
         cmsis = (f"#define CMSIS_CALL arm_elementwise_add_s8({p}a, {p}b, {-in_zp}, {m1}, {e1}, {-b_zp}, "
                  f"{m2}, {e2}, {left}, out_c, {out_zp}, {mo}, {eo}, -128, 127, {layer.c})\n")
+        compare = f"mismatches = compare_flat(out_h, out_c, {out});"
+    elif layer.kind == "softmax":  # TFLite's int8 SOFTMAX (output scale 1/256, zero point -128)
+        from heiti.micro.ops.softmax import parameters
+
+        a = parameters(SOFTMAX_INPUT_SCALE)
+        data += _array(p + "x", "int8_t", x)
+        out = layer.c
+        heiti = (f"#define HEITI_CALL hm_softmax({p}x, out_h, {layer.c}, {a['mult']}, {a['left_shift']}, "
+                 f"{a['diff_min']})\n")
+        cmsis = (f"#define CMSIS_CALL arm_softmax_s8({p}x, 1, {layer.c}, {a['mult']}, {a['left_shift']}, "
+                 f"{a['diff_min']}, out_c)\n")
         compare = f"mismatches = compare_flat(out_h, out_c, {out});"
     else:  # avgpool: TFLite's AVERAGE_POOL_2D (input and output share the quantization)
         data += _array(p + "x_h", "int8_t", x) + _array(p + "x_c", "int8_t", x.transpose(1, 2, 0))
@@ -419,7 +434,7 @@ def main() -> None:
         return [label, unit, f"{heiti / work:.2f}", f"{cmsis / work:.2f}", f"{cmsis / heiti:.2f}"]
 
     header = ["layer", "per", "heiti", "CMSIS-NN", "CMSIS-NN / heiti"]
-    print(f"\nInstructions per MAC (per element for add/avgpool) on {BOARD}, outputs equal\n")
+    print(f"\nInstructions per MAC (per element for add/avgpool/softmax) on {BOARD}, outputs equal\n")
     rows = []
     for layer in SINGLE_LAYERS:
         heiti, cmsis = results[layer]

@@ -67,7 +67,7 @@ def test_a_bad_search_section_is_refused_with_its_path_before_anything_runs(tmp_
     path = write_scenario(tmp_path, _local("bad", _search(parameters=parameters)))
     assert run_cli("automl", path) == 2
     assert expected in capsys.readouterr().err
-    assert not (tmp_path / "build").exists()
+    assert not (tmp_path / "build").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
@@ -101,7 +101,7 @@ def test_hostile_search_sections_are_refused_with_a_message(tmp_path, capsys, fi
     assert run_cli("automl", path) == 2
     err = capsys.readouterr().err
     assert expected in err and "unexpected" not in err
-    assert not (tmp_path / "build").exists()
+    assert not (tmp_path / "build").exists()  # refused before anything is written
 
 
 @pytest.mark.parametrize("damage", ["random bytes", "truncated", "a folder"])
@@ -283,6 +283,7 @@ def test_matrix_cells_run_on_ray_as_they_run_here(workdir, ray_address):
 
 @pytest.mark.parametrize(("rule", "layers"), [
     ("operators", lambda nn: [nn.Conv2d(1, 4, 3, padding=1), nn.Sigmoid()]),
+    ("activations", lambda nn: [nn.Conv2d(1, 4, 3, padding=1), nn.ReLU6()]),
     ("kernel_sizes", lambda nn: [nn.Conv2d(1, 4, 5, padding=2)]),
     ("kernel_sizes", lambda nn: [nn.Conv2d(1, 4, (3, 1), padding=1)]),
     ("paddings", lambda nn: [nn.Conv2d(1, 4, 3, padding=3)]),
@@ -290,15 +291,16 @@ def test_matrix_cells_run_on_ray_as_they_run_here(workdir, ray_address):
     ("max_channels", lambda nn: [nn.Conv2d(1, 1100, 1)]),
     ("max_layer_weight_bytes", lambda nn: [nn.Flatten(), nn.Linear(400, 400)]),
     ("max_layers", lambda nn: [nn.Conv2d(1, 1, 1) for _ in range(129)]),
-    ("max_weight_bytes", lambda nn: [nn.Flatten()] + [nn.Linear(380, 380) for _ in range(17)]),
+    ("max_weight_bytes", lambda nn: [nn.Flatten(), nn.Linear(400, 300), nn.Linear(300, 380)]
+     + [nn.Linear(380, 380) for _ in range(16)]),
 ])
 def test_each_max78002_rule_rejects_what_it_should(rule, layers):
     from torch import nn
 
-    from heiti.automl.rules import check, layers_of, load_rules
+    from heiti.automl.rules import check_module, load_rules
 
     rules = load_rules("max78002", Path("."))
-    violation = check(layers_of(nn.Sequential(*layers(nn))), rules)
+    violation, _ = check_module(nn.Sequential(*layers(nn)), (1, 20, 20), rules)
     assert violation is not None and violation.rule == rule, violation
 
 
@@ -310,9 +312,9 @@ def test_a_compliant_network_passes_the_max78002_rules_and_a_search_skips_what_b
     ds_cnn = registry.get("model", "ds-cnn")
     for model in (ds_cnn({"first_kernel": (3, 3), "first_stride": 1}), registry.get("model", "tiny-cnn")(
             {"residual": True})):
-        assert check(layers_of(model.build((1, 8, 8), 10)), rules) is None, model.name
+        assert check(layers_of(model.build((1, 8, 8), 10), (1, 8, 8)), rules) is None, model.name
     # DS-CNN's MLPerf Tiny first convolution (10x4, cut to 8x4 here, stride 2) is not
-    violation = check(layers_of(ds_cnn({}).build((1, 8, 8), 10)), rules)
+    violation = check(layers_of(ds_cnn({}).build((1, 8, 8), 10), (1, 8, 8)), rules)
     assert violation.rule == "kernel_sizes" and "kernel size 8x4" in violation.message
     # a 5x5 kernel is refused by rule, before anything is trained
     search = _search(parameters={"model.parameters.kernel_size": {"choices": [5]}}, platform="max78002",
@@ -320,6 +322,7 @@ def test_a_compliant_network_passes_the_max78002_rules_and_a_search_skips_what_b
     assert run_cli("automl", write_scenario(tmp_path, _local("rules", search)), "--no-best") == 0
     (trial,) = _summary(tmp_path)["trials"]
     assert (trial["outcome"], trial["rule"]) == ("infeasible", "kernel_sizes")
+    assert trial["facts"]["macs"] > 0  # the units' count, recorded with the rule
     assert not (tmp_path / "build" / "automl" / "trials" / "0000" / "model.pt").exists()
 
 

@@ -41,6 +41,20 @@ def test_a_file_that_is_not_tflite_is_bad_input(workdir, capsys):
     assert "is not a loadable .tflite model" in capsys.readouterr().err
 
 
+def test_profile_is_refused_with_the_reason_and_the_runtimes_that_can(tmp_path, capsys):
+    pytest.importorskip("tflite_micro", reason="the test model is written with tflite-micro's schema")
+    from conftest import run_cli
+    from hostile_models import int8_tflite
+
+    model = tmp_path / "tiny.tflite"
+    model.write_bytes(int8_tflite())
+    assert run_cli("benchmark", model, "--runtime", "litert", "--profile") == 2
+    err = capsys.readouterr().err
+    assert "runtime 'litert' has no per-layer profiler" in err and "exposes no op profiler" in err
+    assert "onnxruntime, openvino, tvm" in err  # the hint: runtimes that profile
+    assert run_cli("benchmark", model, "--runtime", "litert", "--iterations", "3") == 0
+
+
 def test_quantized_io_round_trips_with_scale_and_zero_point():
     from heiti.core.iospec import TensorSpec
 

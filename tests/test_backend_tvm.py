@@ -1,5 +1,6 @@
 """Apache TVM: tvm-compile (ONNX -> native library) and the tvm runtime (Relax VM)."""
 
+import json
 import os
 import tarfile
 
@@ -15,14 +16,34 @@ from heiti.optimizers.tvm_compile import TvmCompile  # noqa: E402
 from heiti.runtimes.tvm_runtime import TvmRuntime  # noqa: E402
 
 
-def test_compiled_library_agrees_with_pytorch(digits):
-    compiled = step(TvmCompile(), digits.onnx, digits.folder / "tvm.so", digits.ctx)
+@pytest.fixture(scope="module")
+def compiled(digits):
+    return step(TvmCompile(), digits.onnx, digits.folder / "tvm.so", digits.ctx)
+
+
+def test_compiled_library_agrees_with_pytorch(digits, compiled):
     assert compiled.format == "tvm" and compiled.io.inputs[0].shape == [1, 1, 8, 8]
     details = compiled.provenance.details
     assert details["native_code"] is True and details["cross_compiled"] is False
     os.environ.pop("TVM_NUM_THREADS", None)
     assert agreement(predict(TvmRuntime({"threads": 2}), compiled, digits.x), digits.reference) >= 0.99
     assert "TVM_NUM_THREADS" not in os.environ  # the runtime's process-wide setting is undone
+
+
+def test_profile_times_each_compiled_kernel(compiled, capsys):
+    assert run_cli("benchmark", compiled.path, "--runtime", "tvm", "--iterations", "20",
+                   "--profile", "--profile-runs", "5", "--json", "-") == 0
+    figures = json.loads(capsys.readouterr().out)
+    layers = figures["profile"]
+    # the digits CNN: two convolutions (with their bias and ReLU fused by TVM) and a dense layer
+    names = [layer["name"] for layer in layers]
+    assert sum("conv2d" in name for name in names) == 2 and any("matmul" in n for n in names)
+    assert not any(name.startswith("vm.builtin") for name in names)
+    assert all(layer["mean_ms"] > 0 for layer in layers) and figures["profile_runs"] == 5
+    # each kernel's time is inside a call: their sum is of the order of a whole inference
+    # (the instrument hook adds a few microseconds to each kernel, the VM's own work is left out)
+    total, whole = sum(layer["mean_ms"] for layer in layers), figures["latency_ms"]["p50"]
+    assert whole / 20 < total < whole * 20
 
 
 @pytest.mark.parametrize("triple", ["aarch64-linux-gnu", "riscv64-unknown-linux-gnu"])

@@ -67,8 +67,11 @@ def test_profile_names_the_layers_of_the_optimized_graph(tiny, tmp_path, capsys)
                    "--csv", out_csv, "--json", "-") == 0
     figures = json.loads(capsys.readouterr().out)  # '-': JSON alone on stdout, no table
     layers = figures["profile"]
-    # ONNX Runtime fuses Conv+Relu; the MatMul keeps its node name
+    # ONNX Runtime fuses Conv+Relu; the MatMul keeps its node name; each layer names the
+    # model's nodes it computes
     assert {"fc"} <= {layer["name"] for layer in layers}
+    nodes = {layer["op_type"]: layer["nodes"] for layer in layers}
+    assert nodes["Conv"] == ["conv", "relu"] and nodes["MatMul"] == ["fc"]
     assert {"Conv", "MatMul"} <= {layer["op_type"] for layer in layers}
     assert sum(layer["share"] for layer in layers) == pytest.approx(1.0)
     assert figures["profile_runs"] == 4
@@ -84,6 +87,13 @@ def test_openvino_ir_file_with_its_performance_counters(tiny, tmp_path, capsys):
     figures = json.loads(capsys.readouterr().out)
     assert figures["runtime"] == "openvino" and figures["format"] == "openvino"
     assert {"Convolution"} <= {layer["op_type"] for layer in figures["profile"]}
+    # from the ONNX file itself, OpenVINO's renamed nodes are traced back to the model's
+    assert run_cli("benchmark", tiny, "--runtime", "openvino", "--iterations", "5", "--profile",
+                   "--profile-runs", "3", "--json", "-") == 0
+    layers = json.loads(capsys.readouterr().out)["profile"]
+    traced = {node for layer in layers for node in layer["nodes"]}
+    assert {"conv", "fc"} <= traced
+    assert all(layer["nodes"] == [] for layer in layers if layer["op_type"] == "Reorder")
 
 
 def test_a_heiti_artifact_is_read_from_its_sidecar(workdir, capsys):

@@ -244,3 +244,24 @@ def test_fingerprints_follow_the_samples_content_not_their_place(tmp_path):
     digits = Digits().fingerprint()
     assert digits["type"] == "digits" and "heiti" in digits["versions"]
     assert Digits({"seed": 1}).fingerprint() != digits
+
+
+def test_an_edited_heiti_checkout_is_another_tool(tmp_path):
+    """A source checkout keeps its version string while its code changes (a pull, an edited
+    kernel): the step keys follow the code, so nothing it built before is reused as current."""
+    import shutil
+    from pathlib import Path
+
+    import heiti
+    from heiti.core.cache import heiti_code, tool_versions, tree_digest
+
+    package = tmp_path / "heiti"
+    shutil.copytree(Path(heiti.__file__).parent, package)
+    before = tree_digest(package)
+    (package / "__pycache__" / "stale.cpython-311.pyc").parent.mkdir(exist_ok=True)
+    (package / "__pycache__" / "stale.cpython-311.pyc").write_bytes(b"bytecode")
+    assert tree_digest(package) == before  # bytecode follows the sources
+    kernel = package / "micro" / "c" / "add.c"
+    kernel.write_text(kernel.read_text() + "\n/* edited */\n")
+    assert tree_digest(package) != before
+    assert tool_versions()["heiti"] == heiti_code() and heiti_code().startswith(heiti.__version__ + "+")

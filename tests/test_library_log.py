@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import scenario_dict, write_scenario
+from conftest import run_cli, scenario_dict, write_scenario
 from heiti.cli import build_parser
 from heiti.pipeline import library_log
 
@@ -127,3 +127,14 @@ def test_a_remote_targets_pipe_command_still_reaches_the_terminal(workdir):
     assert "ssh-says-no" in done.stderr and "heiti: error:" in done.stderr
     log = workdir / "build" / library_log.FILE_NAME
     assert not log.exists() or "ssh-says-no" not in log.read_text()
+
+
+def test_a_command_refused_for_bad_input_leaves_no_build_folder(tmp_path, capsys):
+    """fd 2 points at BUILD_DIR/libraries.log from the moment the scenario loads; a command
+    that then stops on bad input removes the empty log and the folders made for it."""
+    # refused when the chain is planned: no converter turns the ONNX file back into PyTorch
+    path = write_scenario(tmp_path, scenario_dict("refused", build_dir="deep/build",
+                                                  runtime={"type": "torch"}))
+    assert run_cli("test", path) == 2
+    assert "torch" in capsys.readouterr().err
+    assert not (tmp_path / "deep").exists()

@@ -4,7 +4,7 @@ autoencoder on signed vibration windows) go litert-convert (int8) -> micro-impor
 micro-c onto the emulated mps2-an386. The board's raw int8 outputs equal the golden model's
 and TensorFlow Lite Micro's on every value, and the task's metric comes out of the host's
 post-processing of the board's outputs. The anomaly model also goes through heiti's own
-micro-ptq (signed windows as raw int8): board == golden. TFLite's int8 LOGISTIC alone equals
+micro-ptq and micro-qat (signed windows as raw int8): board == golden. TFLite's int8 LOGISTIC alone equals
 TFLM on every int8 input for several input grids."""
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ TASKS = {
 TASKS["anomaly-ptq"] = dict(TASKS["anomaly"], chain=[
     {"type": "micro-ptq", "parameters": {"scheme": "per-channel", "calibration_samples": 64,
                                          "sensitivity_samples": 0}}, C])
+TASKS["anomaly-qat"] = dict(TASKS["anomaly"], chain=[
+    {"type": "micro-qat", "parameters": {"scheme": "tflite", "epochs": 1, "sensitivity_samples": 0}}, C])
 
 
 def tflm_outputs(path: Path, raw: np.ndarray, count: int = 1) -> list[np.ndarray]:
@@ -97,7 +99,8 @@ def test_the_task_runs_on_the_board_equal_to_golden_and_tflm_with_the_hosts_metr
     build, litert = runs[task], TASKS[task]["chain"] is LITERT
     document = json.loads((build / "measurements.json").read_text())
     assert np.isfinite(document["quality"]["metrics"][TASKS[task]["metric"]])  # the host's post-processing
-    graph = Graph.load(build / ("02-micro-import-tflite.npz" if litert else "01-micro-ptq.npz"))
+    first = TASKS[task]["chain"][0]["type"]
+    graph = Graph.load(build / ("02-micro-import-tflite.npz" if litert else f"01-{first}.npz"))
     artifact = Artifact.load(build / ("03-micro-c" if litert else "02-micro-c"))
     names = [spec.name for spec in artifact.io.outputs]
     dataset = (Shapes if task == "detection" else SensorWindows)(TASKS[task]["dataset"]["parameters"])

@@ -75,6 +75,9 @@ class TestSettings(_Strict):
         0.0, ge=0, le=86_400, description="repeat timed passes over the samples until this much "
         "time has passed (quality still comes from the first pass)"
     )
+    profile_runs: int = Field(0, ge=0, le=100_000, description="per-layer profile: after the timed "
+                              "calls, time each layer over this many calls in a second session "
+                              "(runtimes with a profiler, on this host); 0: off")
     save_outputs: bool = Field(False, description="write every raw model output (before "
                                "post-processing) to BUILD_DIR/outputs.npz")
     resource_interval_s: float = Field(0.05, ge=0.001, le=60, description="CPU/RAM sampling period")

@@ -69,6 +69,7 @@ def prepare(data: dict[str, Any], base_dir: Path, source: Path | None = None,
         raise InputError("the scenario has no 'search' section", hint="see docs/automl.md")
     scenario = scenario_from_dict(data, base_dir, source)
     spec = space.validate_search(section, scenario)
+    space.resolve_platform(spec, Path(base_dir))  # a bad rule file is refused before anything runs
     out = Path(out_dir).resolve() if out_dir else scenario.build_dir / "automl"
     refuse_inside(out, scenario.dataset.path_parameters(), "output folder")  # trials build there
     return Search(data, Path(base_dir).resolve(), scenario, spec, out)

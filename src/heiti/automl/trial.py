@@ -73,6 +73,7 @@ def evaluate(job: Job) -> Result:
             result = Result("infeasible", violation.rule, violation.message, facts=facts)
         else:
             result = _train_and_test(loaded, job, curve)
+            result.facts = facts | result.facts  # the untrained sizes give way to the measured ones
     except Pruned as exc:
         result = Result("pruned", message=exc.message)
     except TimedOut as exc:
@@ -89,7 +90,7 @@ def evaluate(job: Job) -> Result:
 
 def feasibility(loaded: Any, platform: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
     """The violated rule (or None) and the sizes found, from the untrained candidate."""
-    from heiti.automl.rules import PlatformRules, Violation, check, layers_of
+    from heiti.automl.rules import PlatformRules, Violation, check_module
     from heiti.core.steps import StepContext
     from heiti.errors import InputError
     from heiti.frameworks.torch_tools import load_module
@@ -102,7 +103,10 @@ def feasibility(loaded: Any, platform: dict[str, Any] | None) -> tuple[Any, dict
     model = loaded.model.untrained(untrained.build_dir / "model.pt", ctx)
     facts: dict[str, Any] = {}
     if platform is not None:
-        violation = check(layers_of(load_module(model)), PlatformRules.model_validate(platform))
+        violation, facts = check_module(load_module(model), tuple(loaded.dataset.input_shape),
+                                        PlatformRules.model_validate(platform))
+        if "rules_not_checked" in facts:
+            log(f"platform rules not checked: {facts['rules_not_checked']}")
         if violation is not None:
             return violation, facts
     try:

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "dimensions; repeatable)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile per layer, in a separate session after the timed "
-                             "calls (runtimes: onnxruntime, openvino)")
+                             "calls (runtimes: onnxruntime, openvino, tvm)")
     parser.add_argument("--profile-runs", type=_positive, default=20, metavar="N",
                         help="calls averaged by --profile (default 20)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures as JSON ('-': stdout)")
@@ -77,11 +77,8 @@ def run(args: argparse.Namespace) -> int:
     model = benchmark.load_model_file(args.model)
     target = benchmark.pick_target(args.target)
     runtime = benchmark.pick_runtime(model, args.runtime, args.threads, target.runs_runtime_here)
-    if args.profile and target.name != "local":
-        raise InputError("--profile profiles on this host only", hint="leave --target or --profile out")
-    if args.profile and not runtime.profiles_layers:
-        raise InputError(f"runtime '{runtime.name}' has no per-layer profiler",
-                         hint="runtimes with one: " + ", ".join(benchmark.profiling_runtimes()))
+    if args.profile:
+        benchmark.check_profiler(runtime, target, "--profile")
     result = benchmark.benchmark(model, runtime, args.fill, args.iterations, args.warmup,
                                  args.batch, dict(args.shape),
                                  args.profile_runs if args.profile else 0, target)
@@ -95,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         _write(args.csv, _csv([_row(summary)]))
         if summary["profile"] and str(args.csv) != "-":
             layers = args.csv.with_name(args.csv.stem + "-layers.csv")
-            _write(layers, _csv(summary["profile"]))
+            _write(layers, _csv([{**layer, "nodes": " ".join(layer["nodes"])}
+                                 for layer in summary["profile"]]))
     return 0
 
 

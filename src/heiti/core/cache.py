@@ -96,13 +96,33 @@ def _distributions() -> dict[str, list[str]]:
     return dict(packages_distributions())
 
 
-def tool_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
-    """heiti's version and those of the distributions that provide ``modules``."""
-    from importlib.metadata import PackageNotFoundError, version
-
+@cache
+def heiti_code() -> str:
+    """heiti's version and a digest of its own files (Python, C kernels, templates): a source
+    checkout edited or pulled between two runs is another tool, although its version string
+    is the same, so artifacts it made (generated C above all) are not reused as current."""
     from heiti import __version__
 
-    found = {"heiti": __version__}
+    return f"{__version__}+{tree_digest(Path(__file__).resolve().parent.parent)[:12]}"
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative paths and bytes of the files under ``root`` (bytecode caches
+    left out: they follow the sources)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def tool_versions(modules: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """heiti's code (``heiti_code``) and the versions of the distributions that provide
+    ``modules``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"heiti": heiti_code()}
     for module in modules:
         for dist in _distributions().get(module.split(".")[0], []):
             try:

@@ -87,6 +87,8 @@ class LayerTime:
     name: str
     op_type: str
     mean_ms: float  # per inference, averaged over the profiled calls
+    # the model's own nodes this layer computes (several when fused), when the runtime can say
+    nodes: list[str] = field(default_factory=list)
 
 
 class ThreadsParams(Params):
@@ -117,6 +119,8 @@ class Runtime(Component):
     operator_parameters: ClassVar[tuple[str, ...]] = ()
     # True when ``profile_layers`` works: the framework has a per-layer profiler
     profiles_layers: ClassVar[bool] = False
+    # why not, when the framework has a profiler that heiti cannot reach
+    no_profiler_reason: ClassVar[str] = ""
     io: IOSpec
 
     def load(self, model: Artifact) -> None:
@@ -160,9 +164,13 @@ class Runtime(Component):
                        runs: int) -> list[LayerTime]:
         """Load ``model`` with the framework's profiler on, run ``inputs`` ``runs`` times and
         return the mean time of each layer, slowest first (then close)."""
-        raise InputError(f"runtime '{self.name}' has no per-layer profiler",
-                         hint="leave --profile out, or use a runtime that has one (see "
-                              "docs/cli-benchmark.md)")
+        raise InputError(self.no_profiler_message(), hint="leave --profile out, or use a runtime "
+                         "that has one (see docs/cli-benchmark.md)")
+
+    @classmethod
+    def no_profiler_message(cls) -> str:
+        reason = f" ({cls.no_profiler_reason})" if cls.no_profiler_reason else ""
+        return f"runtime '{cls.name}' has no per-layer profiler{reason}"
 
     def thread_count(self) -> int:
         """``threads`` resolved: 0 means one per core, for every runtime alike."""

@@ -41,6 +41,7 @@ def _walk(module: Any, b: FloatBuilder, path: str) -> None:
         _walk(module.body, b, f"{path}.body")
         if module.residual:
             b.add(start, b.current)
+            b.name(b.current, path.removeprefix("model."))
         return
     handler = next((MODULES[c.__name__] for c in type(module).__mro__ if c.__name__ in MODULES), None)
     if handler is None:

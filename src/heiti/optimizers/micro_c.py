@@ -61,7 +61,8 @@ class MicroC(Optimizer):
         details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
                    "input_size": graph.tensors[graph.input].size,
                    "output_size": graph.output_size,
-                   "weight_bytes": graph.weight_bytes(), "layers": layer_table(graph), **plan.summary()}
+                   "weight_bytes": graph.weight_bytes(), "layers": _named(layer_table(graph), graph),
+                   **plan.summary()}
         if self.params.weight_storage == "palette":
             storage = summary(graph, palettes)
             dense_arena = storage["arena_bytes_dense"] = plan_memory(graph).arena_bytes
@@ -85,3 +86,10 @@ class MicroC(Optimizer):
                 f"naive {plan.naive_bytes} B)")
         return Artifact(path=output, format=self.output_format, io=model.io,
                         provenance=Provenance(producer=f"optimizer:{self.name}", details=details))
+
+
+def _named(layers: list[dict], graph) -> list[dict]:
+    """Each layer with the model's own name of its output (the ONNX node's name), so that
+    reports put host profiles of the same model beside it."""
+    names = graph.info.get("names", {})
+    return [{**row, "name": names.get(row["output"], row["output"])} for row in layers]

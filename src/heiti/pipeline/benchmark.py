@@ -232,10 +232,8 @@ def benchmark(model: Artifact, runtime: Runtime, fill: Fill = "random", iteratio
                              loop.latencies_ns, versions, target.name, loop.target_latencies_ns,
                              getattr(executor, "target_statistics", None))
     if profile_runs:
-        profiler = type(runtime)(runtime.params)
         first = {name: a[:batch] for name, a in inputs.items()}
-        with component_failures(f"{runs} profiling"):
-            result.profile = profiler.profile_layers(model, first, profile_runs)
+        result.profile = profile_layers(runtime, model, first, profile_runs)
         result.profile_runs = profile_runs
     return result
 
@@ -243,3 +241,22 @@ def benchmark(model: Artifact, runtime: Runtime, fill: Fill = "random", iteratio
 def profiling_runtimes() -> list[str]:
     """Runtimes that give per-layer times (``--profile``)."""
     return sorted(n for n, cls in registry.components()["runtime"].items() if cls.profiles_layers)
+
+
+def check_profiler(runtime: Runtime, target: Target, option: str) -> None:
+    """Refuse ``option`` (the CLI's or the scenario's setting) before anything runs when the
+    runtime has no profiler or runs elsewhere."""
+    if target.name != "local":
+        raise InputError(f"{option} profiles on this host only",
+                         hint=f"leave the target or {option} out")
+    if not runtime.profiles_layers:
+        raise InputError(runtime.no_profiler_message(), hint=f"leave {option} out, or use a "
+                         "runtime with one: " + ", ".join(profiling_runtimes()))
+
+
+def profile_layers(runtime: Runtime, model: Artifact, inputs: dict[str, np.ndarray],
+                   runs: int) -> list[LayerTime]:
+    """``runs`` profiled calls on ``inputs`` in a fresh session of ``runtime``'s kind, so the
+    profiler's overhead stays out of the timed session's latencies."""
+    with component_failures(f"runtime '{runtime.name}' profiling"):
+        return type(runtime)(runtime.params).profile_layers(model, inputs, runs)

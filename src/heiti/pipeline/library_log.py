@@ -40,6 +40,7 @@ _lock = threading.Lock()  # commands that load scenarios in threads re-point fd 
 _terminal_fd: int | None = None  # a duplicate of fd 2 as it was, while fd 2 is the log file
 _stderr: Any = None  # sys.stderr as it was, when it wrote to fd 2 and was replaced ...
 _terminal: Any = None  # ... by this stream to the terminal
+_made: list[Path] = []  # log files and folders made for fd 2: removed at the end if still empty
 
 
 def log_to(build_dir: Path) -> None:
@@ -94,11 +95,14 @@ def _native_to(path: Path) -> None:
     """Make fd 2 the log file ``path`` (again, when a command moves to another build folder)."""
     global _terminal_fd, _stderr, _terminal
     with _lock:
+        folders = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # deepest first
+        fresh = not path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError:  # a read-only build folder: native lines print as usual
             return
+        _made.extend([path] * fresh + folders)
         try:
             sys.stderr.flush()
             if _terminal_fd is None:
@@ -115,19 +119,21 @@ def _native_to(path: Path) -> None:
 
 
 def _native_back() -> None:
-    """fd 2 and sys.stderr as they were before ``_native_to``."""
+    """fd 2 and sys.stderr as they were before ``_native_to``; a log file nothing was written
+    to is removed with the folders made for it (a command refused for bad input leaves no
+    build folder behind)."""
     global _terminal_fd, _stderr, _terminal
     with _lock:
-        if _terminal_fd is None:
-            return
-        sys.stderr.flush()
-        os.dup2(_terminal_fd, 2)
-        os.close(_terminal_fd)
-        if _terminal is not None:
-            if sys.stderr is _terminal:
-                sys.stderr = _stderr
-            _terminal.close()
-        _terminal_fd = _stderr = _terminal = None
+        if _terminal_fd is not None:
+            sys.stderr.flush()
+            os.dup2(_terminal_fd, 2)
+            os.close(_terminal_fd)
+            if _terminal is not None:
+                if sys.stderr is _terminal:
+                    sys.stderr = _stderr
+                _terminal.close()
+            _terminal_fd = _stderr = _terminal = None
+        _remove_unused()
 
 
 def terminal_stderr() -> Any:
@@ -138,6 +144,16 @@ def terminal_stderr() -> Any:
     except (AttributeError, OSError, ValueError):
         return None
     return sys.stderr
+
+
+def _remove_unused() -> None:
+    for path in _made:
+        with contextlib.suppress(OSError):  # written to, or not empty: it stays
+            if path.is_dir():
+                path.rmdir()
+            elif path.stat().st_size == 0:
+                path.unlink()
+    _made.clear()
 
 
 def _writes_to_fd2(stream: Any) -> bool:

@@ -81,6 +81,12 @@ class ModelSection(_Section):
     statistics_from: str | None = None
 
 
+class LayerProfile(_Section):
+    runtime: str
+    runs: int  # profiled calls each time is the mean of
+    layers: list[dict[str, Any]]  # name, op_type, mean_ms; slowest first
+
+
 class DatasetSection(_Section):
     type: str
     parameters: dict[str, Any]
@@ -104,6 +110,8 @@ class Measurements(_Section):
     quality: Quality
     files: dict[str, str] = Field({}, description="further outputs beside this file, by role "
                                   "(predictions CSV, example figure)")
+    profile: LayerProfile | None = Field(None, description="per-layer times from the runtime's "
+                                         "profiler (test.profile_runs)")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, protected_namespaces=())
 

@@ -16,11 +16,12 @@ from heiti.core.steps import Runtime, StepContext, Target
 from heiti.core.task import Quality, Task
 from heiti.errors import InputError, RunFailed, component_failures
 from heiti.pipeline import measurements
+from heiti.pipeline.benchmark import check_profiler, profile_layers
 from heiti.pipeline.binding import bind, check_inputs
 from heiti.pipeline.chain import plan_chain, run_chain
 from heiti.pipeline.environment import host_environment
 from heiti.pipeline.inference import LoopResult, run_inference
-from heiti.pipeline.measurements import DatasetSection, Measurements
+from heiti.pipeline.measurements import DatasetSection, LayerProfile, Measurements
 from heiti.pipeline.progress import status
 from heiti.pipeline.resources import ResourceSampler
 from heiti.scenario import LoadedScenario, TestSettings
@@ -86,6 +87,7 @@ class Evaluation:
     loop: LoopResult
     runtime_versions: dict[str, str]
     resources: dict[str, Any]
+    profile: LayerProfile | None = None
 
 
 def evaluate(artifact: Artifact, dataset: Dataset, runtime: Runtime, target: Target, task: Task,
@@ -101,6 +103,8 @@ def evaluate(artifact: Artifact, dataset: Dataset, runtime: Runtime, target: Tar
     inputs = bind(data.inputs, artifact.io)
     # a quantized input travels as its raw integers, so a device computes no float
     quantized = {spec.name: spec.quantize(inputs[spec.name]) for spec in artifact.io.inputs}
+    if settings.profile_runs:
+        check_profiler(runtime, target, "test.profile_runs")
     log(f"test: {len(data)} {settings.split} samples on target '{target.name}' with "
         f"runtime '{runtime.name}' ({artifact.path.name})")
     runs = f"runtime '{runtime.name}' on target '{target.name}'"
@@ -114,12 +118,18 @@ def evaluate(artifact: Artifact, dataset: Dataset, runtime: Runtime, target: Tar
         runtime_versions = executor.versions()
     finally:
         executor.close()
+    profile = None
+    if settings.profile_runs:
+        first = {name: a[:settings.batch_size] for name, a in quantized.items()}
+        layers = profile_layers(runtime, artifact, first, settings.profile_runs)
+        profile = LayerProfile(runtime=runtime.name, runs=settings.profile_runs,
+                               layers=[vars(layer) for layer in layers])
     real = {spec.name: spec.dequantize(loop.outputs[spec.name]) for spec in artifact.io.outputs}
     outputs = postprocess.apply(artifact.io.postprocess, real, inputs)
     with component_failures(f"task '{task.name}'"):
         quality = task.evaluate(data, outputs, info)
     return Evaluation(dataset, runtime, target, task, settings, data, outputs, loop.outputs, quality,
-                      loop, runtime_versions, _resources(sampler.summary(), executor))
+                      loop, runtime_versions, _resources(sampler.summary(), executor), profile)
 
 
 def write_measurements(evaluation: Evaluation, name: str, scenario: dict[str, Any],
@@ -141,6 +151,7 @@ def write_measurements(evaluation: Evaluation, name: str, scenario: dict[str, An
         resources=e.resources,
         quality=e.quality,
         files=files,
+        profile=e.profile,
     )
     path = document.write(build_dir / MEASUREMENTS_FILE)
     primary = e.quality.primary

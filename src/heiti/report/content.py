@@ -108,6 +108,9 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
             f"The run lasted only {samples} CPU/memory sampling period(s) "
             f"({resources['interval_s'] * 1e3:.0f} ms each), too few for the plot to show much: "
             "set test.min_duration_s (e.g. 2) to repeat the timed passes for longer.")
+    from heiti.report.layers import profile_sections
+
+    sections += profile_sections(doc)
     sections += _micro_memory(doc)
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
@@ -217,8 +220,10 @@ def comparison_sections(docs: list[Measurements]) -> list[Section]:
                         "round trip to the emulator; flash and RAM from the firmware ELF.")
     table = Table(header, rows)
     metric = docs[0].quality.primary_metric
+    from heiti.report.layers import side_by_side_sections
+
     return [Section("Runs compared", [table], [
         Figure("compare-latency-metric", f"Latency versus {metric}",
                lambda: plots.latency_vs_metric(docs)),
         Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
-    ], notes=notes)]
+    ], notes=notes), *side_by_side_sections(docs)]

@@ -25,6 +25,8 @@ class LitertRuntime(Runtime):
     executes_native_code = False  # a graph of the interpreter's built-in operators
     requires = ("ai_edge_litert",)
     extra = "litert"
+    no_profiler_reason = ("ai-edge-litert's Python interpreter exposes no op profiler; LiteRT's "
+                          "benchmark_model tool has one")
 
     def load(self, model: Artifact) -> None:
         from heiti.frameworks import litert_tools

@@ -12,6 +12,7 @@ import numpy as np
 
 from heiti.core.artifact import Artifact
 from heiti.core.steps import LayerTime, Runtime, ThreadsParams
+from heiti.frameworks.layer_names import node_tracer
 
 _LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
            "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
@@ -80,7 +81,11 @@ class OnnxRuntime(Runtime):
             finally:
                 self._profile_prefix = None
                 self.close()
-        return _node_times(events, runs)
+        layers = _node_times(events, runs)
+        trace = node_tracer(model.path)
+        for layer in layers:
+            layer.nodes = trace(layer.name)
+        return layers
 
     def close(self) -> None:
         self._session = None

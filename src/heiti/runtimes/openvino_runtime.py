@@ -11,6 +11,7 @@ from heiti.core.artifact import Artifact
 from heiti.core.steps import LayerTime, ThreadsParams
 from heiti.errors import InputError
 from heiti.frameworks import openvino_tools
+from heiti.frameworks.layer_names import node_tracer
 from heiti.frameworks.native import ArrayRuntime
 
 
@@ -83,7 +84,10 @@ class OpenVinoRuntime(ArrayRuntime):
         finally:
             self._perf_count = False
             self.close()
-        layers = [LayerTime(name, kind, s * 1000 / runs) for (name, kind), s in total.items()]
+        # an ONNX model's nodes are known; an IR file keeps no ONNX graph to trace them in
+        trace = node_tracer(model.path) if model.format == "onnx" else lambda name: []
+        layers = [LayerTime(name, kind, s * 1000 / runs, trace(name))
+                  for (name, kind), s in total.items()]
         return sorted(layers, key=lambda layer: -layer.mean_ms)
 
     def close(self) -> None:

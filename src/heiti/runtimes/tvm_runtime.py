@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import time
+from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from heiti.core.artifact import Artifact
+from heiti.core.steps import LayerTime
 from heiti.frameworks.native import ArrayRuntime
+
+# calls of the VM's own builtins (allocations, shape bookkeeping) are not layers
+_BUILTIN = "vm.builtin."
 
 
 class TvmRuntime(ArrayRuntime):
@@ -24,6 +30,7 @@ class TvmRuntime(ArrayRuntime):
     executes_native_code = True  # loads the artifact as a shared library or object archive
     requires = ("tvm",)
     extra = "tvm"
+    profiles_layers = True
 
     def open(self, model: Artifact) -> None:
         import tvm
@@ -55,9 +62,56 @@ class TvmRuntime(ArrayRuntime):
 
         return {"tvm": tvm.__version__}
 
+    def profile_layers(self, model: Artifact, inputs: dict[str, np.ndarray],
+                       runs: int) -> list[LayerTime]:
+        """The time of each compiled kernel call, taken around the call by the Relax VM's
+        instrument hook (TVM 0.26 has no VM profiler of its own), after one warm-up call.
+
+        Kernels are named after the operators they fuse (``fused_conv2d_add_relu``): the
+        Relax ONNX importer keeps no node names. A kernel called at several places of the
+        graph is one layer per place."""
+        self.load(model)
+        try:
+            prepared = self.prepare(inputs)
+            self.infer(prepared)
+            calls: list[tuple[str, int]] = []  # (kernel, ns) in call order, every run
+            started = 0
+
+            def instrument(func: Any, symbol: str, before: bool, *rest: Any) -> int:
+                nonlocal started
+                if before:
+                    started = time.perf_counter_ns()  # last, so the hook's work stays outside
+                else:
+                    ended = time.perf_counter_ns()
+                    if not symbol.startswith(_BUILTIN):
+                        calls.append((symbol, ended - started))
+                return 0
+
+            self._vm.set_instrument(instrument)
+            for _ in range(runs):
+                self.infer(prepared)
+        finally:
+            self.close()
+        return _kernel_times(calls, runs)
+
     def close(self) -> None:
         self._vm = self._main = None
         super().close()
+
+
+def _kernel_times(calls: list[tuple[str, int]], runs: int) -> list[LayerTime]:
+    """Mean time per kernel call site: the k-th call of every run is one layer."""
+    per_run = len(calls) // runs
+    total: dict[int, int] = defaultdict(int)
+    for i, (_, ns) in enumerate(calls):
+        total[i % per_run] += ns
+    kernels = [symbol for symbol, _ in calls[:per_run]]
+    layers = []
+    for i, symbol in enumerate(kernels):
+        name = symbol if kernels.count(symbol) == 1 else f"{symbol} (call {kernels[:i].count(symbol) + 1})"
+        operators = symbol.removeprefix("fused_").rstrip("0123456789").replace("_", " ")
+        layers.append(LayerTime(name, operators, total[i] / 1e6 / runs))
+    return sorted(layers, key=lambda layer: -layer.mean_ms)
 
 
 def _restore_threads(configure: Any, previous: str | None) -> None:

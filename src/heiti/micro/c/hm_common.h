@@ -17,27 +17,38 @@
 /* power-of-two models store no multipliers (NULL): requantization is a shift */
 #define MULT(p, i) ((p)->mult ? (p)->mult[i] : 1)
 
+/* floor(p / 2^s) without right-shifting a negative number */
+static HM_UNUSED int64_t floor_shift(int64_t p, int32_t s)
+{
+    return p >= 0 ? p >> s : -((-p - 1) >> s) - 1;
+}
+
+/* round_shift below for shifts from 33 on, in 32-bit words (32-bit cores have no 64-bit
+ * shifts): h is in the high word of t = p + h - [p < 0], and floor(t / 2^s) is
+ * floor(high word / 2^(s - 32)) */
+static HM_UNUSED HM_INLINE int32_t round_shift_high(int64_t p, int32_t shift, int32_t lo, int32_t hi)
+{
+    const int32_t t_hi = (int32_t)((uint64_t)p >> 32) + (1 << (shift - 33)) - (p < 0 && (uint32_t)p == 0);
+    const int32_t k = shift - 32;
+    const int32_t q = t_hi >= 0 ? t_hi >> k : -((-t_hi - 1) >> k) - 1;
+    return q < lo ? lo : (q > hi ? hi : q);
+}
+
 /* Rounding half away from zero, on the magnitude: right shifts of negative numbers
  * are implementation-defined in C, and the golden model rounds the same way. */
 static HM_UNUSED int32_t round_shift(int64_t p, int32_t shift, int32_t lo, int32_t hi)
 {
     int64_t r;
-    if (shift > 0) {
-        int64_t mag = p < 0 ? -p : p;
-        mag = (mag + ((int64_t)1 << (shift - 1))) >> shift;
-        r = p < 0 ? -mag : mag;
+    if (shift >= 33)
+        return round_shift_high(p, shift, lo, hi);
+    if (shift > 0) {  /* -((-p + h) >> s) is floor((p + h - 1) / 2^s) for p < 0, h = 2^(s-1) */
+        r = floor_shift(p + ((int64_t)1 << (shift - 1)) - (p < 0), shift);
     } else {
         r = p * ((int64_t)1 << -shift);  /* a multiply: left shifts of negatives are undefined */
     }
     if (r < lo) r = lo;
     if (r > hi) r = hi;
     return (int32_t)r;
-}
-
-/* floor(p / 2^s) without right-shifting a negative number */
-static HM_UNUSED int64_t floor_shift(int64_t p, int32_t s)
-{
-    return p >= 0 ? p >> s : -((-p - 1) >> s) - 1;
 }
 
 static HM_UNUSED int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
@@ -49,8 +60,9 @@ static HM_UNUSED int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
 static HM_UNUSED int8_t requant_out(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t tflite,
                           int32_t lo, int32_t hi)
 {
-    if (!tflite)
-        return (int8_t)hm_requant(acc, mult, shift, lo, hi);
+    if (!tflite)  /* hm_requant, its common case without the two calls */
+        return (int8_t)(shift >= 33 ? round_shift_high((int64_t)acc * mult, shift, lo, hi)
+                                    : hm_requant(acc, mult, shift, lo, hi));
     return (int8_t)clamp32(clamp32(hm_tflite_multiply(acc, mult, shift, tflite) + out_zp, -128, 127), lo, hi);
 }
 

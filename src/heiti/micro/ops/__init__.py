@@ -3,12 +3,12 @@
 A unit (a subclass of ``Unit`` decorated with ``@register``) gives its operator's checks
 (the arrays and attributes a graph file must carry), shape inference, float reference,
 integer reference per scale scheme (the golden model), quantization (PTQ, and the float
-forward pass that QAT fake-quantizes), MAC count and the C it emits. The graph, the
-float graph, the golden model, quantization, QAT, the code generator and the MAC table
-look operators up here; importers map their own operator names to units in one table
-each. The modules of this package are imported on the first lookup, so a unit defined
-anywhere else (a test, a plug-in) registers the same way. docs/micro.md, "Adding an
-operator".
+forward pass that QAT fake-quantizes), MAC and weight counts and the C it emits. The graph,
+the float graph, the golden model, quantization, QAT, the code generator, the MAC table
+and AutoML's platform rules look operators up here; importers map their own operator
+names to units in one table each. The modules of this package are imported on the first
+lookup, so a unit defined anywhere else (a test, a plug-in) registers the same way.
+docs/micro.md, "Adding an operator".
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Unit:
     in_place: ClassVar[str | None] = None  # "always" or "last-reader": shares its input's buffer
     c_files: ClassVar[tuple[str, ...]] = ()  # C kernel files in micro/c (DSP variants in c/dsp)
     c_dir: ClassVar[Any] = None  # where c_files are when not in micro/c (a Path: a unit from elsewhere)
+    platform_layer: ClassVar[bool] = True  # a layer AutoML's platform rules check (False: folds away)
 
     # --- checks and shapes -------------------------------------------------------------------
     def required(self, scheme: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -106,6 +107,11 @@ class Unit:
     # --- costs and C -------------------------------------------------------------------------
     def macs(self, op: Op, graph: Graph) -> int:
         return 0
+
+    def weights(self, op: Op) -> int:
+        """Weight elements stored (biases and requantization constants aside): what AutoML's
+        platform rules count at the platform's weight bits."""
+        return int(op.arrays["weight"].size) if self.weighted else 0
 
     def describe(self, op: Op) -> dict[str, str]:
         """Extra columns of the layer table (e.g. the kernel)."""

@@ -12,6 +12,7 @@ from heiti.micro.rounding import channel, requantize, scale_round
 @register
 class Preprocess(Unit):
     kind = "preprocess"
+    platform_layer = False  # the device's input quantization, not a layer of the network
     arrays = ("mean", "mult", "shift")
     keeps_scale = False
     c_files = ("preprocess.c",)

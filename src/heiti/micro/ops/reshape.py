@@ -8,6 +8,7 @@ from heiti.micro.ops import Unit, register
 @register
 class Reshape(Unit):
     kind = "reshape"
+    platform_layer = False  # a view of the same bytes
     attrs = ("shape",)
     in_place = "always"
 

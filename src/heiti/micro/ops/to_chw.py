@@ -9,6 +9,7 @@ from heiti.micro.ops import Unit, register
 @register
 class ToChw(Unit):
     kind = "to_chw"
+    platform_layer = False  # the input's memory order
     c_files = ("to_chw.c",)
 
     def infer_shape(self, shapes, attrs, arrays):
