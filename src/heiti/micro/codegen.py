@@ -136,7 +136,7 @@ def library_source(palettes: bool = False) -> str:
             for path in (home / "dsp" / name, home / "rv32" / name, home / name):
                 if path not in files and path.is_file():
                     files.append(path)
-    include = re.compile(r'^#include "(hm_common\.h|dsp/hm_dsp\.h)"\n', re.M)
+    include = re.compile(r'^#include "(hm_common\.h|dsp/hm_dsp\.h|rv32/hm_rv32\.h)"\n', re.M)
     parts = ["/* heiti micro int8 kernels, put together by micro-c from the kernel files of the "
              "operators this model uses.\n * Semantics: heiti_micro.h and docs/micro.md. */\n",
              include.sub("", (folder / COMMON).read_text(encoding="utf-8")),
@@ -144,8 +144,9 @@ def library_source(palettes: bool = False) -> str:
     if palettes:
         decoder = include.sub("", (folder / "palette.c").read_text(encoding="utf-8"))
         parts.append("\n/* ---- palette.c ---- */\n" + decoder)
-    if any(path.parent.name == "dsp" for path in files):
-        parts.append(include.sub("", (folder / "dsp" / "hm_dsp.h").read_text(encoding="utf-8")))
+    for variant, header in (("dsp", "hm_dsp.h"), ("rv32", "hm_rv32.h")):  # the variants' helpers
+        if any(path.parent.name == variant for path in files):
+            parts.append(include.sub("", (folder / variant / header).read_text(encoding="utf-8")))
     for path in files:
         label = f"{path.parent.name}/{path.name}" if path.parent.name in ("dsp", "rv32") else path.name
         parts.append(f"\n/* ---- {label} ---- */\n" + include.sub("", path.read_text(encoding="utf-8")))

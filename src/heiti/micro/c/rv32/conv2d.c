@@ -1,10 +1,12 @@
 /* conv2d on RV32 (no SIMD, no multiply-accumulate): regular convolutions by register tiling,
  * bit-identical to ../conv2d.c. */
-#include "hm_common.h"
+#include "rv32/hm_rv32.h"
 
 #if HM_RV32
 #pragma GCC push_options
-#pragma GCC optimize("O2")
+/* -O2 whatever the build's size optimization, without the first scheduling pass: it hoists
+ * the loads of an unrolled step ahead of their uses, past the registers RV32 has (spills) */
+#pragma GCC optimize("O2", "no-schedule-insns")
 
 /* The windows of output pixels px .. px + n - 1 (n <= 4; the last one repeated up to four)
  * as four interleaved columns of cin * kh * kw bytes: col[4 k + j] is input k of pixel j's
@@ -84,8 +86,8 @@ static void conv_rv32(const int8_t *in, int8_t *out, const hm_conv_params *p)
             for (k = 0; k < nc; ++k) {
                 const int32_t c = co + k, bias = p->bias[c], m = MULT(p, c), s = p->shift[c];
                 for (j = 0; j < np; ++j)
-                    out[c * pixels + px + j] = requant_out(acc[4 * k + j] + bias, m, s, p->out_zp, p->tflite,
-                                                           p->act_min, p->act_max);
+                    out[c * pixels + px + j] = requant_rv32(acc[4 * k + j] + bias, m, s, p->out_zp, p->tflite,
+                                                            p->act_min, p->act_max);
             }
         }
     }
