@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from conftest import run_cli, scenario_dict, write_scenario
+from conftest import EXAMPLES_DIR, run_cli, scenario_dict, write_scenario
 from heiti.core.artifact import Artifact
 from heiti.core.steps import StepContext
 from heiti.datasets.digits import Digits
@@ -192,6 +192,24 @@ def test_pruned_share_and_cluster_count_are_automl_dimensions(tmp_path, capsys):
     assert run_cli("automl", write_scenario(tmp_path, data, "refused.yml")) == 2
     assert ("search.parameters[optimizers[0].parameters.keep]: value 1.0 is refused by "
             "'optimizers[0]'") in capsys.readouterr().err
+
+
+def test_the_automl_examples_differ_only_by_the_pruning_step_and_its_share(tmp_path):
+    """digits-pruned-an386.yml searches what digits-tiny-an386.yml does, on the same board,
+    plus the share a prune step keeps (docs/automl.md compares the two searches)."""
+    from heiti.automl import prepare
+    from heiti.scenario import read_scenario_file
+
+    searches = {}
+    for name in ("tiny", "pruned"):
+        example = EXAMPLES_DIR / "automl" / f"digits-{name}-an386.yml"
+        searches[name] = prepare(read_scenario_file(example), example.parent, example, tmp_path / name)
+    tiny, pruned = searches["tiny"], searches["pruned"]
+    assert tiny.scenario.target.board() == pruned.scenario.target.board()
+    assert tiny.scenario.target.board().flash.size == 22 * 1024
+    assert set(pruned.spec.parameters) - set(tiny.spec.parameters) == {"optimizers[0].parameters.keep"}
+    assert [o.type for o in pruned.scenario.spec.optimizers] == [
+        "prune", *(o.type for o in tiny.scenario.spec.optimizers)]
 
 
 def test_a_pruned_model_goes_through_heiti_micro_with_fewer_weight_bytes(trained_model_dir):
