@@ -5,8 +5,8 @@ offset in one static arena (RAM), and ``heiti_model_run`` is the straight-line
 operator sequence, each operator's statement written by its unit (``micro/ops``). The
 input is read from the caller's buffer (raw bytes), the int8 output is copied to the
 caller's buffer. The kernel library ``heiti_micro.c`` is put together from the operators'
-kernel files (one per operator in ``micro/c``, DSP variants in ``micro/c/dsp``), so a
-firmware compiles one translation unit.
+kernel files (one per operator in ``micro/c``, DSP variants in ``micro/c/dsp``, RV32 ones
+in ``micro/c/rv32``), so a firmware compiles one translation unit.
 """
 
 from __future__ import annotations
@@ -133,10 +133,10 @@ def library_source(palettes: bool = False) -> str:
     for rules in units().values():
         home = folder if rules.c_dir is None else rules.c_dir
         for name in rules.c_files:
-            for path in (home / "dsp" / name, home / name):
+            for path in (home / "dsp" / name, home / "rv32" / name, home / name):
                 if path not in files and path.is_file():
                     files.append(path)
-    include = re.compile(r'^#include "(hm_common\.h|dsp/hm_dsp\.h)"\n', re.M)
+    include = re.compile(r'^#include "(hm_common\.h|dsp/hm_dsp\.h|rv32/hm_rv32\.h)"\n', re.M)
     parts = ["/* heiti micro int8 kernels, put together by micro-c from the kernel files of the "
              "operators this model uses.\n * Semantics: heiti_micro.h and docs/micro.md. */\n",
              include.sub("", (folder / COMMON).read_text(encoding="utf-8")),
@@ -144,10 +144,11 @@ def library_source(palettes: bool = False) -> str:
     if palettes:
         decoder = include.sub("", (folder / "palette.c").read_text(encoding="utf-8"))
         parts.append("\n/* ---- palette.c ---- */\n" + decoder)
-    if any(path.parent.name == "dsp" for path in files):
-        parts.append(include.sub("", (folder / "dsp" / "hm_dsp.h").read_text(encoding="utf-8")))
+    for variant, header in (("dsp", "hm_dsp.h"), ("rv32", "hm_rv32.h")):  # the variants' helpers
+        if any(path.parent.name == variant for path in files):
+            parts.append(include.sub("", (folder / variant / header).read_text(encoding="utf-8")))
     for path in files:
-        label = f"dsp/{path.name}" if path.parent.name == "dsp" else path.name
+        label = f"{path.parent.name}/{path.name}" if path.parent.name in ("dsp", "rv32") else path.name
         parts.append(f"\n/* ---- {label} ---- */\n" + include.sub("", path.read_text(encoding="utf-8")))
     return "".join(parts)
 

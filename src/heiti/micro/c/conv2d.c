@@ -184,6 +184,12 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
         return;
     }
 #endif
+#if HM_RV32
+    if (p->groups == 1 && (p->kh > 1 || p->kw > 1 || p->pad)) {
+        conv_rv32(in, out, p);
+        return;
+    }
+#endif
     if (p->groups == 1 && p->kh == 1 && p->kw == 1 && p->pad == 0) {
         conv_pointwise(in, out, p);
         return;

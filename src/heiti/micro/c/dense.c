@@ -8,6 +8,10 @@ void hm_dense(const int8_t *in, int8_t *out, const hm_dense_params *p)
     dense_dsp(in, out, p);
     return;
 #endif
+#if HM_RV32
+    dense_rv32(in, out, p);
+    return;
+#endif
     for (o = 0; o < p->out; o += 4) {  /* four rows share each input value */
         const int32_t n = p->out - o < 4 ? p->out - o : 4, zp = p->in_zp;
         const int8_t *r0 = p->weight + o * p->in, *r1 = r0 + (n > 1) * p->in;

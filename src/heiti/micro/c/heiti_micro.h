@@ -14,9 +14,19 @@ extern "C" {
  * They need a scratch buffer of HM_SCRATCH(n) int16 (model.c declares it; 1 when unused). */
 #if defined(__ARM_FEATURE_DSP) && !defined(HM_PORTABLE_KERNELS)
 #define HM_DSP 1
-#define HM_SCRATCH(n) (n)
 #else
 #define HM_DSP 0
+#endif
+/* RV32 kernels (rv32/: register tiling, no SIMD needed) on 32-bit RISC-V, bit-identical too;
+ * they use the same scratch */
+#if defined(__riscv) && __riscv_xlen == 32 && !defined(HM_PORTABLE_KERNELS)
+#define HM_RV32 1
+#else
+#define HM_RV32 0
+#endif
+#if HM_DSP || HM_RV32
+#define HM_SCRATCH(n) (n)
+#else
 #define HM_SCRATCH(n) 1
 #endif
 

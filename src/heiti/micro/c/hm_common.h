@@ -60,9 +60,8 @@ static HM_UNUSED int32_t clamp32(int32_t v, int32_t lo, int32_t hi)
 static HM_UNUSED int8_t requant_out(int32_t acc, int32_t mult, int32_t shift, int32_t out_zp, int32_t tflite,
                           int32_t lo, int32_t hi)
 {
-    if (!tflite)  /* hm_requant, its common case without the two calls */
-        return (int8_t)(shift >= 33 ? round_shift_high((int64_t)acc * mult, shift, lo, hi)
-                                    : hm_requant(acc, mult, shift, lo, hi));
+    if (!tflite)
+        return (int8_t)hm_requant(acc, mult, shift, lo, hi);
     return (int8_t)clamp32(clamp32(hm_tflite_multiply(acc, mult, shift, tflite) + out_zp, -128, 127), lo, hi);
 }
 
