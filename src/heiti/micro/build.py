@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +20,8 @@ SOURCES = ("model.c", "heiti_micro.c")
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 HOST_FLAGS = [*WARNINGS, "-O2", "-fPIC", "-shared"]
 M4_COMPILER = "arm-none-eabi-gcc"
-M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", *WARNINGS, "-Os", "-fstack-usage", "-ffunction-sections", "-c"]
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", *WARNINGS, "-Os", "-fstack-usage", "-fcallgraph-info=su",
+            "-ffunction-sections", "-c"]
 
 
 def cache_dir() -> Path:
@@ -83,12 +85,39 @@ class HostModel:
         return self.run_batch(raw, np.empty((len(raw), self.output_size), dtype=np.int8))
 
 
+_NODE = re.compile(r'node: \{ title: "([^"]+)" label: "[^"]*?\\n(\d+) bytes')
+_EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+
+
+def deepest_stack(folder: Path, root: str) -> int:
+    """Stack bytes of the deepest call chain from ``root``, from the ``.ci`` call graphs that
+    ``-fcallgraph-info=su`` wrote into ``folder`` (a function without a frame there, such as
+    a libc call, counts 0; a cycle is followed once)."""
+    frames: dict[str, int] = {}
+    calls: dict[str, set[str]] = {}
+    for graph in folder.glob("*.ci"):
+        text = graph.read_text()
+        frames.update((name, int(size)) for name, size in _NODE.findall(text))
+        for caller, callee in _EDGE.findall(text):
+            calls.setdefault(caller, set()).add(callee)
+
+    deepest: dict[str, int] = {}
+
+    def depth(name: str) -> int:
+        if name not in deepest:
+            deepest[name] = 0  # while it is being measured: a call back into it adds nothing
+            deepest[name] = frames.get(name, 0) + max(map(depth, calls.get(name, ())), default=0)
+        return deepest[name]
+
+    return depth(root)
+
+
 def cortex_m4_report(folder: Path) -> dict:
     """Compile for Cortex-M4 (compile only) and measure flash, static RAM and stack.
 
-    Flash is text + data of the objects (from ``arm-none-eabi-size``); the stack bound
-    is the frame of ``heiti_model_run`` plus the two largest other frames, which covers
-    every call chain since the deepest is run -> kernel -> helper.
+    Flash is text + data of the objects (from ``arm-none-eabi-size``); the stack bound is
+    the deepest call chain from ``heiti_model_run`` (GCC's call graph with each function's
+    frame), so kernels the model never calls do not count.
     """
     cc = shutil.which(M4_COMPILER)
     if cc is None:
@@ -100,17 +129,11 @@ def cortex_m4_report(folder: Path) -> dict:
             _run([cc, *M4_FLAGS, str(folder / name), "-o", str(obj)], folder)
             objects.append(obj)
         sizes = _run([cc.replace("gcc", "size"), *map(str, objects)], folder)
-        frames = {}
-        for su in Path(tmp).glob("*.su"):
-            for line in su.read_text().splitlines():
-                name, size, _ = line.rsplit("\t", 2)
-                frames[name.rsplit(":", 1)[-1]] = int(size)
+        stack = deepest_stack(Path(tmp), "heiti_model_run")
     text = data = bss = 0
     for line in sizes.splitlines()[1:]:
         fields = line.split()
         text, data, bss = text + int(fields[0]), data + int(fields[1]), bss + int(fields[2])
-    others = sorted((v for k, v in frames.items() if k != "heiti_model_run"), reverse=True)
-    stack = frames.get("heiti_model_run", 0) + sum(others[:2])
     version = _run([cc, "-dumpversion"], folder).strip()
     return {"compiler": f"{M4_COMPILER} {version}", "flags": " ".join(M4_FLAGS),
             "text_bytes": text, "data_bytes": data, "bss_bytes": bss,
