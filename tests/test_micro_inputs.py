@@ -2,8 +2,9 @@
 (two inputs on their own scales and zero points, each through a dense layer, added, a dense
 layer after) imported with micro-import-tflite gives TFLM's outputs bit for bit in the golden
 model, the host C build (the inputs one after the other in its input buffer) and the firmware
-on the emulated mps2-an386 (DATA with one tensor per input). Untrained weights: exactness does
-not need training."""
+on the emulated mps2-an386 (DATA with one tensor per input); the same model as a two-input
+scenario through the CLI and `heiti package`. Untrained weights: exactness does not need
+training."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from heiti.core.artifact import Artifact
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("tflite_micro", reason='tflite-micro not installed: pip install "heiti[tflm]"')
@@ -226,3 +229,41 @@ def test_micro_import_tflite_binds_the_datasets_inputs_by_name(model, tmp_path):
     renamed.io.inputs[1].name = "history"
     with pytest.raises(InputError, match="no input 'history'"):
         MicroImportTflite().optimize(renamed, tmp_path / "other.npz", ctx)
+
+
+def test_a_two_input_scenario_runs_and_packages_through_the_cli(model, tmp_path, monkeypatch):
+    """The user's path: the .tflite as a tflite-file model, an npz-arrays dataset with one array
+    per model input (named as the model's inputs), micro-import-tflite and micro-c (its host ==
+    golden check on both inputs) run by micro-host; ``heiti package`` then writes the device's
+    input buffer (both inputs, one after the other) as the example's sample, and the example
+    built with CMake gives heiti's outputs."""
+    import subprocess
+
+    from conftest import run_cli, write_scenario
+    from heiti.frameworks.litert_tools import tensor_specs
+
+    if not (shutil.which("cmake") and shutil.which("gcc")):
+        pytest.skip("cmake and gcc are needed (.ci/apt-packages)")
+    monkeypatch.setenv("HEITI_CACHE", str(tmp_path / "cache"))
+    names = [spec.name for spec in tensor_specs(model)[0]]
+    x, y = _samples(40, seed=4)
+    np.savez(tmp_path / "data.npz", **{names[1]: y, names[0]: x}, labels=np.arange(40) % 10)
+    data = {"name": "two-inputs", "build_dir": "build", "seed": 0,
+            "dataset": {"type": "npz-arrays", "parameters": {"path": str(tmp_path / "data.npz")}},
+            "model": {"type": "tflite-file", "path": str(model)},
+            "optimizers": [{"type": "micro-import-tflite"},
+                           {"type": "micro-c", "parameters": {"check_samples": 4, "cortex_m4": False}}],
+            "runtime": {"type": "micro-host"}, "test": {"warmup": 0, "samples": 6},
+            "report": {"enabled": False}}
+    scenario = write_scenario(tmp_path / "run", data)
+    assert run_cli("run", scenario) == 0
+    artifact = Artifact.load(tmp_path / "run" / "build" / "02-micro-c")
+    assert artifact.provenance.details["host_equals_golden_samples"] > 0  # the val split's (two)
+    assert [spec.name for spec in artifact.io.inputs] == names
+    out = tmp_path / "package"
+    assert run_cli("package", scenario, "-o", out) == 0
+    for command in (["cmake", "-B", "build", "-S", "."], ["cmake", "--build", "build"],
+                    [str(out / "build" / "heiti_model_example")]):
+        done = subprocess.run(command, cwd=out, capture_output=True, text=True)
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+    assert "same as heiti's outputs" in done.stdout
