@@ -41,6 +41,9 @@ def test_synthetic_keywords_to_int8_and_heiti_micro(tmp_path):
                  {"type": "onnxruntime"}),
         "micro": ([{"type": "micro-ptq", "parameters": {"scheme": "per-channel"}}, {"type": "micro-c"}],
                   {"type": "micro-host"}),
+        "pruned": ([{"type": "prune", "parameters": {"keep": 0.5, "steps": 2, "epochs": 10, "lr": 0.003}},
+                    {"type": "micro-ptq", "parameters": {"scheme": "per-channel"}}, {"type": "micro-c"}],
+                   {"type": "micro-host"}),
     }
     work = tmp_path / "w"
     quality = {}
@@ -55,6 +58,12 @@ def test_synthetic_keywords_to_int8_and_heiti_micro(tmp_path):
     for name in ("int8", "micro"):
         agree = sum(a == b for a, b in zip(fp32["predictions"], quality[name]["predictions"], strict=True))
         assert agree / len(fp32["predictions"]) >= 0.85, name
+    # the DS-CNN pruned to half its MACs (depthwise groups shrink with their pointwise inputs)
+    # runs through heiti micro; 2 steps of 10 epochs of fine-tuning keep it close (docs/compression.md)
+    pruned = json.loads((work / "b" / "pruned" / "measurements.json").read_text())
+    prune = pruned["model"]["chain"][1]["details"]
+    assert prune["macs_after"] <= 0.5 * prune["macs_before"]
+    assert quality["pruned"]["metrics"]["accuracy"] >= quality["micro"]["metrics"]["accuracy"] - 0.15
     # the micro model reads the feature bytes as they are: its input scale is the features'
     micro = json.loads((work / "b" / "micro" / "measurements.json").read_text())
     io = Artifact.load(Path(micro["model"]["path"])).io.inputs[0]

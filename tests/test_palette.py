@@ -24,6 +24,7 @@ from heiti.micro.palette import Palette, choose, layers
 from heiti.micro.quantize import calibrate_for, to_integer
 
 BOARD_TOOLS = ("qemu-system-arm", "arm-none-eabi-gcc")
+RISCV_TOOLS = ("qemu-system-riscv32", "riscv64-unknown-elf-gcc")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -161,9 +162,10 @@ def test_palette_storage_is_bit_exact_on_the_board_with_less_weight_flash(scheme
     portable["name"] = "mps2-an386-portable"
     portable["toolchain"]["flags"] = [*portable["toolchain"]["flags"], "-DHM_PORTABLE_KERNELS"]
     (tmp_path / "portable.yml").write_text(yaml.safe_dump(portable), encoding="utf-8")
-    for board in ("mps2-an386", str(tmp_path / "portable.yml")):  # DSP and portable kernels
+    riscv = ["riscv32-virt"] if all(shutil.which(p) for p in RISCV_TOOLS) else []
+    for board in (str(tmp_path / "portable.yml"), *riscv, "mps2-an386"):  # portable, RV32, DSP kernels
         out, packed_board = _on_board(packed, board, raw)
-        assert np.array_equal(out, want)
+        assert np.array_equal(out, want), board
     _, dense_board = _on_board(dense, "mps2-an386", raw)
     # weight flash from the linked firmware's symbols: int8 arrays against indices + palettes
     assert dense_board["flash"]["weights_bytes"] >= storage["weight_bytes_int8"]

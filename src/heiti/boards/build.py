@@ -75,6 +75,12 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
     """fw_config.h: what the server knows about its board and its model."""
     inp = io.inputs[0]
     in_dims, outs = inp.with_batch(1), [out.with_batch(1) for out in io.outputs]
+    ins = [spec.with_batch(1) for spec in io.inputs]  # several inputs: one after the other, as outputs
+    in_sizes = [input_size] if len(ins) == 1 else [math.prod(dims) for dims in ins]
+    if sum(in_sizes) != input_size:
+        raise InputError(f"the model's inputs {[spec.name for spec in io.inputs]} hold {sum(in_sizes)} "
+                         f"values, its C input buffer {input_size}",
+                         hint="regenerate the artifact with micro-c")
     # a model with several outputs writes them one after the other; OUTPUT carries one tensor each
     sizes = [output_size] if len(outs) == 1 else [math.prod(dims) for dims in outs]
     if sum(sizes) != output_size:
@@ -83,12 +89,13 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
     headers = sum(4 + 4 * len(dims) for dims in outs)
     # the largest message the host sends: DATA, or the IOSPEC JSON (class names and all)
     iospec = len(json.dumps(io.model_dump(mode="json", exclude_none=True), separators=(",", ":")))
-    max_message = max(256, 4 + 4 + 4 * len(in_dims) + input_size + 64, iospec + 64)
+    max_message = max(256, 4 + sum(4 + 4 * len(dims) for dims in ins) + input_size + 64, iospec + 64)
     # the largest transmission: PROCESS_DONE + OUTPUT, or STATS (fixed text, a number per layer)
     tx_buffer = max(2 * 14 + 8 + 4 + headers + output_size, 14 + 1024 + 21 * layers)
     quiet = max(board.clock_hz // 100, 200 * 10 * board.clock_hz // 115200)  # 200 characters, >= 10 ms
-    dtype = "int8" if inp.dtype == "int8" else "uint8"  # an imported int8 model takes its own int8
-    spec = f"{inp.name}: {dtype}{in_dims}"
+    dtypes = ["int8" if spec.dtype == "int8" else "uint8" for spec in io.inputs]  # an import's own int8
+    dtype = dtypes[0]
+    spec = ", ".join(f"{s.name}: {d}{dims}" for s, d, dims in zip(io.inputs, dtypes, ins, strict=True))
     lines = {
         "FW_BOARD": _c_string(board.name), "FW_CPU": _c_string(board.cpu),
         "FW_MACHINE": _c_string(board.isa), "FW_VERSIONS": _c_string(json.dumps(versions)),
@@ -100,6 +107,7 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
         "FW_MODEL_SHA256": _c_string(model_sha256),
         "FW_INPUT_NDIM": str(len(in_dims)), "FW_INPUT_DIMS": "{" + ", ".join(map(str, in_dims)) + "}",
         "FW_INPUT_SPEC": _c_string(spec), "FW_INPUT_DTYPE": f"DT_{dtype.upper()}",
+        "FW_INPUTS": str(len(ins)),
         "FW_OUTPUTS": str(len(outs)), "FW_OUTPUT_HEADERS": str(headers),
         "FW_OUTPUT_NDIMS": "{" + ", ".join(str(len(dims)) for dims in outs) + "}",
         "FW_OUTPUT_DIMS": "{" + ", ".join(str(d) for dims in outs for d in dims) + "}",
@@ -107,6 +115,12 @@ def config_header(board: Board, io: IOSpec, model_sha256: str, profile: bool, in
         "FW_QUIET": f"{quiet}u", "FW_BYTE_TIMEOUT": f"{board.clock_hz}u",  # 1 s without a byte mid-frame
         "FW_PROFILE": "1" if profile else "0",
     }
+    if len(ins) > 1:  # DATA carries one tensor per input (protocol 2); a single input keeps its code
+        lines |= {"FW_INPUT_DIMS": "{" + ", ".join(str(d) for dims in ins for d in dims) + "}",
+                  "FW_INPUT_NDIMS": "{" + ", ".join(str(len(dims)) for dims in ins) + "}",
+                  "FW_INPUT_SIZES": "{" + ", ".join(map(str, in_sizes)) + "}",
+                  "FW_INPUT_DTYPES": "{" + ", ".join(f"DT_{d.upper()}" for d in dtypes) + "}",
+                  "FW_INPUT_HEADERS": str(sum(4 + 4 * len(dims) for dims in ins))}
     body = "\n".join(f"#define {k} {v}" for k, v in lines.items())
     hook = ("void fw_layer_mark(int layer);\n#define HEITI_LAYER(i) fw_layer_mark(i)\n"
             if profile else "")

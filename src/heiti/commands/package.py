@@ -67,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
                                         scenario.runtime.name))
             return 0
         sample = inputs[artifact.io.inputs[0].name][0]
+        if len(inputs) > 1:  # the device's input buffer: every input, one after the other
+            from heiti.micro.graph import input_buffer
+
+            sample = input_buffer([inputs[s.name][:1] for s in artifact.io.inputs])[0]
         if board_name is None and scenario.target.name == "qemu":
             board_name = scenario.target.params.board
     elif source.is_dir():

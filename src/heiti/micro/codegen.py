@@ -79,9 +79,9 @@ class Emit:
         return f"op{self.index}"
 
     def buffer(self, tensor: str) -> str:
-        if tensor != self.graph.input:
+        if tensor not in self.graph.inputs:
             return f"A + {self.plan.offsets[tensor]}"
-        return "(const int8_t *)input" if self.graph.tensors[tensor].dtype == "int8" else "input"
+        return input_at(self.graph, tensor, self.graph.tensors[tensor].dtype == "int8")
 
     @property
     def src(self) -> str:
@@ -158,6 +158,13 @@ def scratch_elements(graph: Graph) -> int:
     return max((unit(op.kind).scratch(op, graph) for op in graph.ops), default=0)
 
 
+def input_at(graph: Graph, name: str, signed: bool) -> str:
+    """A model input in the caller's buffer, where the inputs lie one after the other."""
+    at = graph.input_offset(name)
+    base = "(const int8_t *)input" if signed else "input"
+    return f"{base} + {at}" if at else base
+
+
 def generate(graph: Graph, folder: Path, palettes: dict[int, Palette] | None = None) -> MemoryPlan:
     """Write model.h, model.c and the kernel library into ``folder``; return the memory plan.
     ``palettes`` (operator index -> storage, ``micro/palette.py``): layers stored as packed
@@ -166,7 +173,10 @@ def generate(graph: Graph, folder: Path, palettes: dict[int, Palette] | None = N
     palettes = palettes or {}
     plan = plan_memory(graph, scratch={decoded(i): (p.chunk * p.row_len, i) for i, p in palettes.items()})
     folder.mkdir(parents=True, exist_ok=True)
-    inp = graph.tensors[graph.input]
+    ins = [graph.tensors[name] for name in graph.inputs]
+    inp = ins[0]
+    input_text = (f"raw {inp.dtype}, CHW {list(inp.shape)}" if len(ins) == 1 else "; ".join(
+        f"raw {t.dtype} {list(t.shape)} at {graph.input_offset(t.name)}" for t in ins))
     outs = [graph.tensors[name] for name in graph.outputs]
     described = "; ".join(f"{list(t.shape)} at {sum(o.size for o in outs[:k])}: real = "
                           f"(q - {t.zero_point}) * {t.scale!r}" for k, t in enumerate(outs))
@@ -180,7 +190,7 @@ def generate(graph: Graph, folder: Path, palettes: dict[int, Palette] | None = N
 extern "C" {{
 #endif
 
-#define HEITI_MODEL_INPUT_SIZE {inp.size}    /* raw {inp.dtype}, CHW {list(inp.shape)} */
+#define HEITI_MODEL_INPUT_SIZE {graph.input_size}    /* {input_text} */
 #define HEITI_MODEL_OUTPUT_SIZE {graph.output_size}   /* int8 {described} */
 #define HEITI_MODEL_ARENA_SIZE {plan.arena_bytes}
 #define HEITI_MODEL_LAYERS {len(graph.ops)}    /* operators, in graph order */
@@ -208,7 +218,7 @@ int32_t heiti_model_classify(const uint8_t *input, int8_t *output);
                f"static int16_t hm_scratch[HM_SCRATCH({elements})];\n" if elements else "")
     copies, at = [], 0  # every output into the caller's buffer, one after the other
     for name, t in zip(graph.outputs, outs, strict=True):
-        source = "(const int8_t *)input" if name == graph.input else f"A + {plan.offsets[name]}"
+        source = input_at(graph, name, True) if name in graph.inputs else f"A + {plan.offsets[name]}"
         copies.append(f"hm_copy({source}, output{f' + {at}' if at else ''}, {t.size});")
         at += t.size
     copy = "\n    ".join(copies)

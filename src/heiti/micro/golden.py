@@ -54,8 +54,12 @@ def run_op(op: Op, inputs: list[Any], backend: Any, scheme: str = "pow2") -> Any
 
 
 def run_all(graph: Graph, raw: Any, backend: Any = NumpyBackend) -> dict[str, Any]:
-    """Every tensor's value (int64) for a batch of raw inputs."""
-    values = {graph.input: backend.asarray(raw)}
+    """Every tensor's value (int64) for a batch of raw inputs (a list of batches, one per graph
+    input, for a model with several)."""
+    batches = list(raw) if isinstance(raw, list | tuple) else [raw]
+    if len(batches) != len(graph.inputs):
+        raise ValueError(f"the graph has {len(graph.inputs)} inputs, {len(batches)} were given")
+    values = {name: backend.asarray(batch) for name, batch in zip(graph.inputs, batches, strict=True)}
     for op in graph.ops:
         values[op.output] = run_op(op, [values[name] for name in op.inputs], backend, graph.scheme)
     return values
@@ -72,9 +76,15 @@ def run_outputs(graph: Graph, raw: Any, backend: Any = NumpyBackend) -> list[Any
     return [values[name] for name in graph.outputs]
 
 
-def predict(graph: Graph, raw: np.ndarray, batch: int = 256) -> np.ndarray:
+def predict(graph: Graph, raw: Any, batch: int = 256) -> np.ndarray:
     """int8 outputs of the golden model as the device's output buffer: (N, every output flattened,
-    one after the other), batched to bound memory."""
-    parts = [np.concatenate([o.reshape(len(o), -1) for o in run_outputs(graph, raw[i : i + batch])], axis=1)
-             for i in range(0, len(raw), batch)]
+    one after the other), batched to bound memory. ``raw``: as in ``run_all``."""
+    several = isinstance(raw, list | tuple)
+    count = len(raw[0]) if several else len(raw)
+
+    def part(i: int) -> Any:
+        return [r[i : i + batch] for r in raw] if several else raw[i : i + batch]
+
+    parts = [np.concatenate([o.reshape(len(o), -1) for o in run_outputs(graph, part(i))], axis=1)
+             for i in range(0, count, batch)]
     return np.concatenate(parts).astype(np.int8)

@@ -52,6 +52,23 @@ class Graph:
     input_scale: float  # dataset value = (raw - input zero point) * input_scale
     info: dict[str, Any] = field(default_factory=dict)
     extra_outputs: list[str] = field(default_factory=list)  # a model's further outputs, after ``output``
+    extra_inputs: list[str] = field(default_factory=list)  # a model's further inputs, after ``input``
+
+    @property
+    def inputs(self) -> list[str]:
+        """Every input tensor, in the model's order: the device reads them one after the other
+        from its input buffer (each with its own dtype, scale and zero point)."""
+        return [self.input, *self.extra_inputs]
+
+    @property
+    def input_size(self) -> int:
+        """Bytes of all inputs together (the device's input buffer)."""
+        return sum(self.tensors[name].size for name in self.inputs)
+
+    def input_offset(self, name: str) -> int:
+        """Where input ``name`` starts in the device's input buffer."""
+        at = self.inputs.index(name)
+        return sum(self.tensors[other].size for other in self.inputs[:at])
 
     @property
     def outputs(self) -> list[str]:
@@ -79,12 +96,14 @@ class Graph:
     def output_zero_point(self) -> int:
         return self.tensors[self.output].zero_point
 
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+    def quantize_input(self, x: np.ndarray, name: str | None = None) -> np.ndarray:
         """Dataset values to the raw integers the device reads: the input tensor's dtype (uint8
-        for heiti's own graphs, the model's int8 or uint8 for imports) and zero point."""
-        t = self.tensors[self.input]
+        for heiti's own graphs, the model's int8 or uint8 for imports) and zero point (``name``:
+        a further input of a model with several, on its own grid)."""
+        t = self.tensors[name or self.input]
+        scale = self.input_scale if t.name == self.input else t.scale
         info = np.iinfo(t.dtype)
-        raw = np.rint(np.asarray(x, dtype=np.float64) / self.input_scale) + t.zero_point
+        raw = np.rint(np.asarray(x, dtype=np.float64) / scale) + t.zero_point
         return np.clip(raw, info.min, info.max).astype(t.dtype)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
@@ -100,7 +119,7 @@ class Graph:
         structure = {
             "format": FORMAT, "version": VERSION, "input": self.input, "output": self.output,
             "scheme": self.scheme, "input_scale": self.input_scale, "info": self.info,
-            "extra_outputs": self.extra_outputs,
+            "extra_outputs": self.extra_outputs, "extra_inputs": self.extra_inputs,
             "tensors": [{"name": t.name, "shape": list(t.shape), "scale": t.scale, "dtype": t.dtype,
                          "zero_point": t.zero_point} for t in self.tensors.values()],
             "ops": [{"kind": op.kind, "inputs": op.inputs, "output": op.output, "attrs": op.attrs,
@@ -126,7 +145,8 @@ class Graph:
                       {k: arrays[f"op{i}.{k}"] for k in o["arrays"]})
                    for i, o in enumerate(structure["ops"])]
             graph = cls(tensors, ops, structure["input"], structure["output"], structure["scheme"],
-                        structure["input_scale"], structure["info"], list(structure.get("extra_outputs", [])))
+                        structure["input_scale"], structure["info"], list(structure.get("extra_outputs", [])),
+                        list(structure.get("extra_inputs", [])))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError) as exc:
             raise InputError(f"'{path}' is not a {FORMAT} graph: {exc}") from None
         problem = graph.problem()
@@ -138,7 +158,7 @@ class Graph:
         """What is wrong with the structure (a file from elsewhere), or None."""
         from heiti.micro.ops import units
 
-        known = {self.input}
+        known = set(self.inputs)
         found = units()
         for i, op in enumerate(self.ops):
             if op.kind not in found:
@@ -151,6 +171,13 @@ class Graph:
             known.add(op.output)
         missing = [name for name in self.outputs if name not in known]
         return f"output '{missing[0]}' is never computed" if missing else None
+
+
+def input_buffer(raw: list[np.ndarray]) -> np.ndarray:
+    """A batch of raw inputs (one array per input) as the device's input buffers: (N, bytes of
+    every input, one after the other; int8 as its two's complement)."""
+    parts = [np.ascontiguousarray(r).view(np.uint8).reshape(len(r), -1) for r in raw]
+    return parts[0] if len(parts) == 1 else np.ascontiguousarray(np.concatenate(parts, axis=1))
 
 
 def raw_input(x: np.ndarray, input_scale: float) -> np.ndarray:

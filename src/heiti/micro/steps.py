@@ -145,10 +145,16 @@ def integer_io(io: IOSpec, graph: Graph) -> IOSpec:
     """The model's IO as the device sees it: raw integers in (uint8, or an imported model's own
     int8), int8 out, each with its scale and zero point."""
     io = io.model_copy(deep=True)
-    source = graph.tensors[graph.input]
-    io.inputs[0] = io.inputs[0].model_copy(update={"dtype": source.dtype, "scale": graph.input_scale,
-                                                   "zero_point": source.zero_point,
-                                                   "shape": [-1, *source.shape]})
+    if len(io.inputs) != len(graph.inputs):
+        names = ", ".join(spec.name for spec in io.inputs)
+        raise InputError(f"micro: the model has {len(io.inputs)} inputs ({names}), its integer graph "
+                         f"{len(graph.inputs)}")
+    for k, name in enumerate(graph.inputs):  # each input with its own grid
+        source = graph.tensors[name]
+        scale = graph.input_scale if k == 0 else source.scale
+        io.inputs[k] = io.inputs[k].model_copy(update={"dtype": source.dtype, "scale": scale,
+                                                       "zero_point": source.zero_point,
+                                                       "shape": [-1, *source.shape]})
     if len(io.outputs) != len(graph.outputs):
         names = ", ".join(spec.name for spec in io.outputs)
         raise InputError(f"micro: the model has {len(io.outputs)} outputs ({names}), its integer graph "

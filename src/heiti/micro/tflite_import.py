@@ -14,6 +14,7 @@ its weight columns permuted instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ class _Value:
 
 
 class _Reader:
-    def __init__(self, data: bytes, input_shape: tuple[int, ...]):
+    def __init__(self, data: bytes, input_shapes: list[tuple[int, ...]]):
         s = _schema()
         self.s = s
         try:
@@ -66,7 +67,7 @@ class _Reader:
         self.ops: list[Op] = []
         self.values: dict[int, _Value] = {}
         self.names: dict[str, str] = {}  # graph tensor -> the model's tensor name
-        self._start(input_shape)
+        self._start(input_shapes)
 
     # --- flatbuffer fields -------------------------------------------------------------------
     def quant(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,36 +111,42 @@ class _Reader:
         self.ops.append(Op(kind, inputs, name, attrs, arrays or {}))
         return name
 
-    def _start(self, input_shape: tuple[int, ...]) -> None:
-        inputs = self.sub.InputsAsNumpy()
-        if len(inputs) != 1:
-            raise InputError("micro: only .tflite models with one input are supported")
-        index = int(inputs[0])
+    def _start(self, input_shapes: list[tuple[int, ...]]) -> None:
+        inputs = [int(index) for index in self.sub.InputsAsNumpy()]
+        if len(inputs) != len(input_shapes):
+            raise InputError(f"micro: the .tflite model has {len(inputs)} inputs, the dataset "
+                             f"{len(input_shapes)}", hint="give the dataset one input per model input")
+        # the first is "input", further ones "input1", ...: read one after the other by the device
+        self.inputs = ["input" if k == 0 else f"input{k}" for k in range(len(inputs))]
+        for index, name, given in zip(inputs, self.inputs, input_shapes, strict=True):
+            self._bind_input(index, name, given)
+        self.input_scale = self.tensors["input"].scale
+
+    def _bind_input(self, index: int, name: str, given: tuple[int, ...]) -> None:
         dims = self.shape(index)[1:]
-        given = tuple(input_shape)
         # the input travels as the model's own int8 or uint8 (raw integers, its scale and zero point)
         scale, zero_point = self.act_quant(index, (_INT8, _UINT8))
         dtype = "uint8" if self.sub.Tensors(index).Type() == _UINT8 else "int8"
-        self.input_scale = scale
         if len(dims) == 3 and given == (dims[2], dims[0], dims[1]):  # CHW samples: TFLite's NHWC view
-            self.tensors["input"] = Tensor("input", given, scale, dtype, zero_point)
-            self.values[index] = _Value("input", "nhwc")
+            self.tensors[name] = Tensor(name, given, scale, dtype, zero_point)
+            self.values[index] = _Value(name, "nhwc")
         elif len(dims) == 3 and given == (dims[1], dims[2], dims[0]) != dims:  # NHWC samples, NCHW model
-            self.tensors["input"] = Tensor("input", given, scale, dtype, zero_point)
-            chw = self.emit("to_chw", ["input"], dims, (scale, zero_point), {})
+            self.tensors[name] = Tensor(name, given, scale, dtype, zero_point)
+            chw = self.emit("to_chw", [name], dims, (scale, zero_point), {})
             self.tensors[chw].dtype = dtype  # the same integers, reordered
             self.values[index] = _Value(chw, "nchw")
         elif given == dims:  # samples as the model takes them: NHWC images, NCHW ones or vectors
-            self.tensors["input"] = Tensor("input", given, scale, dtype, zero_point)
+            self.tensors[name] = Tensor(name, given, scale, dtype, zero_point)
             images = len(dims) == 3
-            self.values[index] = _Value("input", "nchw" if images else "flat", samples_hwc=images)
+            self.values[index] = _Value(name, "nchw" if images else "flat", samples_hwc=images)
         else:
             layouts = (f"{list(dims)} as the model takes them, or with the channels moved: "
                        f"{[dims[2], dims[0], dims[1]]} (C x H x W samples for an NHWC model) or "
                        f"{[dims[1], dims[2], dims[0]]} (H x W x C samples for an NCHW model)"
                        if len(dims) == 3 else f"{list(dims)}")
             raise InputError(f"micro: the dataset's samples are {list(given)}, the .tflite model's input "
-                             f"is {list(dims)}", hint=f"give the dataset samples shaped {layouts}")
+                             f"{f'{name!r} ' if name != 'input' else ''}is {list(dims)}",
+                             hint=f"give the dataset samples shaped {layouts}")
 
     def value(self, index: int, op_name: str, layout: str | None = None) -> _Value:
         found = self.values.get(index)
@@ -184,7 +191,7 @@ class _Reader:
             raise InputError("micro: the model's outputs must be computed tensors in heiti's order")
         names = [result.name for result in results if result is not None]
         return Graph(self.tensors, self.ops, "input", names[0], "tflite", self.input_scale,
-                     {"source": "tflite", "names": self.names}, names[1:])
+                     {"source": "tflite", "names": self.names}, names[1:], self.inputs[1:])
 
     # --- operators ---------------------------------------------------------------------------
     def _conv(self, op: Any, ins: list[int], out: int, depthwise: bool) -> _Value:
@@ -562,13 +569,16 @@ OPERATORS = {
 }
 
 
-def import_tflite(path: Path, input_shape: tuple[int, ...]) -> Graph:
-    """The integer graph (tflite scheme) of an int8 ``.tflite`` file."""
+def import_tflite(path: Path, input_shape: Sequence[int] | Sequence[Sequence[int]]) -> Graph:
+    """The integer graph (tflite scheme) of an int8 ``.tflite`` file; ``input_shape``: the
+    dataset's sample shape, or a list of them for a model with several inputs (in its order)."""
     from heiti.frameworks.tflite_verify import read_verified
 
     data = read_verified(path, "micro")
     try:
-        graph = _Reader(data, tuple(input_shape)).run()
+        several = bool(input_shape) and not isinstance(input_shape[0], int | np.integer)
+        shapes = [tuple(shape) for shape in input_shape] if several else [tuple(input_shape)]  # type: ignore[arg-type]
+        graph = _Reader(data, shapes).run()
     except InputError as exc:  # what is wrong, and in which file
         raise InputError(f"micro: '{path}': {exc.message.removeprefix('micro: ')}", hint=exc.hint) from None
     except Exception as exc:  # a well-formed flatbuffer whose values make no model

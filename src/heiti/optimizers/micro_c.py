@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -47,7 +47,7 @@ class MicroC(Optimizer):
         from heiti.micro import golden
         from heiti.micro.build import HostModel, cortex_m4_report, host_library
         from heiti.micro.codegen import generate
-        from heiti.micro.graph import Graph
+        from heiti.micro.graph import Graph, input_buffer
         from heiti.micro.macs import layer_table
         from heiti.micro.palette import layers, summary
         from heiti.micro.planner import plan_memory
@@ -59,7 +59,7 @@ class MicroC(Optimizer):
         palettes = layers(graph, self.params.decode_bytes) if self.params.weight_storage == "palette" else {}
         plan = generate(graph, output, palettes)
         details = {"input_scale": graph.input_scale, "output_scale": graph.output_scale,
-                   "input_size": graph.tensors[graph.input].size,
+                   "input_size": graph.input_size,
                    "output_size": graph.output_size,
                    "weight_bytes": graph.weight_bytes(), "layers": _named(layer_table(graph), graph),
                    **plan.summary()}
@@ -71,9 +71,16 @@ class MicroC(Optimizer):
                     f"{storage['weight_bytes_int8']} B -> {storage['weight_bytes_stored']} B, arena "
                     f"{dense_arena} B -> {plan.arena_bytes} B")
         if self.params.check_samples:
-            raw = graph.quantize_input(samples(ctx, "val").x[: self.params.check_samples])
+            val, count = samples(ctx, "val"), self.params.check_samples
+            if len(graph.inputs) == 1:
+                raw: Any = graph.quantize_input(val.x[:count])
+                buffer = raw
+            else:  # bound by the IO specification's names, one after the other on the device
+                raw = [graph.quantize_input(val.inputs[spec.name][:count], name)
+                       for spec, name in zip(model.io.inputs, graph.inputs, strict=True)]
+                buffer = input_buffer(raw)
             host = HostModel(host_library(output), details["input_size"], details["output_size"])
-            if not np.array_equal(host.predict(raw), golden.predict(graph, raw)):
+            if not np.array_equal(host.predict(buffer), golden.predict(graph, raw)):
                 raise RunFailed("micro-c: the host build's outputs differ from the golden model's")
             details["host_equals_golden_samples"] = len(raw)
         if self.params.cortex_m4:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
 from heiti.core.artifact import Artifact
 from heiti.core.component import Params
 from heiti.core.steps import Optimizer, StepContext
+from heiti.errors import InputError
 
 
 class MicroImportTfliteParams(Params):
@@ -39,7 +41,17 @@ class MicroImportTflite(Optimizer):
         from heiti.micro.tflite_import import import_tflite
 
         # a quantized model needs no calibration data: any dataset size, any split
-        graph = import_tflite(model.path, ctx.dataset.split("all").x.shape[1:])
+        samples = ctx.dataset.split("all")
+        if len(samples.inputs) == 1:
+            shapes: Any = samples.x.shape[1:]
+        else:  # several inputs: bound by the IO specification's names, in its order
+            missing = [spec.name for spec in model.io.inputs if spec.name not in samples.inputs]
+            if missing:
+                raise InputError(f"micro-import-tflite: the dataset has no input {missing[0]!r} "
+                                 f"(it has {', '.join(samples.inputs)})",
+                                 hint="name the dataset's inputs as the model's IO specification does")
+            shapes = [samples.inputs[spec.name].shape[1:] for spec in model.io.inputs]
+        graph = import_tflite(model.path, shapes)
         ctx.log(f"micro-import-tflite: {len(graph.ops)} operators, {graph.weight_bytes()} weight bytes")
         return graph_artifact(graph, output, model, self.name, {"source": "tflite"},
                               {"tflite-micro": version("tflite-micro")})

@@ -26,7 +26,14 @@ class MicroGolden(Runtime):
         self._graph = Graph.load(model.path)
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
-        return np.asarray(self.only_input(inputs), dtype=self._graph.tensors[self._graph.input].dtype)
+        from heiti.runtimes.micro_host import inputs_in_order
+
+        graph = self._graph
+        if len(graph.inputs) == 1:
+            return np.asarray(self.only_input(inputs), dtype=graph.tensors[graph.input].dtype)
+        batches = inputs_in_order(self, inputs)  # bound by the IO specification's names
+        return [np.asarray(batch, dtype=graph.tensors[name].dtype)
+                for batch, name in zip(batches, graph.inputs, strict=True)]
 
     def infer(self, prepared: Any) -> Any:
         from heiti.micro import golden

@@ -41,17 +41,32 @@ class MicroHost(Runtime):
                                 details["input_size"], details["output_size"])
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
-        batch = self.only_input(inputs)
-        batch = np.asarray(batch)  # raw bytes: int8 inputs travel as their two's complement
-        raw = np.ascontiguousarray(batch.view(np.uint8) if batch.dtype == np.int8 else batch,
-                                   dtype=np.uint8).reshape(len(batch), -1)
-        return raw, np.empty((len(batch), self._model.output_size), dtype=np.int8)
+        if len(self.io.inputs) == 1:
+            batch = np.asarray(self.only_input(inputs))  # raw bytes: int8 as its two's complement
+            raw = np.ascontiguousarray(batch.view(np.uint8) if batch.dtype == np.int8 else batch,
+                                       dtype=np.uint8).reshape(len(batch), -1)
+        else:  # several inputs: one after the other, as the device reads them
+            from heiti.micro.graph import input_buffer
+
+            raw = input_buffer([np.asarray(b) for b in inputs_in_order(self, inputs)])
+        return raw, np.empty((len(raw), self._model.output_size), dtype=np.int8)
 
     def infer(self, prepared: Any) -> Any:
         return self._model.run_batch(*prepared)
 
     def outputs(self, raw: Any) -> dict[str, np.ndarray]:
         return self.named_outputs(split_outputs(self.io, raw))
+
+
+def inputs_in_order(runtime: Runtime, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """A model's several inputs in the IO specification's order, bound by its names."""
+    from heiti.errors import InputError
+
+    names = [spec.name for spec in runtime.io.inputs]
+    if set(inputs) != set(names):
+        raise InputError(f"runtime '{runtime.name}': the model's inputs are {', '.join(names)}, "
+                         f"given {', '.join(inputs)}", hint="name the dataset's inputs as the model's")
+    return [inputs[name] for name in names]
 
 
 def split_outputs(io: Any, flat: np.ndarray) -> list[np.ndarray]:

@@ -353,6 +353,38 @@ static void output_frame(void)
     frame_close(OUTPUT, 0, (uint32_t)(p - start));
 }
 
+#if FW_INPUTS > 1
+/* DATA: one tensor per model input, in the IO specification's order (protocol 2), each
+ * copied to its part of the input buffer once all are checked (0: accepted) */
+static const uint8_t input_dtypes[FW_INPUTS] = FW_INPUT_DTYPES;
+static const uint32_t input_ndims[FW_INPUTS] = FW_INPUT_NDIMS;
+static const uint32_t input_sizes[FW_INPUTS] = FW_INPUT_SIZES;
+
+static int data(const uint8_t *p, uint32_t n)
+{
+    uint8_t expected[4 + 4 * 8];  /* one tensor header: at most 8 dimensions */
+    const uint32_t *dims = input_dims;
+    uint32_t at = 4, header, k;
+    int ok = n == 4 + FW_INPUT_HEADERS + HEITI_MODEL_INPUT_SIZE && p[0] == FW_INPUTS && !p[1] && !p[2] && !p[3];
+    for (k = 0; ok && k < FW_INPUTS; ++k) {
+        header = 4 + 4 * input_ndims[k];
+        put_tensor_header(expected, input_dtypes[k], (int)input_ndims[k], dims);
+        ok = !memcmp(p + at, expected, header);
+        at += header + input_sizes[k], dims += input_ndims[k];
+    }
+    if (!ok) {
+        send_error(E_BAD_INPUT, "DATA must be the tensors " FW_INPUT_SPEC);
+        return 1;
+    }
+    for (k = 0, at = 4, n = 0; k < FW_INPUTS; ++k) {
+        at += 4 + 4 * input_ndims[k];
+        memcpy(input + n, p + at, input_sizes[k]);
+        at += input_sizes[k], n += input_sizes[k];
+    }
+    have_input = 1;
+    return 0;
+}
+#else
 /* DATA: one uint8 tensor of the compiled-in shape (0: accepted) */
 static int data(const uint8_t *p, uint32_t n)
 {
@@ -367,6 +399,7 @@ static int data(const uint8_t *p, uint32_t n)
     have_input = 1;
     return 0;
 }
+#endif
 
 #if FW_PROFILE
 void fw_layer_mark(int layer)

@@ -25,6 +25,6 @@ class Reshape(Unit):
         return inputs[0].reshape(len(inputs[0]), *op.attrs["shape"])
 
     def emit_c(self, e):
-        if e.op.inputs[0] == e.graph.input:  # the caller's buffer is not in the arena
+        if e.op.inputs[0] in e.graph.inputs:  # the caller's buffer is not in the arena
             return "", f"hm_copy({e.src}, {e.out}, {e.graph.tensors[e.op.output].size});"
         return "", "/* reshape: same bytes, same buffer */"

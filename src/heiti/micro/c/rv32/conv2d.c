@@ -31,32 +31,43 @@ static void gather4(const int8_t *in, int8_t *col, const hm_conv_params *p, int3
     }
 }
 
-/* pixel j's value times the three rows' weights */
-#define HM_PIXEL(j)          \
-    do {                     \
-        a##j += wa * x##j;   \
-        b##j += wb * x##j;   \
-        c##j += wc * x##j;   \
+/* pixel j's value at input k times the three rows' weights there (loaded where used: one
+ * register for it) */
+#define HM_PIXEL(k, j)                                  \
+    do {                                                \
+        const int32_t x = col[4 * (k) + (j)] - zp;      \
+        a##j += wa * x;                                 \
+        b##j += wb * x;                                 \
+        c##j += wc * x;                                 \
     } while (0)
 
-/* three output channels (rows w0, w1, w2 of n inputs) by the four gathered pixels: each
- * loaded byte feeds three or four MACs, the twelve sums in registers */
+/* input k of the four pixels */
+#define HM_INPUT(k)                                     \
+    do {                                                \
+        const int32_t wa = w0[k], wb = w1[k], wc = w2[k]; \
+        HM_PIXEL(k, 0);                                 \
+        HM_PIXEL(k, 1);                                 \
+        HM_PIXEL(k, 2);                                 \
+        HM_PIXEL(k, 3);                                 \
+    } while (0)
+
+/* three output channels (rows w0, w1, w2 of n inputs) by the four gathered pixels, two
+ * inputs a step: each loaded byte feeds three or four MACs, the twelve sums in registers */
 __attribute__((always_inline)) static inline void tile_3x4(const int8_t *col, const int8_t *w0, const int8_t *w1,
                                                            const int8_t *w2, int32_t n, int32_t zp, int32_t acc[12])
 {
-    const int8_t *end = col + 4 * n;
+    const int8_t *end = col + 4 * (n & ~1);
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
-    for (; col < end; col += 4, ++w0, ++w1, ++w2) {
-        const int32_t wa = *w0, wb = *w1, wc = *w2;
-        const int32_t x0 = col[0] - zp, x1 = col[1] - zp, x2 = col[2] - zp, x3 = col[3] - zp;
-        HM_PIXEL(0);
-        HM_PIXEL(1);
-        HM_PIXEL(2);
-        HM_PIXEL(3);
+    for (; col < end; col += 8, w0 += 2, w1 += 2, w2 += 2) {
+        HM_INPUT(0);
+        HM_INPUT(1);
     }
+    if (n & 1)
+        HM_INPUT(0);
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3, acc[4] = b0, acc[5] = b1;
     acc[6] = b2, acc[7] = b3, acc[8] = c0, acc[9] = c1, acc[10] = c2, acc[11] = c3;
 }
+#undef HM_INPUT
 #undef HM_PIXEL
 
 /* a copy without the zero point's subtractions for the symmetric schemes */
