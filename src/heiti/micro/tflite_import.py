@@ -429,7 +429,10 @@ class _Reader:
                       "nhwc")
 
     def op_pad(self, op: Any, ins: list[int], out: int) -> _Value:
-        src = self.value(ins[0], "PAD")
+        # the model input is a TFLite (NHWC) tensor: its samples go to CHW first, as for a
+        # convolution (read without a layout, NHWC samples would pass for NCHW ones)
+        found = self.values.get(ins[0])
+        src = self.value(ins[0], "PAD", "nhwc" if found is not None and found.samples_hwc else None)
         pads = self.const(ins[1], np.int32)
         if pads is None or self.const(ins[1], np.int32).dtype != np.int32:
             raise InputError("micro: PAD needs constant paddings")
