@@ -4,6 +4,7 @@ per test session (training takes seconds; every end-to-end test reuses it)."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,15 @@ import pytest
 import yaml
 
 from heiti.cli import main as heiti_main
+
+
+def pytest_configure(config):
+    """A suite started without job control (``cmd &`` in a script, nohup, a CI runner's
+    background step) inherits SIGINT as ignored, and so does every heiti it starts: Python
+    then never raises KeyboardInterrupt, and the Ctrl-C tests would measure the launcher.
+    The tests' children take Ctrl-C as a terminal's foreground job does."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 DIGITS_MODEL = {"type": "tiny-cnn", "parameters": {"channels": [8, 16], "hidden": 32},

@@ -197,10 +197,7 @@ def test_an_interrupted_search_resumes_without_repeating_finished_trials(tmp_pat
     from heiti.automl.study import open_study
     from heiti.scenario import read_scenario_file
 
-    # 30 epochs: the second trial trains for many seconds even on an idle machine, so that the
-    # Ctrl-C sent on its "started" line lands while it trains however late a loaded machine
-    # delivers that line (with 5 epochs, a run beside two CPU hogs once finished the trial first)
-    path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 30})))
+    path = write_scenario(tmp_path, _local("resume", _search(budget={"trials": 3, "epochs": 5})))
     search = prepare(read_scenario_file(path), tmp_path, path)
     # a real search, interrupted (Ctrl-C) while its second trial trains
     process = subprocess.Popen([sys.executable, "-m", "heiti", "automl", str(path), "--no-best"],
