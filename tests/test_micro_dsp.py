@@ -7,21 +7,18 @@ stride 2, dense with every row grouping), and fewer instructions per MAC."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 from heiti import boards
-from heiti.core.artifact import Artifact, Provenance
-from heiti.core.iospec import IOSpec, TensorSpec
-from heiti.core.steps import StepContext
 from heiti.datasets.digits import Digits
 from heiti.micro import golden
 from heiti.micro.floatgraph import FloatBuilder
 from heiti.micro.graph import Graph
 from heiti.micro.quantize import calibrate_for, to_integer
+from micro_boards import c_artifact, on_board
 
 NEEDED = ("qemu-system-arm", "arm-none-eabi-gcc")
 pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in NEEDED),
@@ -62,48 +59,21 @@ def env(tmp_path_factory):
     mp.undo()
 
 
-def _c_artifact(graph: Graph, folder: Path) -> Artifact:
-    from heiti.micro.steps import graph_artifact
-    from heiti.optimizers.micro_c import MicroC
-
-    io = IOSpec(inputs=[TensorSpec(name="input", shape=[-1, 1, 8, 8])],
-                outputs=[TensorSpec(name="logits", shape=[-1, graph.tensors[graph.output].size])])
-    source = Artifact(path=folder / "model.pt", format="torch", io=io, provenance=Provenance(producer="test"))
-    npz = graph_artifact(graph, folder / f"{graph.scheme}.npz", source, "test", {}).save()
-    ctx = StepContext(dataset=Digits(), build_dir=folder, log=lambda m: None)
-    c = MicroC({"check_samples": 0, "cortex_m4": False}).optimize(npz, folder / f"{graph.scheme}-c", ctx)
-    c.format = "c-int8"
-    return c.save()
-
-
-def _on_board(artifact: Artifact, board: str, raw: np.ndarray) -> tuple[np.ndarray, float]:
-    from heiti.pipeline.inference import run_inference
-    from heiti.runtimes.micro_host import MicroHost
-    from heiti.targets.qemu import Qemu
-
-    executor = Qemu({"board": board}).open(MicroHost(), artifact)
-    try:
-        loop = run_inference(executor, {"input": raw}, warmup=0, show_progress=False)
-    finally:
-        executor.close()
-    board = executor.target_statistics["board"]
-    return loop.outputs[artifact.io.outputs[0].name], board["instructions_per_mac"]
-
-
 @pytest.mark.parametrize("scheme", ["tflite", "tflite-single", "per-channel", "pow2"])
 def test_dsp_kernels_equal_portable_and_golden_on_the_boards(env, scheme):
     floats = _every_path_graph()
     x = Digits().split("test").x[:48]
     graph = to_integer(floats, calibrate_for(floats, x, scheme), scheme)
-    artifact = _c_artifact(graph, env)
+    artifact = c_artifact(graph, env)
     raw = artifact.io.inputs[0].quantize(x)
     want = golden.predict(graph, raw)
     assert len(np.unique(want)) > 10  # real outputs, not a saturated constant
-    dsp, dsp_per_mac = _on_board(artifact, "mps2-an386", raw)
+    dsp, dsp_board = on_board(artifact, "mps2-an386", raw)
     assert np.array_equal(dsp, want)
     if scheme in ("tflite", "pow2"):  # the same firmware with the portable kernels, and the M7
-        portable, portable_per_mac = _on_board(artifact, str(env / "portable.yml"), raw)
+        portable, portable_board = on_board(artifact, str(env / "portable.yml"), raw)
         assert np.array_equal(portable, want)
-        assert dsp_per_mac < portable_per_mac  # the DSP build runs fewer instructions
-        m7, _ = _on_board(artifact, "mps2-an500", raw)
+        # the DSP build runs fewer instructions
+        assert dsp_board["instructions_per_mac"] < portable_board["instructions_per_mac"]
+        m7, _ = on_board(artifact, "mps2-an500", raw)
         assert np.array_equal(m7, want)

@@ -15,7 +15,8 @@ from heiti import boards
 from heiti.datasets.digits import Digits
 from heiti.micro import golden
 from heiti.micro.quantize import calibrate_for, to_integer
-from test_micro_dsp import _c_artifact, _every_path_graph, _on_board
+from micro_boards import c_artifact, on_board
+from test_micro_dsp import _every_path_graph
 
 NEEDED = ("qemu-system-riscv32", "riscv64-unknown-elf-gcc")
 pytestmark = pytest.mark.skipif(not all(shutil.which(p) for p in NEEDED),
@@ -41,13 +42,13 @@ def env(tmp_path_factory):
 def test_rv32_kernels_equal_portable_and_golden_on_riscv32_virt(env, scheme):
     floats, x = _every_path_graph(), Digits().split("test").x[:48]
     graph = to_integer(floats, calibrate_for(floats, x, scheme), scheme)
-    artifact = _c_artifact(graph, env)
+    artifact = c_artifact(graph, env)
     raw = artifact.io.inputs[0].quantize(x)
     want = golden.predict(graph, raw)
     assert len(np.unique(want)) > 10  # real outputs, not a saturated constant
     # asymmetric (tflite) and symmetric (pow2) inputs: the portable build as well
     names = ["riscv32-virt", *([str(env / "portable.yml")] if scheme in ("tflite", "pow2") else [])]
-    runs = [_on_board(artifact, name, raw) for name in names]
+    runs = [on_board(artifact, name, raw) for name in names]
     assert all(np.array_equal(outputs, want) for outputs, _ in runs)
-    per_mac = [instructions for _, instructions in runs]
+    per_mac = [board["instructions_per_mac"] for _, board in runs]
     assert per_mac[0] == min(per_mac) and len(set(per_mac)) == len(per_mac)  # the RV32 build runs fewer

@@ -6,15 +6,12 @@ compute exactly what the golden model computes, and the weights take less flash.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import run_cli, scenario_dict, write_scenario
-from heiti.core.artifact import Artifact, Provenance
-from heiti.core.iospec import IOSpec, TensorSpec
-from heiti.core.steps import StepContext
+from heiti.core.artifact import Artifact
 from heiti.datasets.digits import Digits
 from heiti.micro import golden
 from heiti.micro.build import HostModel, cortex_m4_report, host_library
@@ -22,6 +19,7 @@ from heiti.micro.codegen import generate
 from heiti.micro.floatgraph import FloatBuilder
 from heiti.micro.palette import Palette, choose, layers
 from heiti.micro.quantize import calibrate_for, to_integer
+from micro_boards import c_artifact, on_board
 
 BOARD_TOOLS = ("qemu-system-arm", "arm-none-eabi-gcc")
 RISCV_TOOLS = ("qemu-system-riscv32", "riscv64-unknown-elf-gcc")
@@ -114,34 +112,6 @@ def test_palette_storage_is_bit_exact_on_the_host(scheme, decode_bytes, tmp_path
         assert cortex_m4_report(tmp_path / "palette")["bss_bytes"] >= plan.arena_bytes
 
 
-def _c_artifact(graph, folder: Path, storage: str, decode_bytes: int = 0) -> Artifact:
-    from heiti.micro.steps import graph_artifact
-    from heiti.optimizers.micro_c import MicroC
-
-    io = IOSpec(inputs=[TensorSpec(name="input", shape=[-1, 1, 8, 8])],
-                outputs=[TensorSpec(name="logits", shape=[-1, graph.tensors[graph.output].size])])
-    source = Artifact(path=folder / "model.pt", format="torch", io=io, provenance=Provenance(producer="test"))
-    npz = graph_artifact(graph, folder / f"{graph.scheme}.npz", source, "test", {}).save()
-    ctx = StepContext(dataset=Digits(), build_dir=folder, log=lambda m: None)
-    params = {"check_samples": 8, "cortex_m4": False, "weight_storage": storage, "decode_bytes": decode_bytes}
-    c = MicroC(params).optimize(npz, folder / f"{graph.scheme}-{storage}", ctx)
-    c.format = "c-int8"
-    return c.save()
-
-
-def _on_board(artifact: Artifact, board: str, raw: np.ndarray) -> tuple[np.ndarray, dict]:
-    from heiti.pipeline.inference import run_inference
-    from heiti.runtimes.micro_host import MicroHost
-    from heiti.targets.qemu import Qemu
-
-    executor = Qemu({"board": board}).open(MicroHost(), artifact)
-    try:
-        loop = run_inference(executor, {"input": raw}, warmup=0, show_progress=False)
-    finally:
-        executor.close()
-    return loop.outputs[artifact.io.outputs[0].name], executor.target_statistics["board"]
-
-
 @pytest.mark.skipif(not all(shutil.which(p) for p in BOARD_TOOLS),
                     reason="QEMU and the ARM cross compiler are not installed (.ci/apt-packages)")
 @pytest.mark.parametrize(("scheme", "decode_bytes"), [("pow2", 100), ("tflite", 0)])
@@ -153,7 +123,8 @@ def test_palette_storage_is_bit_exact_on_the_board_with_less_weight_flash(scheme
     floats = _clustered_graph()
     x = Digits().split("test").x[:40]
     graph = to_integer(floats, calibrate_for(floats, x, scheme), scheme)
-    dense, packed = (_c_artifact(graph, tmp_path, storage, decode_bytes) for storage in ("dense", "palette"))
+    dense, packed = (c_artifact(graph, tmp_path, storage, check_samples=8, weight_storage=storage,
+                                decode_bytes=decode_bytes) for storage in ("dense", "palette"))
     storage = packed.provenance.details["weight_storage"]
     assert storage["weight_bytes_stored"] < storage["weight_bytes_int8"]
     raw = packed.io.inputs[0].quantize(x)
@@ -164,9 +135,9 @@ def test_palette_storage_is_bit_exact_on_the_board_with_less_weight_flash(scheme
     (tmp_path / "portable.yml").write_text(yaml.safe_dump(portable), encoding="utf-8")
     riscv = ["riscv32-virt"] if all(shutil.which(p) for p in RISCV_TOOLS) else []
     for board in (str(tmp_path / "portable.yml"), *riscv, "mps2-an386"):  # portable, RV32, DSP kernels
-        out, packed_board = _on_board(packed, board, raw)
+        out, packed_board = on_board(packed, board, raw)
         assert np.array_equal(out, want), board
-    _, dense_board = _on_board(dense, "mps2-an386", raw)
+    _, dense_board = on_board(dense, "mps2-an386", raw)
     # weight flash from the linked firmware's symbols: int8 arrays against indices + palettes
     assert dense_board["flash"]["weights_bytes"] >= storage["weight_bytes_int8"]
     assert packed_board["flash"]["weights_bytes"] < dense_board["flash"]["weights_bytes"]
