@@ -459,10 +459,94 @@ static void depthwise_1row(const int8_t *in, int8_t *out, const hm_conv_params *
         depthwise_1row_channels(in, out, p, row, RQ_FAST, q);
 }
 
+/* bytes 1 and 3 of v sign-extended, plus a's two int16: one SXTAB16 with its rotation */
+__attribute__((always_inline)) static inline int32_t sxtab16_ror8(int32_t a, int32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
+/* Depthwise 3x3, stride 2, padding 1, channel multiplier 1 on a 4x4 or 8x8 map (the stride-2
+ * stages of small networks), straight from the int8 input: no padded copy of the channel.
+ * Output row 0 reads input rows 0 and 1 with kernel rows 1 and 2, output row i > 0 the input
+ * rows 2i - 1 to 2i + 1. In a row, a word's E = (x0, x2) and O = (x1, x3) minus the zero point
+ * are one SXTAB16 each; with the kernel row's pair (k0, k2) and middle tap k1, output 2j + 1
+ * is SMLAD(O, pair) + E.top k1 and output 2j is E.bottom k1 + O.bottom k2 + (the previous
+ * word's O).top k0 (nothing left of column 0: padding). */
+__attribute__((always_inline)) static inline void dw_s2_row(const int8_t *row, int32_t words, int32_t nzp,
+                                                            int32_t pair, int32_t mid, int32_t *acc)
+{
+    int32_t j, prev = 0;
+#pragma GCC unroll 2
+    for (j = 0; j < words; ++j, acc += 2) {
+        const int32_t v = word(row + 4 * j), e = __sxtab16(nzp, v), o = sxtab16_ror8(nzp, v);
+        const int32_t a = __smlabt(o, pair, __smlabb(e, mid, acc[0]));
+        acc[0] = j ? __smlatb(prev, pair, a) : a;
+        acc[1] = __smlatb(e, mid, __smlad(o, pair, acc[1]));
+        prev = o;
+    }
+}
+
+/* the channels of a stride-2 layer on an n x n map (n 4 or 8, a constant in each copy) */
+__attribute__((always_inline)) static inline void depthwise_s2_channels(const int8_t *in, int8_t *out,
+                                                                        const hm_conv_params *p, int32_t n,
+                                                                        int32_t path, requant_plan q)
+{
+    const int32_t half = n / 2, nzp = pack16(-p->in_zp, -p->in_zp);
+    const int8_t *wk = p->weight;
+    int32_t c, oy, k, i;
+    for (c = 0; c < p->cin; ++c, in += n * n, wk += 9) {
+        const int32_t pairs[3] = {pack16(wk[0], wk[2]), pack16(wk[3], wk[5]), pack16(wk[6], wk[8])};
+        const int32_t mids[3] = {wk[1], wk[4], wk[7]};
+        const int32_t bias = p->bias[c], m = MULT(p, c), s = p->shift[c];
+        const rq_channel r = path == RQ_SLOW ? rq_for(1, 33) : rq_for(m, s);
+        for (oy = 0; oy < half; ++oy) {
+            int32_t acc[4] = {bias, bias, bias, bias};
+            if (oy)
+                dw_s2_row(in + (2 * oy - 1) * n, n / 4, nzp, pairs[0], mids[0], acc);
+#pragma GCC unroll 2
+            for (k = 1; k < 3; ++k)
+                dw_s2_row(in + (2 * oy - 1 + k) * n, n / 4, nzp, pairs[k], mids[k], acc);
+#pragma GCC unroll 4
+            for (i = 0; i < half; ++i)
+                *out++ = path == RQ_SLOW ? requant_out(acc[i], m, s, q.out_zp, q.tflite, q.lo, q.hi)
+                                         : rq_apply(acc[i], r, q, path == RQ_FAST_CLAMP);
+        }
+    }
+}
+
+/* its own plan_requant, not inlined: inlined, or given depthwise_dsp's plan, it cost the
+ * other depthwise paths' loops registers */
+__attribute__((noinline)) static void depthwise_s2(const int8_t *in, int8_t *out, const hm_conv_params *p)
+{
+    const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
+    const int32_t path = !q.fast ? RQ_SLOW : q.clamp ? RQ_FAST_CLAMP : RQ_FAST;
+    if (p->w == 4) {
+        if (path == RQ_SLOW)
+            depthwise_s2_channels(in, out, p, 4, RQ_SLOW, q);
+        else if (path == RQ_FAST_CLAMP)
+            depthwise_s2_channels(in, out, p, 4, RQ_FAST_CLAMP, q);
+        else
+            depthwise_s2_channels(in, out, p, 4, RQ_FAST, q);
+    } else if (path == RQ_SLOW) {
+        depthwise_s2_channels(in, out, p, 8, RQ_SLOW, q);
+    } else if (path == RQ_FAST_CLAMP) {
+        depthwise_s2_channels(in, out, p, 8, RQ_FAST_CLAMP, q);
+    } else {
+        depthwise_s2_channels(in, out, p, 8, RQ_FAST, q);
+    }
+}
+
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
  * with zeros, as int16; each kernel row then takes SMLADs over pairs of taps */
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
+    if ((p->h == 4 || p->h == 8) && p->w == p->h && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 2
+        && p->cout == p->cin) {
+        depthwise_s2(in, out, p);
+        return;
+    }
     const int32_t pw = p->w + 2 * p->pad, ph = p->h + 2 * p->pad, mult = p->cout / p->cin;
     const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
     int16_t *plane = p->scratch;
