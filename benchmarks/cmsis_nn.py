@@ -10,8 +10,10 @@ resolution is below 1 %). heiti's kernels are compiled as heiti's firmware compi
 CMSIS-NN with ``-Ofast -DARM_MATH_DSP``, as its own build recommends.
 
 Layers: every distinct layer of heiti's MobileNetV2-style network and DS-CNN (on 8x8 and on
-the MLPerf Tiny 49x10 input), weighted by how often each network uses it, plus single rows
-for the shapes where the two libraries differ most.
+the MLPerf Tiny 49x10 input) and of the MLPerf-Tiny-shaped models of tests/test_micro_mlperf.py
+(MobileNetV1-0.25 on 96x96x3, ResNet-8 on 32x32x3 with its residual adds, the FC autoencoder
+on 640, the first two with their int8 softmax), weighted by how often each network uses it,
+plus single rows for the shapes where the two libraries differ most.
 
     python benchmarks/cmsis_nn.py --cmsis-nn PATH/TO/CMSIS-NN
 
@@ -130,6 +132,51 @@ def network_layers(zoo, input_shape: tuple[int, int, int], classes: int) -> dict
             continue
         uses[layer] = uses.get(layer, 0) + 1
     return uses
+
+
+def _count(layers: list[Layer]) -> dict[Layer, int]:
+    uses: dict[Layer, int] = {}
+    for layer in layers:
+        uses[layer] = uses.get(layer, 0) + 1
+    return uses
+
+
+# the MLPerf-Tiny-shaped models of tests/test_micro_mlperf.py (built there with litert-torch),
+# as heiti micro runs them after micro-import-tflite: the distinct layer shapes
+def mobilenet_v1_layers() -> dict[Layer, int]:
+    """MobileNetV1-0.25 on 96x96x3: a 3x3 stride-2 stem, 13 separable blocks, 2 classes."""
+    widths = [8, 16, 32, 32, 64, 64, 128, 128, 128, 128, 128, 128, 256, 256]
+    strides = [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
+    layers, side = [Layer("conv", 3, 96, 96, 8, 3, 3, 2, 1)], 48
+    for i, stride in enumerate(strides):
+        cin = widths[i]
+        depthwise = Layer("conv", cin, side, side, cin, 3, 3, stride, 1, cin)
+        side = depthwise.oh
+        layers += [depthwise, Layer("conv", cin, side, side, widths[i + 1])]
+    layers += [Layer("avgpool", 256, side, side, kh=side, kw=side, stride=side),
+               Layer("dense", 256, cout=2), Layer("softmax", 2)]
+    return _count(layers)
+
+
+def resnet8_layers() -> dict[Layer, int]:
+    """ResNet-8 on 32x32x3: three residual stacks (16, 32, 64 channels), 10 classes."""
+    layers, side, cin = [Layer("conv", 3, 32, 32, 16, 3, 3, 1, 1)], 32, 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        first = Layer("conv", cin, side, side, cout, 3, 3, stride, 1)
+        layers += [first, Layer("conv", cout, first.oh, first.ow, cout, 3, 3, 1, 1)]
+        if stride != 1 or cin != cout:
+            layers.append(Layer("conv", cin, side, side, cout, 1, 1, stride))
+        side, cin = first.oh, cout
+        layers.append(Layer("add", cout * side * side))
+    layers += [Layer("avgpool", 64, side, side, kh=side, kw=side, stride=side),
+               Layer("dense", 64, cout=10), Layer("softmax", 10)]
+    return _count(layers)
+
+
+def autoencoder_layers() -> dict[Layer, int]:
+    """The fully connected autoencoder on 640 values: 640 -> 128 x4 -> 8 -> 128 x4 -> 640."""
+    sizes = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
+    return _count([Layer("dense", a, cout=b) for a, b in zip(sizes, sizes[1:], strict=False)])
 
 
 # the shapes round two measured apart (docs/benchmarks.md), one use each
@@ -425,7 +472,10 @@ def main() -> None:
     networks = [Network("MobileNetV2-style (0.5, 0.5) on 8x8",
                         network_layers(MobileNetV2({}), (1, 8, 8), 10)),
                 Network("DS-CNN on 8x8", network_layers(DsCnn({}), (1, 8, 8), 10)),
-                Network("DS-CNN on 49x10 (MLPerf Tiny input)", network_layers(DsCnn({}), (1, 49, 10), 12))]
+                Network("DS-CNN on 49x10 (MLPerf Tiny input)", network_layers(DsCnn({}), (1, 49, 10), 12)),
+                Network("MobileNetV1-0.25 on 96x96x3", mobilenet_v1_layers()),
+                Network("ResNet-8 on 32x32x3", resnet8_layers()),
+                Network("FC autoencoder on 640", autoencoder_layers())]
     layers = list(dict.fromkeys([*SINGLE_LAYERS, *(y for n in networks for y in n.layers)]))
     with tempfile.TemporaryDirectory() as tmp:
         results = build_and_run(layers, args.cmsis_nn.resolve(), Path(tmp))
