@@ -45,6 +45,9 @@ def _every_path_graph() -> Graph:
     b.reshape((int(np.prod(b.shape)),))
     b.dense(rng.normal(0, 0.3, (11, int(np.prod(b.shape)))), rng.normal(0, 0.1, 11))  # 4 + 4 + 3 rows
     b.dense(rng.normal(0, 0.3, (5, 11)), rng.normal(0, 0.1, 5))  # 4 + 1 rows, fan-in 8 + 3
+    feature = b.current
+    b.dense(rng.normal(0, 0.5, (2, 5)), rng.normal(0, 0.1, 2))  # 2 rows from the int8 input, fan-in 4 + 1
+    b.add(feature, b.dense(rng.normal(0, 0.5, (5, 2)), rng.normal(0, 0.1, 5)))  # keeps the outputs varied
     return b.finish()
 
 

@@ -80,6 +80,65 @@ static void widen_row(const int8_t *in, int16_t *x, int32_t n, int32_t zp)
         x[i] = (int16_t)(in[i] - zp);
 }
 
+/* acc[r] += row r . (in - zp) over n for the two weight rows w0 and w0 + d, straight from the
+ * int8 input (the path for one or two outputs, where widening the input would cost more than
+ * the dot products). Assembly: per four inputs one input word, SXTAB16 subtracting the zero
+ * point from its even and odd bytes, PKHBT/PKHTB to the pairs (x0, x1) and (x2, x3) that
+ * micro-c's weight order pairs with, then two weight words, four SXTB16 and four SMLAD.
+ * Eight inputs per loop, entered in its middle when the groups of four are odd. */
+#define HM_DOT_2X1_BYTES_GROUP               \
+    "ldr %[p], [%[x]], #4\n\t"               \
+    "ldr %[u], [%[wp], %[d]]\n\t"            \
+    "ldr %[v], [%[wp]], #4\n\t"              \
+    "sxtab16 %[q], %[z], %[p], ror #8\n\t"   \
+    "sxtab16 %[p], %[z], %[p]\n\t"           \
+    "pkhbt %[t], %[p], %[q], lsl #16\n\t"    \
+    "pkhtb %[q], %[q], %[p], asr #16\n\t"    \
+    "sxtb16 %[p], %[v]\n\t"                  \
+    "smlad %[a0], %[p], %[t], %[a0]\n\t"     \
+    "sxtb16 %[p], %[u]\n\t"                  \
+    "smlad %[a1], %[p], %[t], %[a1]\n\t"     \
+    "sxtb16 %[p], %[v], ror #8\n\t"          \
+    "smlad %[a0], %[p], %[q], %[a0]\n\t"     \
+    "sxtb16 %[p], %[u], ror #8\n\t"          \
+    "smlad %[a1], %[p], %[q], %[a1]\n\t"
+
+static void dot_2x1_bytes(const int8_t *w0, int32_t d, const int8_t *x, int32_t zp, int32_t n, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1], i = n & ~3, k;
+    if (i) {
+        const int8_t *end = w0 + i;
+        const int32_t neg_zp = (int32_t)((uint32_t)(uint16_t)-zp * 0x10001u);
+        int32_t v, u, p, q, t = i & 4;
+        __asm__ volatile(
+            "cmp %[t], #0\n\t"
+            "bne 2f\n"
+            "1:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "2:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "cmp %[wp], %[end]\n\t"
+            "bne 1b"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [wp] "+r"(w0), [v] "=&r"(v), [u] "=&r"(u),
+              [p] "=&r"(p), [q] "=&r"(q), [t] "+&r"(t)
+            : [d] "r"(d), [end] "r"(end), [z] "r"(neg_zp)
+            : "cc", "memory");
+    }
+    for (k = 0; i < n; ++i, ++k) {  /* the last n % 4 inputs: w0 and x are past the words */
+        const int32_t v = x[k] - zp;
+        a0 += w0[k] * v;
+        a1 += w0[k + d] * v;
+    }
+    acc[0] = a0, acc[1] = a1;
+}
+
+/* one or two outputs: one pass over the int8 input, no widening (a single row is read twice) */
+static void dense_few(const int8_t *in, int8_t *out, const hm_dense_params *p, requant_plan q)
+{
+    const int32_t last = p->out - 1;
+    int32_t acc[2] = {p->bias[0], p->bias[last]};
+    dot_2x1_bytes(p->weight, last * p->in, in, p->in_zp, p->in, acc);
+    requant_block(acc, 0, out, p->out, 1, p->mult, p->shift, 1, q);
+}
+
 /* outputs in chunks of DENSE_CHUNK: four rows per pass over the input (a last group of three
  * as the rows (o + 1, o, o + 2, o + 1), of one or two by the two-row loop), then the chunk's
  * requantization */
@@ -91,6 +150,10 @@ static void dense_dsp(const int8_t *in, int8_t *out, const hm_dense_params *p)
     int16_t *x = scratch_words(p->scratch);
     const int32_t n = p->in;
     int32_t acc[DENSE_CHUNK], o0, k;
+    if (p->out <= 2) {
+        dense_few(in, out, p, q);
+        return;
+    }
     widen_row(in, x, n, p->in_zp);
     for (o0 = 0; o0 < p->out; o0 += DENSE_CHUNK) {
         const int32_t count = p->out - o0 < DENSE_CHUNK ? p->out - o0 : DENSE_CHUNK;
