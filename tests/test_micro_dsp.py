@@ -30,12 +30,18 @@ def _every_path_graph() -> Graph:
     b = FloatBuilder((1, 8, 8), 1 / 16)
     b.conv(rng.normal(0, 0.4, (7, 1, 3, 3)), rng.normal(0, 0.1, 7), 1, 1, 1)  # padded edges, 7 channels
     b.activation("relu6")
-    b.conv(rng.normal(0, 0.3, (7, 1, 3, 3)), rng.normal(0, 0.1, 7), 1, 1, 7)  # depthwise 3x3 on 8x8: planes
+    planes = b.conv(rng.normal(0, 0.3, (7, 1, 3, 3)), rng.normal(0, 0.1, 7), 1, 1, 7)  # depthwise 8x8: planes
     b.conv(rng.normal(0, 0.3, (7, 1, 3, 3)), rng.normal(0, 0.1, 7), 2, 1, 7)  # depthwise 3x3, stride 2, 8x8
     b.conv(rng.normal(0, 0.3, (8, 7, 1, 1)), rng.normal(0, 0.1, 8), 1, 0, 1)  # pointwise 7 -> 3 + 3 + 2
     b.activation("relu")
     b.conv(rng.normal(0, 0.3, (8, 1, 3, 3)), rng.normal(0, 0.1, 8), 2, 1, 8)  # depthwise 3x3, stride 2, 4x4
-    b.conv(rng.normal(0, 0.2, (5, 8, 2, 2)), rng.normal(0, 0.1, 5), 1, 1, 1)  # 3x3 = 9 pixels: odd
+    odd = b.conv(rng.normal(0, 0.2, (5, 8, 2, 2)), rng.normal(0, 0.1, 5), 1, 1, 1)  # 3x3 = 9 pixels: odd
+    side = np.random.default_rng(8)  # a branch of its own: the layers above keep their weights
+    b.current = planes
+    b.conv(side.normal(0, 0.3, (7, 1, 3, 3)), side.normal(0, 0.1, 7), 1, 0, 7)  # 8x8 -> 6x6, no padding
+    b.conv(side.normal(0, 0.3, (7, 1, 3, 3)), side.normal(0, 0.1, 7), 2, 1, 7)  # depthwise 3x3, stride 2, 6x6
+    b.conv(side.normal(0, 0.3, (5, 7, 1, 1)), side.normal(0, 0.1, 5), 1, 0, 1)
+    b.add(odd, b.current)
     b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # depthwise 3x3, 9 outputs
     skip = b.conv(rng.normal(0, 0.3, (5, 1, 2, 2)), rng.normal(0, 0.1, 5), 1, 0, 5)  # depthwise 2x2: general
     branch = b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # 3x3 on a 2x2 map

@@ -467,7 +467,7 @@ __attribute__((always_inline)) static inline int32_t sxtab16_ror8(int32_t a, int
     return r;
 }
 
-/* Depthwise 3x3, stride 2, padding 1, channel multiplier 1 on a 4x4 or 8x8 map (the stride-2
+/* Depthwise 3x3, stride 2, padding 1, channel multiplier 1 on a 4x4, 6x6 or 8x8 map (the stride-2
  * stages of small networks), straight from the int8 input: no padded copy of the channel.
  * Output row 0 reads input rows 0 and 1 with kernel rows 1 and 2, output row i > 0 the input
  * rows 2i - 1 to 2i + 1. In a row, a word's E = (x0, x2) and O = (x1, x3) minus the zero point
@@ -488,7 +488,19 @@ __attribute__((always_inline)) static inline void dw_s2_row(const int8_t *row, i
     }
 }
 
-/* the channels of a stride-2 layer on an n x n map (n 4 or 8, a constant in each copy) */
+/* a 6-byte row: the word at byte 0 as above gives outputs 0 and 1, the word at byte 2,
+ * (x2, x4) and (x3, x5), output 2 as SMLAD(O, pair) + E.top k1 */
+__attribute__((always_inline)) static inline void dw_s2_row6(const int8_t *row, int32_t nzp, int32_t pair,
+                                                             int32_t mid, int32_t *acc)
+{
+    const int32_t v = word(row), e = __sxtab16(nzp, v), o = sxtab16_ror8(nzp, v);
+    const int32_t t = word(row + 2), te = __sxtab16(nzp, t), to = sxtab16_ror8(nzp, t);
+    acc[0] = __smlabt(o, pair, __smlabb(e, mid, acc[0]));
+    acc[1] = __smlatb(e, mid, __smlad(o, pair, acc[1]));
+    acc[2] = __smlatb(te, mid, __smlad(to, pair, acc[2]));
+}
+
+/* the channels of a stride-2 layer on an n x n map (n 4, 6 or 8, a constant in each copy) */
 __attribute__((always_inline)) static inline void depthwise_s2_channels(const int8_t *in, int8_t *out,
                                                                         const hm_conv_params *p, int32_t n,
                                                                         int32_t path, requant_plan q)
@@ -503,11 +515,18 @@ __attribute__((always_inline)) static inline void depthwise_s2_channels(const in
         const rq_channel r = path == RQ_SLOW ? rq_for(1, 33) : rq_for(m, s);
         for (oy = 0; oy < half; ++oy) {
             int32_t acc[4] = {bias, bias, bias, bias};
-            if (oy)
-                dw_s2_row(in + (2 * oy - 1) * n, n / 4, nzp, pairs[0], mids[0], acc);
+            if (n == 6) {
+                if (oy)
+                    dw_s2_row6(in + (2 * oy - 1) * n, nzp, pairs[0], mids[0], acc);
+                dw_s2_row6(in + 2 * oy * n, nzp, pairs[1], mids[1], acc);
+                dw_s2_row6(in + (2 * oy + 1) * n, nzp, pairs[2], mids[2], acc);
+            } else {
+                if (oy)
+                    dw_s2_row(in + (2 * oy - 1) * n, n / 4, nzp, pairs[0], mids[0], acc);
 #pragma GCC unroll 2
-            for (k = 1; k < 3; ++k)
-                dw_s2_row(in + (2 * oy - 1 + k) * n, n / 4, nzp, pairs[k], mids[k], acc);
+                for (k = 1; k < 3; ++k)
+                    dw_s2_row(in + (2 * oy - 1 + k) * n, n / 4, nzp, pairs[k], mids[k], acc);
+            }
 #pragma GCC unroll 4
             for (i = 0; i < half; ++i)
                 *out++ = path == RQ_SLOW ? requant_out(acc[i], m, s, q.out_zp, q.tflite, q.lo, q.hi)
@@ -527,6 +546,13 @@ __attribute__((noinline)) static void depthwise_s2(const int8_t *in, int8_t *out
             depthwise_s2_channels(in, out, p, 4, RQ_FAST_CLAMP, q);
         else
             depthwise_s2_channels(in, out, p, 4, RQ_FAST, q);
+    } else if (p->w == 6) {
+        if (path == RQ_SLOW)
+            depthwise_s2_channels(in, out, p, 6, RQ_SLOW, q);
+        else if (path == RQ_FAST_CLAMP)
+            depthwise_s2_channels(in, out, p, 6, RQ_FAST_CLAMP, q);
+        else
+            depthwise_s2_channels(in, out, p, 6, RQ_FAST, q);
     } else if (path == RQ_SLOW) {
         depthwise_s2_channels(in, out, p, 8, RQ_SLOW, q);
     } else if (path == RQ_FAST_CLAMP) {
@@ -593,7 +619,7 @@ __attribute__((noinline)) static void depthwise_planes(const int8_t *in, int8_t 
  * gave the plane kernels' loops fewer registers (2x2, 3x3 and 6x6 maps 1-4 % slower) */
 static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
 {
-    if ((p->h == 4 || p->h == 8) && p->w == p->h && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 2
+    if ((p->h == 4 || p->h == 6 || p->h == 8) && p->w == p->h && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 2
         && p->cout == p->cin) {
         depthwise_s2(in, out, p);
         return;
