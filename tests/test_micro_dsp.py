@@ -42,7 +42,7 @@ def _every_path_graph() -> Graph:
     b.conv(side.normal(0, 0.3, (7, 1, 3, 3)), side.normal(0, 0.1, 7), 2, 1, 7)  # depthwise 3x3, stride 2, 6x6
     b.conv(side.normal(0, 0.3, (5, 7, 1, 1)), side.normal(0, 0.1, 5), 1, 0, 1)
     b.add(odd, b.current)
-    b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # depthwise 3x3, 9 outputs
+    b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # depthwise 3x3 on a 3x3 map
     skip = b.conv(rng.normal(0, 0.3, (5, 1, 2, 2)), rng.normal(0, 0.1, 5), 1, 0, 5)  # depthwise 2x2: general
     branch = b.conv(rng.normal(0, 0.3, (5, 1, 3, 3)), rng.normal(0, 0.1, 5), 1, 1, 5)  # 3x3 on a 2x2 map
     b.add(skip, branch)  # residual add

@@ -562,6 +562,84 @@ __attribute__((noinline)) static void depthwise_s2(const int8_t *in, int8_t *out
     }
 }
 
+/* bytes 2 and 0 of v sign-extended, plus a's two int16 */
+__attribute__((always_inline)) static inline int32_t sxtab16_ror16(int32_t a, int32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #16" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
+/* Depthwise 3x3, stride 1, padding 1, channel multiplier 1 on a 3x3 map (MobileNetV1-0.25's
+ * last stage), straight from the int8 input. A 3-byte row (a, b, c) is the word at its first
+ * byte (the last row: at the byte before it, so no read leaves the tensor); two SXTAB16 give
+ * E = (a, c) and O, two halfword packs P = (a, b) and Q = (b, c). With the kernel row's pairs
+ * (k0, k1) and (k1, k2), output columns 0 and 2 are one SMLAD each, column 1 an SMLAD and an
+ * SMLATT: only the taps inside the input. Weights take the same steps with zero point 0.
+ * dw3_row returns E and writes (P, Q). */
+__attribute__((always_inline)) static inline int32_t dw3_row(const int8_t *row, int32_t last, int32_t nzp, int32_t *pq)
+{
+    const int32_t v = word(last ? row - 1 : row);
+    const int32_t ev = last ? sxtab16_ror8(nzp, v) : __sxtab16(nzp, v);
+    const int32_t o = last ? sxtab16_ror16(nzp, v) : sxtab16_ror8(nzp, v);  /* b in the low half */
+    pq[0] = (int32_t)(((uint32_t)ev & 0xFFFFu) | (uint32_t)o << 16);
+    pq[1] = (int32_t)(((uint32_t)o & 0xFFFFu) | ((uint32_t)ev & 0xFFFF0000u));
+    return ev;
+}
+
+__attribute__((always_inline)) static inline void depthwise_3x3map_channels(const int8_t *in, int8_t *out,
+                                                                            const hm_conv_params *p, int32_t path,
+                                                                            requant_plan q)
+{
+    const int32_t nzp = pack16(-p->in_zp, -p->in_zp);
+    const int8_t *wk = p->weight;
+    int32_t c, oy, r;
+    for (c = 0; c < p->cin; ++c, in += 9, wk += 9) {
+        int32_t e[3], x[3][2], w[3][2];  /* x: (P, Q) per input row; w: ((k0, k1), (k1, k2)) */
+        const int32_t bias = p->bias[c], m = MULT(p, c), s = p->shift[c];
+        const rq_channel rc = path == RQ_SLOW ? rq_for(1, 33) : rq_for(m, s);
+#pragma GCC unroll 3
+        for (r = 0; r < 3; ++r) {
+            e[r] = dw3_row(in + 3 * r, r == 2, nzp, x[r]);
+            dw3_row(wk + 3 * r, r == 2, 0, w[r]);
+        }
+#pragma GCC unroll 3
+        for (oy = 0; oy < 3; ++oy) {
+            int32_t a0 = bias, a1 = bias, a2 = bias, k;
+#pragma GCC unroll 3
+            for (k = 0; k < 3; ++k) {
+                const int32_t y = oy + k - 1;  /* the input row kernel row k meets */
+                if (y < 0 || y > 2)
+                    continue;
+                a0 = __smlad(x[y][0], w[k][1], a0);
+                a1 = __smlatt(e[y], w[k][1], __smlad(x[y][0], w[k][0], a1));
+                a2 = __smlad(x[y][1], w[k][0], a2);
+            }
+            if (path == RQ_SLOW) {
+                out[0] = requant_out(a0, m, s, q.out_zp, q.tflite, q.lo, q.hi);
+                out[1] = requant_out(a1, m, s, q.out_zp, q.tflite, q.lo, q.hi);
+                out[2] = requant_out(a2, m, s, q.out_zp, q.tflite, q.lo, q.hi);
+            } else {
+                out[0] = rq_apply(a0, rc, q, path == RQ_FAST_CLAMP);
+                out[1] = rq_apply(a1, rc, q, path == RQ_FAST_CLAMP);
+                out[2] = rq_apply(a2, rc, q, path == RQ_FAST_CLAMP);
+            }
+            out += 3;
+        }
+    }
+}
+
+__attribute__((noinline)) static void depthwise_3x3map(const int8_t *in, int8_t *out, const hm_conv_params *p)
+{
+    const requant_plan q = plan_requant(p->mult, p->shift, p->cout, p->out_zp, p->tflite, p->act_min, p->act_max);
+    if (!q.fast)
+        depthwise_3x3map_channels(in, out, p, RQ_SLOW, q);
+    else if (q.clamp)
+        depthwise_3x3map_channels(in, out, p, RQ_FAST_CLAMP, q);
+    else
+        depthwise_3x3map_channels(in, out, p, RQ_FAST, q);
+}
+
 /* depthwise (one input channel per group): the channel, minus its zero point and padded
  * with zeros, as int16; each kernel row then takes SMLADs over pairs of taps */
 __attribute__((noinline)) static void depthwise_planes(const int8_t *in, int8_t *out, const hm_conv_params *p)
@@ -622,6 +700,10 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
     if ((p->h == 4 || p->h == 6 || p->h == 8) && p->w == p->h && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 2
         && p->cout == p->cin) {
         depthwise_s2(in, out, p);
+        return;
+    }
+    if (p->h == 3 && p->w == 3 && p->kh == 3 && p->kw == 3 && p->pad == 1 && p->stride == 1 && p->cout == p->cin) {
+        depthwise_3x3map(in, out, p);
         return;
     }
     depthwise_planes(in, out, p);
