@@ -85,7 +85,8 @@ static void widen_row(const int8_t *in, int16_t *x, int32_t n, int32_t zp)
  * the dot products). Assembly: per four inputs one input word, SXTAB16 subtracting the zero
  * point from its even and odd bytes, PKHBT/PKHTB to the pairs (x0, x1) and (x2, x3) that
  * micro-c's weight order pairs with, then two weight words, four SXTB16 and four SMLAD.
- * Eight inputs per loop, entered in its middle when the groups of four are odd. */
+ * Thirty-two inputs per loop (fewer counter instructions per MAC), entered at the group that
+ * leaves a whole number of loops. */
 #define HM_DOT_2X1_BYTES_GROUP               \
     "ldr %[p], [%[x]], #4\n\t"               \
     "ldr %[u], [%[wp], %[d]]\n\t"            \
@@ -109,14 +110,33 @@ static void dot_2x1_bytes(const int8_t *w0, int32_t d, const int8_t *x, int32_t 
     if (i) {
         const int8_t *end = w0 + i;
         const int32_t neg_zp = (int32_t)((uint32_t)(uint16_t)-zp * 0x10001u);
-        int32_t v, u, p, q, t = i & 4;
+        int32_t v, u, p, q, t = (8 - (i >> 2)) & 7;  /* the group to enter at */
         __asm__ volatile(
             "cmp %[t], #0\n\t"
-            "bne 2f\n"
-            "1:\n\t" HM_DOT_2X1_BYTES_GROUP
-            "2:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "beq 20f\n\t"
+            "cmp %[t], #4\n\t"
+            "bhs 10f\n\t"
+            "cmp %[t], #2\n\t"
+            "bhi 23f\n\t"
+            "beq 22f\n\t"
+            "b 21f\n"
+            "10:\n\t"
+            "cmp %[t], #6\n\t"
+            "bhi 27f\n\t"
+            "beq 26f\n\t"
+            "cmp %[t], #5\n\t"
+            "beq 25f\n\t"
+            "b 24f\n"
+            "20:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "21:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "22:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "23:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "24:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "25:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "26:\n\t" HM_DOT_2X1_BYTES_GROUP
+            "27:\n\t" HM_DOT_2X1_BYTES_GROUP
             "cmp %[wp], %[end]\n\t"
-            "bne 1b"
+            "bne 20b"
             : [a0] "+r"(a0), [a1] "+r"(a1), [x] "+r"(x), [wp] "+r"(w0), [v] "=&r"(v), [u] "=&r"(u),
               [p] "=&r"(p), [q] "=&r"(q), [t] "+&r"(t)
             : [d] "r"(d), [end] "r"(end), [z] "r"(neg_zp)
