@@ -40,9 +40,21 @@ def unpruned(trained_model_dir):
     return _measure(trained_model_dir, "compress-reference", [{"type": "onnx-export"}])
 
 
-def test_pruned_model_exports_with_half_the_macs_and_keeps_its_accuracy(trained_model_dir, unpruned):
-    prune = {"type": "prune", "parameters": {"keep": 0.5, "steps": 2, "epochs": 3, "importance": "taylor"}}
-    pruned = _measure(trained_model_dir, "pruned", [prune, {"type": "onnx-export"}])
+PRUNE = {"type": "prune", "parameters": {"keep": 0.5, "steps": 2, "epochs": 3, "importance": "taylor"}}
+CLUSTER = {"type": "cluster", "parameters": {"clusters": 16, "epochs": 2, "min_weights": 64}}
+
+
+@pytest.fixture(scope="module")
+def pruned(trained_model_dir):
+    return _measure(trained_model_dir, "pruned", [PRUNE, {"type": "onnx-export"}])
+
+
+@pytest.fixture(scope="module")
+def clustered(trained_model_dir):
+    return _measure(trained_model_dir, "clustered", [CLUSTER, {"type": "onnx-export"}])
+
+
+def test_pruned_model_exports_with_half_the_macs_and_keeps_its_accuracy(trained_model_dir, unpruned, pruned):
     before, after = unpruned["model"], pruned["model"]
     assert after["statistics_from"].endswith(".onnx")  # counted in the exported file
     assert after["macs"] <= 0.5 * before["macs"] and after["parameters"] < before["parameters"]
@@ -53,7 +65,7 @@ def test_pruned_model_exports_with_half_the_macs_and_keeps_its_accuracy(trained_
     accuracy = (unpruned["quality"]["metrics"]["accuracy"], pruned["quality"]["metrics"]["accuracy"])
     assert accuracy[1] >= accuracy[0] - MARGIN, accuracy
     # the same pruned network in PyTorch (rebuilt from the sidecar's pruning history)
-    eager = _measure(trained_model_dir, "pruned-torch", [prune], {"type": "torch"})
+    eager = _measure(trained_model_dir, "pruned-torch", [PRUNE], {"type": "torch"})
     assert eager["model"]["macs"] == after["macs"]
     assert eager["quality"]["metrics"]["accuracy"] == pytest.approx(accuracy[1], abs=0.01)
 
@@ -140,9 +152,7 @@ def test_kmeans_finds_the_groups_of_values():
     assert sorted(few.tolist()) == [-0.5, 0.5]
 
 
-def test_clustered_weights_share_16_values_per_layer_on_every_runtime(trained_model_dir, unpruned):
-    cluster = {"type": "cluster", "parameters": {"clusters": 16, "epochs": 2, "min_weights": 64}}
-    clustered = _measure(trained_model_dir, "clustered", [cluster, {"type": "onnx-export"}])
+def test_clustered_weights_share_16_values_per_layer_on_every_runtime(trained_model_dir, unpruned, clustered):
     details = clustered["model"]["chain"][1]["details"]
     assert [row["layer"] for row in details["layers"]] == ["0", "4", "9", "12"]
     assert all(row["distinct_values"] <= 16 for row in details["layers"])
@@ -153,8 +163,44 @@ def test_clustered_weights_share_16_values_per_layer_on_every_runtime(trained_mo
     assert weights and all(len(np.unique(row)) <= 16 for w in weights for row in w)
     accuracy = (unpruned["quality"]["metrics"]["accuracy"], clustered["quality"]["metrics"]["accuracy"])
     assert accuracy[1] >= accuracy[0] - MARGIN, accuracy
-    eager = _measure(trained_model_dir, "clustered-torch", [cluster], {"type": "torch"})
+    eager = _measure(trained_model_dir, "clustered-torch", [CLUSTER], {"type": "torch"})
     assert eager["quality"]["metrics"]["accuracy"] == pytest.approx(accuracy[1], abs=0.01)
+
+
+def test_reports_show_what_each_compression_step_did(unpruned, pruned, clustered, tmp_path):
+    runs = [Path(doc["model"]["path"]).parent / "measurements.json" for doc in (unpruned, pruned, clustered)]
+    section = _report([runs[1]], tmp_path / "pruned").split("## Compression", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    details = pruned["model"]["chain"][1]["details"]
+    assert f"{details['macs_before']:,}" in rows["tiny-cnn"]
+    assert f"{details['macs_after']:,}" in rows["prune"]
+    assert f"{details['parameters_after']:,}" in rows["prune"]
+    assert " → ".join(f"{s['macs']:,}" for s in details["steps"]) in rows["prune"]
+    assert f"accuracy {pruned['quality']['metrics']['accuracy']:.4f}" in section
+    assert "palettes would take" in _report([runs[2]], tmp_path / "clustered")
+    assert "## Compression" not in _report([runs[0]], tmp_path / "plain")  # nothing compressed
+    compared = _report(runs, tmp_path / "all").split("## Compression", 1)[1]
+    share = 100 * pruned["model"]["macs"] / unpruned["model"]["macs"]
+    assert f"{pruned['model']['macs']:,} ({share:.1f} %)" in compared
+
+
+def test_the_matrix_report_compares_a_pruned_cell_with_the_unpruned_ones(workdir):
+    path = write_scenario(workdir, scenario_dict(test={"warmup": 0, "samples": 40}))
+    out = workdir / "matrix"
+    assert run_cli("matrix", path, "--runtimes", "onnxruntime", "--variants", "fp32",
+                   "--chain", "prune:onnxruntime", "-o", out) == 0
+    document = json.loads((out / "matrix.json").read_text(encoding="utf-8"))
+    cells = {c["runtime"] + "-" + c["variant"]: c for c in document["cells"]}
+    assert cells["onnxruntime-chain1"]["status"] == "ok", cells["onnxruntime-chain1"]["reason"]
+    rows = (out / "report.md").read_text(encoding="utf-8").split("## Compression", 1)[1].split("\n## ", 1)[0]
+    pruned = next(line for line in rows.splitlines() if line.startswith("| onnxruntime-chain1 "))
+    share = float(pruned.split("|")[3].split("(")[1].split("%")[0])  # the MACs column
+    assert share <= 50.0 and "prune" in pruned
+
+
+def _report(measurements, out):
+    assert run_cli("report", *measurements, "-o", out) == 0
+    return (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_clustering_an_unknown_layer_is_bad_input(trained_model_dir, capsys):

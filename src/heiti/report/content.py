@@ -108,9 +108,11 @@ def run_sections(doc: Measurements, prefix: str, folder: Path | None = None) -> 
             f"The run lasted only {samples} CPU/memory sampling period(s) "
             f"({resources['interval_s'] * 1e3:.0f} ms each), too few for the plot to show much: "
             "set test.min_duration_s (e.g. 2) to repeat the timed passes for longer.")
+    from heiti.report.compression import compression_sections
     from heiti.report.layers import profile_sections
 
     sections += profile_sections(doc)
+    sections += compression_sections(doc)
     sections += _micro_memory(doc)
     task = registry.get("task", quality.task)()
     sections += task.report_sections(quality, prefix)
@@ -220,10 +222,11 @@ def comparison_sections(docs: list[Measurements]) -> list[Section]:
                         "round trip to the emulator; flash and RAM from the firmware ELF.")
     table = Table(header, rows)
     metric = docs[0].quality.primary_metric
+    from heiti.report.compression import compression_comparison
     from heiti.report.layers import side_by_side_sections
 
     return [Section("Runs compared", [table], [
         Figure("compare-latency-metric", f"Latency versus {metric}",
                lambda: plots.latency_vs_metric(docs)),
         Figure("compare-latency", "Latency per run", lambda: plots.latency_boxplot(docs)),
-    ], notes=notes), *side_by_side_sections(docs)]
+    ], notes=notes), *compression_comparison(docs), *side_by_side_sections(docs)]

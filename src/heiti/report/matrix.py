@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from heiti.pipeline.matrix import VARIANTS, Cell
 from heiti.report import plots
+from heiti.report.compression import compression_comparison
 from heiti.report.content import Figure, Section, Table, kib, num
 from heiti.report.int8_loss import int8_losses
 from heiti.report.render import write_report
@@ -55,6 +56,7 @@ def matrix_sections(cells: list[Cell], out_dir: Path, notes: list[str]) -> list[
     ]
     docs = [_load(c) for c in cells if c.status == "ok"]
     sections[1].notes += [f"warning: {w}" for w in int8_losses(docs)]
+    sections += compression_comparison(docs)
     if docs:
         sections.append(Section(f"Latency and {metric}", figures=[
             Figure("matrix-latency-metric", f"Median latency versus {metric} per cell",
