@@ -184,6 +184,17 @@ def test_reports_show_what_each_compression_step_did(unpruned, pruned, clustered
     assert f"{pruned['model']['macs']:,} ({share:.1f} %)" in compared
 
 
+def test_a_report_of_damaged_pruning_details_is_bad_input(pruned, tmp_path, capsys):
+    damaged = json.loads(json.dumps(pruned))
+    damaged["model"]["chain"][1]["details"]["steps"] = [1, "x"]
+    path = tmp_path / "measurements.json"
+    path.write_text(json.dumps(damaged), encoding="utf-8")
+    assert run_cli("report", path, "-o", tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert "details of its prune step are not what heiti writes (steps.0" in err and "heiti run" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_the_matrix_report_compares_a_pruned_cell_with_the_unpruned_ones(workdir):
     path = write_scenario(workdir, scenario_dict(test={"warmup": 0, "samples": 40}))
     out = workdir / "matrix"

@@ -6,17 +6,47 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ValidationError
+
+from heiti.errors import InputError
 from heiti.report.content import Section, Table, kib, num
 from heiti.report.verdict import board_figures
 
 if TYPE_CHECKING:
     from heiti.pipeline.measurements import ChainStep, Measurements
 
-COMPRESSING = ("optimizer:prune", "optimizer:cluster")
+
+class PruneStep(BaseModel):
+    macs: int
+    parameters: int
+    val_score: float | None = None
+
+
+class PruneFacts(BaseModel):
+    """What the prune optimizer records in its step's details (the part reports read)."""
+    macs_before: int
+    macs_after: int
+    parameters_before: int
+    parameters_after: int
+    kept: float
+    steps: list[PruneStep]
+
+
+class ClusterFacts(BaseModel):
+    """What the cluster optimizer records in its step's details (the part reports read)."""
+    clusters: int
+    layers: list[dict[str, Any]]
+    index_bits: int
+    palette_bytes: int
+    float_bytes: int
+    val_score: float | None = None
+
+
+FACTS: dict[str, type[BaseModel]] = {"optimizer:prune": PruneFacts, "optimizer:cluster": ClusterFacts}
 
 
 def compresses(doc: Measurements) -> bool:
-    return any(step.producer in COMPRESSING for step in doc.model.chain)
+    return any(step.producer in FACTS for step in doc.model.chain)
 
 
 def compression_sections(doc: Measurements) -> list[Section]:
@@ -24,16 +54,16 @@ def compression_sections(doc: Measurements) -> list[Section]:
     them), then the run's test figures."""
     if not compresses(doc):
         return []
-    chain = doc.model.chain
-    prunes = [s.details for s in chain if s.producer == "optimizer:prune" and "macs_before" in s.details]
-    macs = prunes[0]["macs_before"] if prunes else doc.model.macs
-    parameters = prunes[0]["parameters_before"] if prunes else doc.model.parameters
+    facts = [_facts(doc, step) for step in doc.model.chain]
+    prunes = [f for f in facts if isinstance(f, PruneFacts)]
+    macs = prunes[0].macs_before if prunes else doc.model.macs
+    parameters = prunes[0].parameters_before if prunes else doc.model.parameters
     rows = []
-    for step in chain:
-        if step.producer == "optimizer:prune" and "macs_after" in step.details:
-            macs, parameters = step.details["macs_after"], step.details["parameters_after"]
+    for step, fact in zip(doc.model.chain, facts, strict=True):
+        if isinstance(fact, PruneFacts):
+            macs, parameters = fact.macs_after, fact.parameters_after
         rows.append([step.producer.split(":", 1)[1], step.format, num(macs), num(parameters),
-                     kib(step.size_bytes), num(_validation_score(step)), _what_changed(step)])
+                     kib(step.size_bytes), num(_validation_score(step, fact)), _what_changed(step, fact)])
     quality = doc.quality
     board = board_figures(doc)
     where = (f"flash {num(board['flash_bytes'])} B, RAM {num(board['ram_bytes'])} B (linked "
@@ -77,6 +107,21 @@ def compression_comparison(docs: list[Measurements]) -> list[Section]:
         "firmware's flash."])]
 
 
+def _facts(doc: Measurements, step: ChainStep) -> BaseModel | None:
+    """A compression step's details, checked: a measurements file is input like any other."""
+    model = FACTS.get(step.producer)
+    if model is None:
+        return None
+    try:
+        return model.model_validate(step.details)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise InputError(f"run '{doc.name}': the details of its {step.producer.split(':', 1)[1]} step "
+                         f"are not what heiti writes ({where}: {problem['msg']})",
+                         hint="regenerate the measurements with 'heiti run'") from None
+
+
 def _share(value: int | None, reference: int | None) -> str:
     if value is None:
         return "–"
@@ -87,31 +132,33 @@ def _difference(value: float | None, reference: float | None) -> str:
     return "–" if value is None or reference is None else f"{value - reference:+.4f}"
 
 
-def _validation_score(step: ChainStep) -> Any:
+def _validation_score(step: ChainStep, fact: BaseModel | None) -> Any:
+    if isinstance(fact, PruneFacts):  # after the last step's fine-tuning
+        return fact.steps[-1].val_score if fact.steps else None
+    if isinstance(fact, ClusterFacts):
+        return fact.val_score
     details = step.details
-    if "val_score" in details:  # training, cluster, micro-qat: the best epoch
+    if "val_score" in details:  # training, micro-qat: the best epoch
         return details["val_score"]
-    if details.get("steps"):  # prune: after the last step's fine-tuning
-        return details["steps"][-1].get("val_score")
     sensitivity = details.get("sensitivity")  # micro-ptq: every layer int8
-    return sensitivity.get("int8") if sensitivity else None
+    return sensitivity.get("int8") if isinstance(sensitivity, dict) else None
 
 
-def _what_changed(step: ChainStep) -> str:
-    details, name = step.details, step.producer.split(":", 1)[1]
-    if step.producer == "optimizer:prune" and "steps" in details:
-        counts = " → ".join(num(s["macs"]) for s in details["steps"])
-        return f"kept {100 * details['kept']:.1f} % of the MACs in {len(details['steps'])} step(s): {counts}"
-    if step.producer == "optimizer:cluster":
-        return (f"{details['clusters']} shared values in each of {len(details['layers'])} layers; "
-                f"{details['index_bits']}-bit indices and palettes would take "
-                f"{num(details['palette_bytes'])} B, float32 {num(details['float_bytes'])} B")
+def _what_changed(step: ChainStep, fact: BaseModel | None) -> str:
+    if isinstance(fact, PruneFacts):
+        counts = " → ".join(num(s.macs) for s in fact.steps)
+        return f"kept {100 * fact.kept:.1f} % of the MACs in {len(fact.steps)} step(s): {counts}"
+    if isinstance(fact, ClusterFacts):
+        return (f"{fact.clusters} shared values in each of {len(fact.layers)} layers; "
+                f"{fact.index_bits}-bit indices and palettes would take "
+                f"{num(fact.palette_bytes)} B, float32 {num(fact.float_bytes)} B")
+    details = step.details
     storage = details.get("weight_storage")
-    if storage:
-        return (f"weights {num(storage['weight_bytes_int8'])} B int8 → "
-                f"{num(storage['weight_bytes_stored'])} B as palettes")
+    if isinstance(storage, dict):
+        return (f"weights {num(storage.get('weight_bytes_int8'))} B int8 → "
+                f"{num(storage.get('weight_bytes_stored'))} B as palettes")
     if step.producer == "optimizer:micro-c" and "weight_bytes" in details:
         return f"C; weights {num(details['weight_bytes'])} B int8"
     if "scheme" in details:
-        return f"int8, {details['scheme']} scheme ({name})"
+        return f"int8, {details['scheme']} scheme ({step.producer.split(':', 1)[1]})"
     return ""
