@@ -174,6 +174,22 @@ def test_a_model_too_large_for_the_board_fails_before_inference(c_model, capsys)
     symbols = subprocess.run(["arm-none-eabi-nm", str(fits.elf)], capture_output=True, text=True).stdout
     assert "heiti_model_run" in symbols
     assert not re.search(r"__aeabi_[fd](add|sub|mul|div|2)|__(add|mul|div|sub)[sd]f3", symbols)
+    assert "depthwise" not in symbols  # the digits model has none: their DSP paths stay out
+
+
+def test_the_dsp_depthwise_paths_are_compiled_only_for_models_with_depthwise_layers(tmp_path):
+    from heiti.micro import codegen
+    from heiti.micro.build import M4_COMPILER, M4_FLAGS
+
+    for depthwise in (False, True):
+        folder = tmp_path / f"depthwise-{depthwise}"
+        folder.mkdir()
+        (folder / "heiti_micro.c").write_text(codegen.library_source(depthwise=depthwise), encoding="utf-8")
+        shutil.copyfile(Path(codegen.__file__).parent / "c" / "heiti_micro.h", folder / "heiti_micro.h")
+        subprocess.run([M4_COMPILER, *M4_FLAGS, "heiti_micro.c", "-o", "library.o"], cwd=folder, check=True)
+        symbols = subprocess.run(["arm-none-eabi-nm", "library.o"], cwd=folder, capture_output=True,
+                                 text=True, check=True).stdout
+        assert ("depthwise_planes" in symbols) == depthwise and "conv_dsp" in symbols
 
 
 def test_a_missing_cross_compiler_or_qemu_names_the_debian_package(c_model, capsys, tmp_path,

@@ -122,12 +122,13 @@ def decoded(index: int) -> str:
     return f"op{index}.weight"
 
 
-def library_source(palettes: bool = False) -> str:
+def library_source(palettes: bool = False, depthwise: bool = True) -> str:
     """``heiti_micro.c``: the common helpers, then every operator's DSP variant (when it has
     one) and portable kernel. All of them, whichever the model uses: the compiler's inlining
     of the shared helpers, and so the instruction counts, do not depend on the model; the
     firmware link drops unused kernels. The palette decoder (no shared helpers) only with
-    ``palettes``."""
+    ``palettes``. Without ``depthwise`` the DSP depthwise paths are left out: the convolution
+    kernel chooses among them at run time, so the link cannot drop them."""
     folder = resources.files("heiti.micro") / "c"
     files: list[Any] = []
     for rules in units().values():
@@ -139,6 +140,7 @@ def library_source(palettes: bool = False) -> str:
     include = re.compile(r'^#include "(hm_common\.h|dsp/hm_dsp\.h|rv32/hm_rv32\.h)"\n', re.M)
     parts = ["/* heiti micro int8 kernels, put together by micro-c from the kernel files of the "
              "operators this model uses.\n * Semantics: heiti_micro.h and docs/micro.md. */\n",
+             "" if depthwise else "#define HM_NO_DEPTHWISE 1\n",
              include.sub("", (folder / COMMON).read_text(encoding="utf-8")),
              include.sub("", (folder / "core.c").read_text(encoding="utf-8"))]
     if palettes:
@@ -256,7 +258,8 @@ int32_t heiti_model_classify(const uint8_t *input, int8_t *output)
 """
     (folder / "model.h").write_text(header, encoding="utf-8")
     (folder / "model.c").write_text(source, encoding="utf-8")
-    (folder / LIBRARY).write_text(library_source(bool(palettes)), encoding="utf-8")
+    depthwise = any(op.kind == "conv2d" and op.attrs["groups"] > 1 for op in graph.ops)
+    (folder / LIBRARY).write_text(library_source(bool(palettes), depthwise), encoding="utf-8")
     with resources.as_file(resources.files("heiti.micro") / "c" / HEADER) as src:
         shutil.copyfile(src, folder / HEADER)
     return plan

@@ -179,10 +179,12 @@ void hm_conv2d(const int8_t *in, int8_t *out, const hm_conv_params *p)
         conv_dsp(in, out, p);
         return;
     }
+#if !HM_NO_DEPTHWISE
     if (cg == 1) {
         depthwise_dsp(in, out, p);
         return;
     }
+#endif
 #endif
 #if HM_RV32
     if (p->groups == 1 && (p->kh > 1 || p->kw > 1 || p->pad)) {

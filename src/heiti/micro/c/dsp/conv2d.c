@@ -220,6 +220,7 @@ static void conv_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p)
     }
 }
 
+#if !HM_NO_DEPTHWISE  /* micro-c defines it for models without depthwise layers: ~12 KB less flash */
 /* n accumulators (without bias) of one output row of a depthwise 3x3 channel, from its padded
  * int16 plane: per output three SMLADs over tap pairs and three SMLABB/SMLABT for the third
  * column. Assembly, so that its 13 values stay in registers (GCC spilled most of them).
@@ -708,6 +709,7 @@ static void depthwise_dsp(const int8_t *in, int8_t *out, const hm_conv_params *p
     }
     depthwise_planes(in, out, p);
 }
+#endif /* !HM_NO_DEPTHWISE */
 
 #pragma GCC pop_options
 #endif
