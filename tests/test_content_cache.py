@@ -1,5 +1,8 @@
 """One content key for cached steps: what invalidates an artifact, and sharing between scenarios."""
 
+import json
+import shutil
+
 import numpy as np
 
 from conftest import DIGITS_MODEL, run_cli, scenario_dict, write_scenario
@@ -165,6 +168,30 @@ def test_two_scenarios_sharing_a_model_path_never_overwrite_each_other(tmp_path,
     capsys.readouterr()
     assert run_cli("train", a) == 2  # and now b's model is protected in turn
     assert "holds the model scenario 'b' built" in capsys.readouterr().err
+
+
+def test_a_shared_model_made_by_an_older_heiti_is_retrained_by_whichever_scenario_runs_first(
+        tmp_path, capsys, monkeypatch):
+    """Scenarios that share model.path with the same data and training need the same model:
+    after heiti changed, the first of them to run retrains it instead of refusing."""
+    monkeypatch.setenv("HEITI_STORE", str(tmp_path / "store"))
+    _images(tmp_path / "images")
+    a = write_scenario(tmp_path, _image_scenario("a", build_dir="build/a"), "a.yml")
+    b = write_scenario(tmp_path, _image_scenario("b", build_dir="build/b"), "b.yml")
+    assert run_cli("train", a) == 0
+    sidecar = tmp_path / "model" / "model.pt.json"
+    made = json.loads(sidecar.read_text(encoding="utf-8"))
+    key = made["provenance"]["key"]
+    current = key["versions"]["heiti"]
+    key["versions"]["heiti"] = key["dataset"]["versions"]["heiti"] = "0.0.1+older"  # an older heiti's
+    sidecar.write_text(json.dumps(made), encoding="utf-8")
+    shutil.rmtree(tmp_path / "store")  # which made nothing for this heiti yet
+    capsys.readouterr()
+    assert _trained(capsys, "run", b) == [
+        "heiti: model: training tiny-cnn for up to 1 epochs (tool versions changed: "
+        f'heiti "0.0.1+older" -> "{current}")']
+    assert Artifact.load(tmp_path / "model" / "model.pt").provenance.scenario == "b"
+    assert _trained(capsys, "run", a) == ["heiti: model: up to date (model.pt)"]
 
 
 def test_a_retrained_model_comes_back_from_the_store_when_the_data_does(tmp_path, capsys):

@@ -62,10 +62,14 @@ def _recorded_as(artifact: Artifact, key: StepKey, scenario: str | None) -> Arti
 
 
 def refuse_foreign(previous: Artifact | None, key: StepKey, ctx: StepContext, label: str) -> None:
-    """Refuse to replace an artifact another scenario made under another key."""
+    """Refuse to replace an artifact another scenario made under another key. The same
+    recipe made by older tools (heiti upgraded or edited) is rebuilt: the other scenario
+    needs the rebuilt artifact too."""
     if previous is None or previous.provenance.scenario in (None, ctx.scenario):
         return
     theirs = previous.provenance.key
+    if theirs is not None and theirs.recipe() == key.recipe():
+        return
     differences = "; ".join(key.changes(theirs))
     raise InputError(
         f"{label}: '{previous.path}' holds the model scenario '{previous.provenance.scenario}' built "

@@ -47,6 +47,13 @@ class StepKey(BaseModel):
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def recipe(self) -> dict[str, Any]:
+        """The key without the tool versions (the dataset's too): what is made, not by which
+        code. Two keys of one recipe describe the same artifact made by other tools."""
+        recipe = self.model_dump(mode="json", exclude={"versions"})
+        recipe["dataset"] = _without_versions(self.dataset)
+        return recipe
+
     def changes(self, old: StepKey | None) -> list[str]:
         """Why an artifact made under ``old`` is not this key's (empty: it is)."""
         if old is None:
@@ -60,16 +67,22 @@ class StepKey(BaseModel):
         inputs = sorted(k for k in {*old.inputs, *self.inputs} if old.inputs.get(k) != self.inputs.get(k))
         if inputs:
             reasons.append("input changed: " + ", ".join(inputs))
-        if old.dataset != self.dataset:
+        if _without_versions(old.dataset) != _without_versions(self.dataset):
             reasons.append("dataset changed")
         if old.calibration != self.calibration:
             reasons.append("calibration samples changed")
         if old.seed != self.seed:
             reasons.append(f"seed {old.seed} -> {self.seed}")
-        versions = _changed(old.versions, self.versions)
+        # the dataset's readers (or generator: heiti) are tools like the step's own
+        versions = _changed({**(old.dataset or {}).get("versions", {}), **old.versions},
+                            {**(self.dataset or {}).get("versions", {}), **self.versions})
         if versions:
             reasons.append("tool versions changed: " + ", ".join(versions))
         return reasons
+
+
+def _without_versions(dataset: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if dataset is None else {k: v for k, v in dataset.items() if k != "versions"}
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
